@@ -1,0 +1,53 @@
+#include "tests/testutil/testutil.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace hvdisk::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/hvdisk-test-XXXXXX";
+  char* made = mkdtemp(tmpl.data());
+  if (made == nullptr) std::abort();
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::vector<std::byte> PatternBytes(size_t size, uint64_t seed) {
+  std::vector<std::byte> out(size);
+  for (size_t i = 0; i < size; i += 8) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + i / 8 + 1;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    for (size_t j = 0; j < 8 && i + j < size; ++j) out[i + j] = std::byte(z >> (8 * j));
+  }
+  return out;
+}
+
+int RunCommand(const std::string& command, std::string* output, bool merge_stderr) {
+  std::string cmd = command + (merge_stderr ? " 2>&1" : "");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) {
+    if (output) output->append(buf, n);
+  }
+  int rc = pclose(p);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string TestDataPath(const std::string& name) {
+  return std::string(HVDISK_TESTDATA_DIR_VALUE) + "/windows-structures/" + name;
+}
+
+}  // namespace hvdisk::testing

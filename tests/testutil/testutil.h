@@ -1,0 +1,74 @@
+// Test helpers shared by every suite: status assertions, temp dirs, byte patterns.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "platform/status.h"
+
+#define ASSERT_OK(expr)                                \
+  do {                                                 \
+    auto _s = ::hvdisk::testing::ToStatus(expr);       \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+#define EXPECT_OK(expr)                                \
+  do {                                                 \
+    auto _s = ::hvdisk::testing::ToStatus(expr);       \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+// `lhs = value`, or fails the test (use in void-returning test bodies).
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(HVDISK_CONCAT(_r_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(r, lhs, expr)                  \
+  auto r = (expr);                                               \
+  ASSERT_TRUE(r.ok()) << #expr << ": " << r.status().ToString(); \
+  lhs = std::move(r).value()
+// Streamable: EXPECT_CODE(Open(...), Code::kCorrupt) << "case " << i;
+#define EXPECT_CODE(expr, c) EXPECT_PRED_FORMAT2(::hvdisk::testing::HasCode, expr, c)
+
+namespace hvdisk::testing {
+
+inline Status ToStatus(const Status& s) { return s; }
+template <typename T>
+Status ToStatus(const Result<T>& r) {
+  return r.status();
+}
+
+template <typename S>
+::testing::AssertionResult HasCode(const char* expr, const char*, const S& s, Code code) {
+  Status st = ToStatus(s);
+  if (st.code() == code) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << expr << " returned " << st.ToString() << ", expected "
+                                       << CodeName(code);
+}
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Deterministic pseudo-random bytes (splitmix64 of seed and position).
+std::vector<std::byte> PatternBytes(size_t size, uint64_t seed);
+
+// Runs a shell command; returns its exit status (-1 if it could not run) and captures stdout
+// (and stderr when merge_stderr).
+int RunCommand(const std::string& command, std::string* output = nullptr,
+               bool merge_stderr = true);
+
+// The path of the Windows-made structures (shared/testdata/windows-structures).
+std::string TestDataPath(const std::string& name);
+
+}  // namespace hvdisk::testing

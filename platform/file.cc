@@ -1,0 +1,79 @@
+#include "platform/file.h"
+
+#include <cstdio>
+
+namespace hvdisk {
+
+std::string_view FileOpName(FileOp op) {
+  static constexpr std::string_view kNames[] = {
+      "open",   "read",  "write", "flush",   "truncate", "allocate",
+      "rename", "unlink", "mkdir", "rmdir", "syncdir",  "list"};
+  auto i = static_cast<size_t>(op);
+  return i < std::size(kNames) ? kNames[i] : "unknown";
+}
+
+Status File::ReadExactAt(uint64_t offset, std::span<std::byte> dst, std::string_view what) {
+  ASSIGN_OR_RETURN(size_t n, ReadAt(offset, dst));
+  if (n != dst.size()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " @0x%llx: short read (%zu of %zu bytes) in ",
+                  static_cast<unsigned long long>(offset), n, dst.size());
+    return Corrupt(std::string(what) + buf + path());
+  }
+  return Status::Ok();
+}
+
+Result<bool> FileSystem::Exists(const std::string& path) {
+  Result<bool> r = IsDirectory(path);
+  if (r.ok()) return true;
+  if (r.status().code() == Code::kNotFound) return false;
+  return r.status();
+}
+
+std::string DirName(std::string_view path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+std::string BaseName(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out(dir);
+  if (out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+Status WriteFileAtomically(FileSystem* fs, const std::string& path,
+                           std::span<const std::byte> data) {
+  // Steps and crash points: (1) write tmp, (2) flush tmp, (3) rename over path, (4) sync dir.
+  // A crash before (3) leaves the old file and a stray tmp; after (3) the new file.
+  const std::string tmp = path + ".tmp";
+  {
+    ASSIGN_OR_RETURN(auto file, fs->Open(tmp, OpenOptions::CreateOrTruncate()));
+    RETURN_IF_ERROR(file->WriteAt(0, data));
+    RETURN_IF_ERROR(file->Flush());
+  }
+  RETURN_IF_ERROR(fs->Rename(tmp, path));
+  return fs->SyncDir(DirName(path));
+}
+
+Result<std::string> ReadWholeFile(FileSystem* fs, const std::string& path, uint64_t max_size) {
+  ASSIGN_OR_RETURN(auto file, fs->Open(path, OpenOptions::ReadOnly()));
+  ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (size > max_size) {
+    return Corrupt(path + ": " + std::to_string(size) + " bytes, more than the limit of " +
+                   std::to_string(max_size));
+  }
+  std::string out(size, '\0');
+  RETURN_IF_ERROR(file->ReadExactAt(0, std::as_writable_bytes(std::span(out)), "file"));
+  return out;
+}
+
+}  // namespace hvdisk

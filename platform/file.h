@@ -1,0 +1,154 @@
+// File and FileSystem: the I/O seam every byte hvdisk writes passes through.
+//
+// Implementations: PosixFileSystem (real files, buffered or O_DIRECT), MemFileSystem (in memory,
+// for fast tests and fuzzing), FaultFileSystem (injects errors), CrashFileSystem (simulates power
+// loss, in the manner of SQLite's crash VFS). Tests swap them in under any layer.
+//
+// Thread safety: a File supports concurrent ReadAt/WriteAt on disjoint ranges from many threads;
+// Flush, Truncate and Allocate may run concurrently with them. A FileSystem is thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/status.h"
+
+namespace hvdisk {
+
+// The operation kinds that FaultFileSystem and CrashFileSystem count and intercept.
+enum class FileOp : uint8_t {
+  kOpen,
+  kRead,
+  kWrite,
+  kFlush,
+  kTruncate,
+  kAllocate,
+  kRename,
+  kUnlink,
+  kMkdir,
+  kRmdir,
+  kSyncDir,
+  kList,
+  kCount,  // not an operation: the number of kinds
+};
+std::string_view FileOpName(FileOp op);
+
+struct OpenOptions {
+  bool write = false;      // open for writing (else read-only)
+  bool create = false;     // create if missing (needs write)
+  bool exclusive = false;  // with create: fail with kInUse if it exists
+  bool truncate = false;   // truncate to 0 on open (needs write)
+  bool direct = false;     // O_DIRECT: offsets, lengths and buffers aligned to kDirectAlignment
+
+  static OpenOptions ReadOnly() { return {}; }
+  static OpenOptions ReadWrite() { return {.write = true}; }
+  static OpenOptions CreateNew() { return {.write = true, .create = true, .exclusive = true}; }
+  static OpenOptions CreateOrTruncate() {
+    return {.write = true, .create = true, .truncate = true};
+  }
+};
+
+// Alignment that O_DIRECT I/O needs for offsets, lengths and buffer addresses.
+inline constexpr size_t kDirectAlignment = 4096;
+
+class File {
+ public:
+  virtual ~File() = default;
+
+  // Reads up to dst.size() bytes at `offset`; returns the count read, short only at end of file.
+  virtual Result<size_t> ReadAt(uint64_t offset, std::span<std::byte> dst) = 0;
+  // Writes all of src at `offset`, extending the file as needed.
+  virtual Status WriteAt(uint64_t offset, std::span<const std::byte> src) = 0;
+  // Durability barrier: every completed write (and size change) is on stable storage when this
+  // returns OK (fsync: data and metadata).
+  virtual Status Flush() = 0;
+  virtual Status Truncate(uint64_t size) = 0;
+  // Reserves [offset, offset+length) (fallocate mode 0): the file grows to cover it, reading zeros.
+  virtual Status Allocate(uint64_t offset, uint64_t length) = 0;
+  virtual Result<uint64_t> Size() = 0;
+
+  const std::string& path() const { return path_; }
+  // The OS descriptor for the async backends (io_uring, libaio); -1 when not an OS file.
+  virtual int native_handle() const { return -1; }
+  virtual bool direct() const { return false; }
+
+  // ReadAt that treats a short read as corruption: "<what> @0x<offset>: short read in <path>".
+  Status ReadExactAt(uint64_t offset, std::span<std::byte> dst, std::string_view what = "data");
+
+ protected:
+  explicit File(std::string path) : path_(std::move(path)) {}
+
+ private:
+  std::string path_;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  virtual Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) = 0;
+  // Atomically replaces `to` if it exists. Durable only after SyncDir of both parents.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Durable only after SyncDir of the parent.
+  virtual Status Unlink(const std::string& path) = 0;
+  virtual Status CreateDir(const std::string& path) = 0;  // OK if it exists as a directory
+  virtual Status RemoveDir(const std::string& path) = 0;  // must be empty
+  // Makes the directory's entries (creates, renames, unlinks) durable.
+  virtual Status SyncDir(const std::string& path) = 0;
+  // Names in `dir` (no "." or ".."), sorted.
+  virtual Result<std::vector<std::string>> List(const std::string& dir) = 0;
+  // kNotFound if missing.
+  virtual Result<bool> IsDirectory(const std::string& path) = 0;
+  // The path with symlinks resolved and "."/".." removed; the path must exist.
+  virtual Result<std::string> RealPath(const std::string& path) = 0;
+
+  Result<bool> Exists(const std::string& path);
+};
+
+// Forwards every call to `target`; subclasses override what they need (LevelDB's EnvWrapper).
+// Does not own target, which must outlive the wrapper.
+class FileSystemWrapper : public FileSystem {
+ public:
+  explicit FileSystemWrapper(FileSystem* target) : target_(target) {}
+  FileSystem* target() const { return target_; }
+
+  Result<std::unique_ptr<File>> Open(const std::string& p, const OpenOptions& o) override {
+    return target_->Open(p, o);
+  }
+  Status Rename(const std::string& f, const std::string& t) override {
+    return target_->Rename(f, t);
+  }
+  Status Unlink(const std::string& p) override { return target_->Unlink(p); }
+  Status CreateDir(const std::string& p) override { return target_->CreateDir(p); }
+  Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
+  Status SyncDir(const std::string& p) override { return target_->SyncDir(p); }
+  Result<std::vector<std::string>> List(const std::string& d) override { return target_->List(d); }
+  Result<bool> IsDirectory(const std::string& p) override { return target_->IsDirectory(p); }
+  Result<std::string> RealPath(const std::string& p) override { return target_->RealPath(p); }
+
+ private:
+  FileSystem* target_;
+};
+
+// The process-wide POSIX file system (never deleted).
+FileSystem* DefaultFileSystem();
+
+// Path helpers (POSIX '/' separators).
+std::string DirName(std::string_view path);   // "a/b/c" -> "a/b"; "c" -> "."; "/c" -> "/"
+std::string BaseName(std::string_view path);  // "a/b/c" -> "c"
+std::string JoinPath(std::string_view dir, std::string_view name);
+
+// Writes `data` to a temporary beside `path`, flushes it, renames it over `path` and syncs the
+// directory: after a crash `path` holds either the old or the new bytes.
+Status WriteFileAtomically(FileSystem* fs, const std::string& path,
+                           std::span<const std::byte> data);
+// Reads a whole (small) file; refuses files larger than max_size with kCorrupt.
+Result<std::string> ReadWholeFile(FileSystem* fs, const std::string& path,
+                                  uint64_t max_size = 64ull << 20);
+
+}  // namespace hvdisk

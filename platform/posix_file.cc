@@ -1,0 +1,179 @@
+#include "platform/posix_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+namespace hvdisk {
+namespace {
+
+std::string AtOffset(std::string_view op, uint64_t offset) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " @0x%llx", static_cast<unsigned long long>(offset));
+  return std::string(op) + buf;
+}
+
+class PosixFile : public File {
+ public:
+  PosixFile(std::string path, int fd, bool direct) : File(std::move(path)), fd_(fd), direct_(direct) {}
+  ~PosixFile() override { ::close(fd_); }
+
+  Result<size_t> ReadAt(uint64_t offset, std::span<std::byte> dst) override {
+    size_t done = 0;
+    while (done < dst.size()) {
+      ssize_t n = ::pread(fd_, dst.data() + done, dst.size() - done, offset + done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus(errno, AtOffset("read", offset + done), path());
+      if (n == 0) break;  // end of file
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  Status WriteAt(uint64_t offset, std::span<const std::byte> src) override {
+    size_t done = 0;
+    while (done < src.size()) {
+      ssize_t n = ::pwrite(fd_, src.data() + done, src.size() - done, offset + done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus(errno, AtOffset("write", offset + done), path());
+      if (n == 0) return IoError(AtOffset("write", offset + done) + " " + path() + ": no progress");
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status Flush() override {
+    if (::fsync(fd_) != 0) return ErrnoStatus(errno, "flush", path());
+    return Status::Ok();
+  }
+
+  Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return ErrnoStatus(errno, AtOffset("truncate", size), path());
+    }
+    return Status::Ok();
+  }
+
+  Status Allocate(uint64_t offset, uint64_t length) override {
+    int rc = ::posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
+    if (rc == EOPNOTSUPP || rc == EINVAL) {  // filesystems without fallocate: extend instead
+      ASSIGN_OR_RETURN(uint64_t size, Size());
+      return offset + length > size ? Truncate(offset + length) : Status::Ok();
+    }
+    if (rc != 0) return ErrnoStatus(rc, AtOffset("allocate", offset), path());
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return ErrnoStatus(errno, "stat", path());
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  int native_handle() const override { return fd_; }
+  bool direct() const override { return direct_; }
+
+ private:
+  int fd_;
+  bool direct_;
+};
+
+int OpenFlags(const OpenOptions& o) {
+  int flags = O_CLOEXEC | (o.write ? O_RDWR : O_RDONLY);
+  if (o.create) flags |= O_CREAT;
+  if (o.create && o.exclusive) flags |= O_EXCL;
+  if (o.truncate) flags |= O_TRUNC;
+  if (o.direct) flags |= O_DIRECT;
+  return flags;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<File>> PosixFileSystem::Open(const std::string& path,
+                                                    const OpenOptions& opts) {
+  if ((opts.create || opts.truncate) && !opts.write) {
+    return InvalidArgument("open " + path + ": create/truncate need write access");
+  }
+  int fd = ::open(path.c_str(), OpenFlags(opts), 0644);
+  if (fd < 0) {
+    int err = errno;
+    if (err == EEXIST) return InUse("open " + path + ": file exists");
+    if (err == EISDIR) return WrongType("open " + path + ": is a directory");
+    return ErrnoStatus(err, "open", path);
+  }
+  return std::unique_ptr<File>(new PosixFile(path, fd, opts.direct));
+}
+
+Status PosixFileSystem::Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, "rename " + from + " to", to);
+  return Status::Ok();
+}
+
+Status PosixFileSystem::Unlink(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink", path);
+  return Status::Ok();
+}
+
+Status PosixFileSystem::CreateDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) == 0) return Status::Ok();
+  int err = errno;
+  if (err == EEXIST) {
+    ASSIGN_OR_RETURN(bool dir, IsDirectory(path));
+    if (dir) return Status::Ok();
+    return WrongType("mkdir " + path + ": exists and is not a directory");
+  }
+  return ErrnoStatus(err, "mkdir", path);
+}
+
+Status PosixFileSystem::RemoveDir(const std::string& path) {
+  if (::rmdir(path.c_str()) != 0) return ErrnoStatus(errno, "rmdir", path);
+  return Status::Ok();
+}
+
+Status PosixFileSystem::SyncDir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open directory", path);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus(err, "sync directory", path);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> PosixFileSystem::List(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoStatus(errno, "list", dir);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<bool> PosixFileSystem::IsDirectory(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  return S_ISDIR(st.st_mode);
+}
+
+Result<std::string> PosixFileSystem::RealPath(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) return ErrnoStatus(errno, "realpath", path);
+  return std::string(buf);
+}
+
+FileSystem* DefaultFileSystem() {
+  static PosixFileSystem* fs = new PosixFileSystem();
+  return fs;
+}
+
+}  // namespace hvdisk

@@ -1,0 +1,22 @@
+// PosixFileSystem: real files through pread/pwrite/fsync, buffered or O_DIRECT.
+// Thread-safe; its Files allow concurrent positional I/O (pread/pwrite need no lock).
+#pragma once
+
+#include "platform/file.h"
+
+namespace hvdisk {
+
+class PosixFileSystem : public FileSystem {
+ public:
+  Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
+  Status Rename(const std::string& from, const std::string& to) override;
+  Status Unlink(const std::string& path) override;
+  Status CreateDir(const std::string& path) override;
+  Status RemoveDir(const std::string& path) override;
+  Status SyncDir(const std::string& path) override;
+  Result<std::vector<std::string>> List(const std::string& dir) override;
+  Result<bool> IsDirectory(const std::string& path) override;
+  Result<std::string> RealPath(const std::string& path) override;
+};
+
+}  // namespace hvdisk

@@ -1,0 +1,148 @@
+// Image: one VHDX file (fixed, dynamic or differencing), opened read-only or read-write.
+//
+// Responsibilities: create files laid out as Windows lays them out (log 1 MiB @1 MiB, metadata
+// 1 MiB @2 MiB, BAT @3 MiB); open them (choose the header, replay the log: on disk for writable
+// opens, in memory for read-only ones); map virtual ranges to file extents; read, write, trim,
+// grow, flush and close with the MS-VHDX write order:
+//   data -> flush -> log entry with the metadata pages -> flush -> apply in place
+// (the final "apply" flush is folded into the next batch's first flush, or the close).
+// Many BAT/bitmap changes made between two flushes go into one log entry.
+//
+// Parents: a differencing image knows nothing about its parent file; its NOT_PRESENT (and
+// transparent sectors of PARTIALLY_PRESENT) ranges read through the VirtualDisk set with
+// SetBacking(), or as zeros when none is set. The chain layer sets the backing.
+//
+// Thread safety: Read, Write, Trim and Flush may be called concurrently from many threads, on
+// disjoint ranges for Write/Trim (overlapping concurrent writes leave either content per sector).
+// Resize and Close need exclusive use. Metadata state is guarded by an internal mutex held only
+// for lookups and allocation, never across data I/O.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "platform/file.h"
+#include "platform/guid.h"
+#include "platform/io_queue.h"
+#include "platform/status.h"
+#include "vhdx/layout.h"
+
+namespace hvdisk::vhdx {
+
+// Anything that presents a virtual disk's bytes: an Image, or a chain of them.
+class VirtualDisk {
+ public:
+  virtual ~VirtualDisk() = default;
+  virtual uint64_t virtual_size() const = 0;
+  virtual uint32_t logical_sector_size() const = 0;
+  // Reads [offset, offset + dst.size()). REQUIRES: the range lies within virtual_size().
+  virtual Status Read(uint64_t offset, std::span<std::byte> dst) = 0;
+};
+
+struct CreateOptions {
+  DiskType type = DiskType::kDynamic;
+  uint64_t virtual_size = 0;           // bytes, multiple of logical_sector_size, <= 64 TiB
+  uint32_t block_size = 32 * kMiB;     // power of two, 1..256 MiB
+  uint32_t logical_sector_size = 512;  // 512 or 4096
+  uint32_t physical_sector_size = 4096;
+  Guid virtual_disk_id;                // zero: a random one
+  // Differencing only: the parent locator's key/value pairs (UTF-8), written in Windows order.
+  // The chain layer fills these (parent_linkage, relative_path, absolute_win32_path, ...).
+  std::vector<std::pair<std::string, std::string>> parent_locator;
+};
+
+struct ImageOpenOptions {
+  bool read_only = true;
+  bool direct = false;  // O_DIRECT data path (metadata I/O is aligned either way)
+};
+
+// A piece of a virtual range as this file stores it.
+struct Extent {
+  enum class Kind : uint8_t { kData, kZero, kParent };
+  Kind kind = Kind::kZero;
+  uint64_t virtual_offset = 0;
+  uint64_t length = 0;
+  uint64_t file_offset = 0;  // kData only
+};
+
+// What Check found (the qemu-img check classes).
+struct CheckReport {
+  std::vector<std::string> corruptions;  // structure errors: exit 2
+  std::vector<std::string> leaks;        // unreferenced space: exit 3 when no corruption
+  uint64_t allocated_blocks = 0;
+  uint64_t total_blocks = 0;
+  bool log_replayed = false;
+};
+
+class Image : public VirtualDisk {
+ public:
+  // Creates a new file (fails with kInUse if it exists). Fixed images are fully allocated.
+  static Status Create(FileSystem* fs, const std::string& path, const CreateOptions& options);
+  // Opens an image. A writable open replays a dirty log on disk; a read-only open replays it in
+  // memory and writes nothing. Every structure is validated against the file size first.
+  static Result<std::unique_ptr<Image>> Open(FileSystem* fs, const std::string& path,
+                                             const ImageOpenOptions& options);
+  // Validates every structure and the BAT against the file; never writes.
+  static Result<CheckReport> Check(FileSystem* fs, const std::string& path);
+
+  ~Image() override;  // a writable image not Closed is flushed and closed, errors ignored
+
+  // VirtualDisk
+  uint64_t virtual_size() const override;
+  uint32_t logical_sector_size() const override;
+  Status Read(uint64_t offset, std::span<std::byte> dst) override;
+
+  // Writes at any byte offset and length; edge sectors are read-modify-written (through the
+  // backing in a differencing image). Durable only after Flush().
+  Status Write(uint64_t offset, std::span<const std::byte> src);
+  // Makes every write completed before the call durable, and its metadata with it.
+  Status Flush();
+  // Wholly covered blocks become ZERO (or, with make_transparent in a differencing image,
+  // NOT_PRESENT); partly covered edges are written with zeros (or left, when transparent).
+  Status Trim(uint64_t offset, uint64_t length, bool make_transparent = false);
+  // Grows the virtual size (never shrinks); relocates the BAT when it must grow past its region.
+  Status Resize(uint64_t new_virtual_size);
+  // Drains the log, clears LogGuid in both headers, flushes, and releases the file.
+  Status Close();
+
+  // Plans a read: fills zero ranges of dst at once, and appends one request per run of file
+  // data (adjacent runs coalesced). Parent ranges are read through the backing synchronously.
+  // The caller submits the requests to its IoQueue. REQUIRES: the range lies within the disk.
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out);
+  // This file's view of a range: data here, zeros, or the parent's.
+  Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length);
+
+  // The disk a differencing image reads its transparent ranges from. Not owned; must outlive
+  // this image. REQUIRES: no concurrent I/O.
+  void SetBacking(VirtualDisk* backing);
+
+  DiskType type() const;
+  uint32_t block_size() const;
+  uint32_t physical_sector_size() const;
+  bool read_only() const;
+  const std::string& path() const;
+  Guid virtual_disk_id() const;
+  Guid data_write_guid() const;
+  Guid file_write_guid() const;
+  Guid log_guid() const;
+  // The parent locator's key/value pairs (differencing only), in file order.
+  const std::vector<std::pair<std::string, std::string>>& parent_locator() const;
+  // Replaces the parent locator (through the log). Writable differencing images only.
+  Status SetParentLocator(std::vector<std::pair<std::string, std::string>> entries);
+  // Sets DataWriteGuid explicitly (merge/reparent protocol); through the header update protocol.
+  Status SetDataWriteGuid(const Guid& guid);
+  uint64_t allocated_blocks() const;
+  // The underlying file (for the chain layer's planning).
+  File* file();
+
+  struct State;  // internal
+
+ private:
+  explicit Image(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace hvdisk::vhdx

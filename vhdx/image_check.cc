@@ -1,0 +1,134 @@
+// BAT validation (every entry checked against the file before use) and Image::Check.
+#include <algorithm>
+#include <cstdio>
+
+#include "vhdx/image_state.h"
+
+namespace hvdisk::vhdx {
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+namespace {
+
+struct Interval {
+  uint64_t start, end;
+  std::string what;
+};
+
+std::string EntryName(uint64_t index) { return "BAT entry " + std::to_string(index); }
+
+// Checks one payload entry; appends its block to `used`.
+Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t file_size,
+                    std::vector<Interval>* used) {
+  uint64_t e = s->bat[index];
+  uint8_t st = EntryState(e);
+  if (st == 4 || (st == kStatePartiallyPresent && !s->differencing())) {
+    return Corrupt(EntryName(index) + ": state " + std::to_string(st) +
+                   " not valid in this disk type (MS-VHDX 2.5.1.1)");
+  }
+  if (st != kStateFullyPresent && st != kStatePartiallyPresent) return Status::Ok();
+  if (block >= s->payload_blocks) {
+    return Corrupt(EntryName(index) + ": allocated block past the virtual size (MS-VHDX 2.5)");
+  }
+  uint64_t off = EntryOffset(e);
+  uint64_t len = std::min<uint64_t>(
+      s->block_size(), AlignUp(s->params.virtual_disk_size - block * s->block_size(), kMiB));
+  if (off < kHeaderSectionSize || off + len > file_size) {
+    return Corrupt(EntryName(index) + ": block @" + Hex(off) + " outside the file of " +
+                   Hex(file_size) + " bytes (MS-VHDX 2.5.1)");
+  }
+  used->push_back({off, off + len, EntryName(index)});
+  if (st == kStatePartiallyPresent) {
+    uint64_t sb = s->bat[s->BitmapIndex(block / s->chunk_ratio)];
+    if (EntryState(sb) != 6) {
+      return Corrupt(EntryName(index) + ": PARTIALLY_PRESENT block without a sector bitmap "
+                     "(MS-VHDX 2.5.1.2)");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t file_size,
+                        std::vector<Interval>* used) {
+  uint64_t e = s->bat[index];
+  uint8_t st = EntryState(e);
+  if (st == 0) return Status::Ok();
+  if (st != 6 || !s->differencing()) {
+    return Corrupt(EntryName(index) + ": sector bitmap state " + std::to_string(st) +
+                   " not valid in this disk type (MS-VHDX 2.5.1.2)");
+  }
+  uint64_t off = EntryOffset(e);
+  if (off < kHeaderSectionSize || off + kSectorBitmapBlockSize > file_size) {
+    return Corrupt(EntryName(index) + ": sector bitmap @" + Hex(off) + " outside the file");
+  }
+  used->push_back({off, off + kSectorBitmapBlockSize, EntryName(index)});
+  return Status::Ok();
+}
+
+}  // namespace
+
+// Validates every BAT entry (states, reserved bits, offsets within the file, no overlap with
+// each other or with the log, metadata and BAT regions). Sets *end_of_objects to the end of
+// the last object in the file. Counts allocated blocks.
+Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects) {
+  const VhdxHeader& h = s->header;
+  std::vector<Interval> used = {
+      {0, kHeaderSectionSize, "header section"},
+      {h.log_offset, h.log_offset + h.log_length, "log"},
+      {s->metadata_offset, s->metadata_offset + s->metadata_length, "metadata region"},
+      {s->bat_offset, s->bat_offset + s->bat_length, "BAT region"}};
+  uint64_t entries = BatEntryCountFor(s->params);
+  s->allocated = 0;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if ((s->bat[i] >> 3) & 0x1FFFF) {
+      return Corrupt(EntryName(i) + ": reserved bits set (MS-VHDX 2.5.1)");
+    }
+    if (i % (s->chunk_ratio + 1) == s->chunk_ratio) {
+      RETURN_IF_ERROR(CheckBitmapEntry(s, i, file_size, &used));
+    } else {
+      RETURN_IF_ERROR(CheckPayload(s, i, i - i / (s->chunk_ratio + 1), file_size, &used));
+      uint8_t st = EntryState(s->bat[i]);
+      if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated++;
+    }
+  }
+  std::sort(used.begin(), used.end(), [](auto& a, auto& b) { return a.start < b.start; });
+  *end_of_objects = 0;
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (i > 0 && used[i].start < used[i - 1].end) {
+      return Corrupt(used[i].what + " @" + Hex(used[i].start) + " overlaps " + used[i - 1].what +
+                     " (MS-VHDX 2.1)");
+    }
+    *end_of_objects = std::max(*end_of_objects, used[i].end);
+  }
+  return Status::Ok();
+}
+
+Result<CheckReport> Image::Check(FileSystem* fs, const std::string& path) {
+  CheckReport report;
+  auto image = Open(fs, path, ImageOpenOptions{.read_only = true});
+  if (!image.ok()) {
+    if (image.status().code() != Code::kCorrupt && image.status().code() != Code::kUnsupported) {
+      return image.status();
+    }
+    report.corruptions.push_back(image.status().message());
+    return report;
+  }
+  State* s = (*image)->s_.get();
+  report.total_blocks = s->payload_blocks;
+  report.allocated_blocks = s->allocated;
+  report.log_replayed = !s->header.log_guid.IsZero();
+  ASSIGN_OR_RETURN(uint64_t file_size, s->file->Size());
+  uint64_t end = 0;
+  RETURN_IF_ERROR(ValidateBat(s, std::max(file_size, s->next_alloc), &end));
+  if (file_size > AlignUp(end, kMiB)) {
+    report.leaks.push_back(Hex(file_size - AlignUp(end, kMiB)) + " bytes past the last object @" +
+                           Hex(AlignUp(end, kMiB)));
+  }
+  return report;
+}
+
+}  // namespace hvdisk::vhdx

@@ -1,0 +1,134 @@
+// Image::Create: a new VHDX laid out as Windows lays it out (MS-VHDX §2.1):
+//   0        file identifier          64 KiB  header 1      128 KiB header 2
+//   192 KiB  region table 1           256 KiB region table 2
+//   1 MiB    log (1 MiB)              2 MiB   metadata (1 MiB)
+//   3 MiB    BAT (rounded up to 1 MiB), then payload blocks (fixed: all of them, in order).
+//
+// Steps and crash points: (1) create the file exclusively; (2) write regions, metadata and BAT;
+// (3) reserve the payload of a fixed disk; (4) flush; (5) write the file identifier and both
+// headers; (6) flush; (7) sync the directory. A crash before (6) leaves a file without a valid
+// header, which no reader accepts as VHDX.
+#include <cstring>
+
+#include "vhdx/file_identifier.h"
+#include "vhdx/image_state.h"
+
+namespace hvdisk::vhdx {
+namespace {
+
+constexpr uint64_t kLogOffset = 1 * kMiB;
+constexpr uint32_t kLogLength = 1 * kMiB;
+constexpr uint64_t kMetadataOffset = 2 * kMiB;
+constexpr uint32_t kMetadataLength = 1 * kMiB;
+constexpr uint64_t kBatOffset = 3 * kMiB;
+
+Status ValidateCreate(const CreateOptions& o) {
+  if (!IsValidSectorSize(o.logical_sector_size) || !IsValidSectorSize(o.physical_sector_size)) {
+    return InvalidArgument("sector sizes must be 512 or 4096");
+  }
+  if (!IsValidBlockSize(o.block_size)) {
+    return InvalidArgument("block size must be a power of two from 1 MiB to 256 MiB");
+  }
+  if (o.virtual_size == 0 || o.virtual_size > kMaxVirtualDiskSize ||
+      o.virtual_size % o.logical_sector_size != 0) {
+    return InvalidArgument("virtual size must be a non-zero multiple of the logical sector size, "
+                           "at most 64 TiB");
+  }
+  if ((o.type == DiskType::kDifferencing) == o.parent_locator.empty()) {
+    return InvalidArgument("a parent locator is required for, and only for, differencing disks");
+  }
+  return Status::Ok();
+}
+
+DiskParameters ParamsFor(const CreateOptions& o) {
+  DiskParameters p;
+  p.file_parameters.block_size = o.block_size;
+  p.file_parameters.leave_block_allocated = o.type == DiskType::kFixed;
+  p.file_parameters.has_parent = o.type == DiskType::kDifferencing;
+  p.virtual_disk_size = o.virtual_size;
+  p.virtual_disk_id = o.virtual_disk_id.IsZero() ? Guid::Random() : o.virtual_disk_id;
+  p.logical_sector_size = o.logical_sector_size;
+  p.physical_sector_size = o.physical_sector_size;
+  if (o.type == DiskType::kDifferencing) {
+    ParentLocator loc;
+    for (const auto& [k, v] : o.parent_locator) loc.Set(k, v);
+    p.parent_locator = std::move(loc);
+  }
+  return p;
+}
+
+// The fixed disk's BAT: every payload block FULLY_PRESENT, in order after the BAT.
+std::vector<std::byte> FixedBat(const DiskParameters& p, uint64_t entries, uint64_t data_start) {
+  std::vector<std::byte> bat(AlignUp(entries * 8, kMiB));
+  uint64_t cr = ChunkRatioOf(p.logical_sector_size, p.block_size());
+  uint64_t blocks = DivRoundUp(p.virtual_disk_size, p.block_size());
+  for (uint64_t b = 0; b < blocks; ++b) {
+    uint64_t e = MakeEntry(kStateFullyPresent, data_start + b * p.block_size());
+    StoreU64(bat, (b + b / cr) * 8, e);
+  }
+  return bat;
+}
+
+Status WriteHeaders(File* file, const DiskParameters& p) {
+  std::vector<std::byte> slot(kSlotSize);
+  FileIdentifier id;
+  id.creator = "hvdisk 0.1.0";
+  id.EncodeTo(slot);
+  RETURN_IF_ERROR(file->WriteAt(kFileIdentifierOffset, slot));
+  (void)p;
+  VhdxHeader h;
+  h.file_write_guid = Guid::Random();
+  h.data_write_guid = Guid::Random();
+  h.log_length = kLogLength;
+  h.log_offset = kLogOffset;
+  for (int i = 0; i < 2; ++i) {
+    h.sequence_number = static_cast<uint64_t>(i + 1);  // slot 2 current; never equal numbers
+    RETURN_IF_ERROR(file->WriteAt(HeaderSlotOffset(i + 1), h.Encode()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+uint64_t BatEntryCountFor(const DiskParameters& p) {
+  uint64_t cr = ChunkRatioOf(p.logical_sector_size, p.block_size());
+  uint64_t n = DivRoundUp(p.virtual_disk_size, p.block_size());
+  if (p.type() == DiskType::kDifferencing) return DivRoundUp(n, cr) * (cr + 1);
+  return n + (n - 1) / cr;  // §2.5: the last entry is the last payload block
+}
+
+Status Image::Create(FileSystem* fs, const std::string& path, const CreateOptions& options) {
+  RETURN_IF_ERROR(ValidateCreate(options));
+  DiskParameters params = ParamsFor(options);
+  RETURN_IF_ERROR(params.Validate());
+  ASSIGN_OR_RETURN(std::vector<std::byte> metadata, params.EncodeRegion(kMetadataLength));
+  uint64_t entries = BatEntryCountFor(params);
+  uint64_t bat_length = AlignUp(entries * 8, kMiB);
+  if (bat_length > UINT32_MAX) return InvalidArgument("BAT larger than a region may be");
+  uint64_t data_start = kBatOffset + bat_length;
+  RegionTable rt = RegionTable::ForRegions(kBatOffset, static_cast<uint32_t>(bat_length),
+                                           kMetadataOffset, kMetadataLength);
+  std::vector<std::byte> rt_bytes = rt.Encode();
+
+  ASSIGN_OR_RETURN(auto file, fs->Open(path, OpenOptions::CreateNew()));
+  RETURN_IF_ERROR(file->WriteAt(kRegionTable1Offset, rt_bytes));
+  RETURN_IF_ERROR(file->WriteAt(kRegionTable2Offset, rt_bytes));
+  RETURN_IF_ERROR(file->WriteAt(kLogOffset, std::vector<std::byte>(kLogLength)));
+  RETURN_IF_ERROR(file->WriteAt(kMetadataOffset, metadata));
+  uint64_t end = data_start;
+  if (options.type == DiskType::kFixed) {
+    RETURN_IF_ERROR(file->WriteAt(kBatOffset, FixedBat(params, entries, data_start)));
+    uint64_t blocks = DivRoundUp(params.virtual_disk_size, params.block_size());
+    end = data_start + blocks * params.block_size();
+    RETURN_IF_ERROR(file->Allocate(data_start, end - data_start));
+  } else {
+    RETURN_IF_ERROR(file->Truncate(end));  // a zero BAT: every block NOT_PRESENT
+  }
+  RETURN_IF_ERROR(file->Flush());
+  // Headers last: until they are durable the file is not a VHDX.
+  RETURN_IF_ERROR(WriteHeaders(file.get(), params));
+  RETURN_IF_ERROR(file->Flush());
+  return fs->SyncDir(DirName(path));
+}
+
+}  // namespace hvdisk::vhdx

@@ -1,0 +1,117 @@
+// Image::State: the internals shared by the image_*.cc files. Not part of the public API.
+//
+// Locking: `mu` guards the BAT, the sector-bitmap cache, the dirty sets and the allocator; it is
+// held for lookups and allocation only, never across data I/O. `gate` is held shared by every
+// Write/Trim for its whole duration and exclusively by Flush while it snapshots the dirty
+// metadata, so a snapshot never includes an allocation whose data write has not completed.
+// `flush_mu` serializes Flush, Close, Resize and header updates.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "platform/file.h"
+#include "vhdx/header.h"
+#include "vhdx/image.h"
+#include "vhdx/log.h"
+#include "vhdx/metadata.h"
+#include "vhdx/region_table.h"
+
+namespace hvdisk::vhdx {
+
+inline constexpr uint64_t kPageSize = 4096;           // log data sectors update 4 KiB pages
+inline constexpr uint64_t kEntriesPerPage = kPageSize / 8;
+
+struct Image::State {
+  FileSystem* fs = nullptr;
+  std::string path;
+  std::unique_ptr<File> file;       // buffered: metadata, and data unless direct
+  std::unique_ptr<File> direct_file;  // O_DIRECT data handle when opened with direct
+  File* data_file() const { return direct_file ? direct_file.get() : file.get(); }
+  bool read_only = true;
+  bool closed = false;
+
+  // Parameters (metadata region, §2.6.2).
+  DiskParameters params;
+  std::vector<std::byte> metadata_region;  // as on disk (after replay)
+  uint64_t chunk_ratio = 0;                // payload blocks per sector-bitmap block
+  uint64_t payload_blocks = 0;             // ceil(virtual size / block size)
+
+  // Headers (§2.2.2): the current one and its slot.
+  VhdxHeader header;
+  int current_slot = 1;  // 1 or 2
+  bool data_write_guid_changed = false;  // a new DataWriteGuid was written this session
+
+  RegionTable regions;
+  uint64_t bat_offset = 0;
+  uint64_t bat_length = 0;
+  uint64_t metadata_offset = 0;
+  uint64_t metadata_length = 0;
+
+  // The BAT, sized to whole 4 KiB pages of the region (the tail entries stay zero).
+  std::mutex mu;
+  std::vector<uint64_t> bat;
+  std::set<uint64_t> dirty_bat_pages;                    // page index within the BAT
+  std::map<uint64_t, std::vector<std::byte>> bitmaps;    // chunk -> 1 MiB sector bitmap
+  std::set<std::pair<uint64_t, uint64_t>> dirty_bitmap_pages;  // (chunk, page)
+  std::vector<LogPage> extra_pages;  // metadata/region-table pages for the next log entry
+  uint64_t next_alloc = 0;  // file offset of the next block allocation (1 MiB aligned)
+  uint64_t allocated = 0;   // FULLY/PARTIALLY_PRESENT payload blocks
+
+  std::shared_mutex gate;
+  std::mutex flush_mu;
+  std::unique_ptr<LogWriter> log;  // created on the first metadata change of a session
+  bool apply_unsynced = false;     // applied pages not yet flushed (folded into the next flush)
+
+  VirtualDisk* backing = nullptr;
+
+  // Block arithmetic (§2.5).
+  uint64_t block_size() const { return params.block_size(); }
+  uint32_t sector_size() const { return params.logical_sector_size; }
+  uint64_t sectors_per_block() const { return block_size() / sector_size(); }
+  uint64_t PayloadIndex(uint64_t block) const { return block + block / chunk_ratio; }
+  uint64_t BitmapIndex(uint64_t chunk) const { return chunk * (chunk_ratio + 1) + chunk_ratio; }
+  bool differencing() const { return params.type() == DiskType::kDifferencing; }
+
+  // REQUIRES: mu held.
+  void SetEntry(uint64_t index, uint64_t value) {
+    bat[index] = value;
+    dirty_bat_pages.insert(index / kEntriesPerPage);
+  }
+};
+
+// BAT entry helpers (§2.5.1): state in bits 0-2, FileOffsetMB in bits 20-63.
+inline uint8_t EntryState(uint64_t e) { return static_cast<uint8_t>(e & 7); }
+inline uint64_t EntryOffset(uint64_t e) { return (e >> 20) << 20; }
+inline uint64_t MakeEntry(uint8_t state, uint64_t file_offset) {
+  return (file_offset & ~((uint64_t{1} << 20) - 1)) | state;
+}
+inline constexpr uint8_t kStateNotPresent = 0, kStateUndefined = 1, kStateZero = 2,
+                         kStateUnmapped = 3, kStateFullyPresent = 6, kStatePartiallyPresent = 7;
+
+// Payload blocks per sector-bitmap block (§2.4.2): 2^23 sectors / sectors per block.
+inline uint64_t ChunkRatioOf(uint32_t logical_sector_size, uint64_t block_size) {
+  return (kSectorsPerChunk * logical_sector_size) / block_size;
+}
+// BAT entries (§2.5, and the reference's §1.5): fixed/dynamic N + floor((N-1)/CR);
+// differencing ceil(N/CR) * (CR + 1).
+uint64_t BatEntryCountFor(const DiskParameters& p);  // image_create.cc
+inline uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+inline uint64_t AlignDown(uint64_t v, uint64_t a) { return v / a * a; }
+std::string Hex(uint64_t v);  // "0x1f00000"
+
+// Internal steps shared across the image_*.cc files.
+Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next);  // image_meta.cc
+Status EnsureLogActive(Image::State* s);                            // image_meta.cc
+Status FlushMetadata(Image::State* s);                              // image_meta.cc
+Status LoadBitmap(Image::State* s, uint64_t chunk);  // REQUIRES: mu held. image_io.cc
+// Sets or clears sector-bitmap bits [first, first + count) of a loaded chunk and marks their
+// pages dirty. REQUIRES: mu held. image_io.cc
+void SetBits(Image::State* s, uint64_t chunk, uint64_t first, uint64_t count, bool value);
+
+}  // namespace hvdisk::vhdx

@@ -1,0 +1,179 @@
+// Writes and trims. Write order for an allocating write (commented where it happens):
+//   allocate at next_alloc (in memory) -> extend the file -> write the payload -> set bitmap bits;
+// the BAT and bitmap pages reach the disk only through the log at the next Flush, after the
+// payload has been flushed: data before the metadata that exposes it (MS-VHDX 2.3).
+#include <algorithm>
+#include <cstring>
+
+#include "vhdx/image_state.h"
+
+namespace hvdisk::vhdx {
+namespace {
+
+struct Placement {
+  uint64_t file_offset = 0;
+  uint64_t extend_from = 0, extend_len = 0;  // file space to reserve before the write
+  bool set_bits = false;
+};
+
+uint64_t BlockLength(Image::State* s, uint64_t block) {
+  return std::min<uint64_t>(s->block_size(), s->params.virtual_disk_size - block * s->block_size());
+}
+
+// Ensures the chunk's sector bitmap block exists (allocating it if needed). REQUIRES: mu held.
+Status EnsureBitmapBlock(Image::State* s, uint64_t chunk, Placement* p) {
+  uint64_t idx = s->BitmapIndex(chunk);
+  if (EntryState(s->bat[idx]) == 6) return LoadBitmap(s, chunk);
+  uint64_t off = s->next_alloc;
+  s->next_alloc += kSectorBitmapBlockSize;
+  s->SetEntry(idx, MakeEntry(6, off));
+  // Appended space reads as zeros and is made durable by the data flush that precedes the log
+  // entry, so only the bitmap pages that get bits need logging.
+  s->bitmaps[chunk].assign(kSectorBitmapBlockSize, std::byte{0});
+  p->extend_from = off;
+  p->extend_len = kSectorBitmapBlockSize;
+  return Status::Ok();
+}
+
+// Decides where a piece of a block goes, allocating the block if needed. REQUIRES: mu held.
+Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement* p) {
+  uint64_t idx = s->PayloadIndex(block);
+  uint64_t e = s->bat[idx];
+  uint8_t st = EntryState(e);
+  if (st == kStateFullyPresent || st == kStatePartiallyPresent) {
+    p->file_offset = EntryOffset(e) + bo;
+    p->set_bits = st == kStatePartiallyPresent;
+    return Status::Ok();
+  }
+  bool whole = bo == 0 && n == BlockLength(s, block);
+  // A partial write into a transparent block of a differencing disk keeps the rest transparent.
+  bool partial = s->differencing() && st == kStateNotPresent && !whole;
+  if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio, p));
+  uint64_t off = s->next_alloc;
+  s->next_alloc += s->block_size();  // whole blocks, the last partial one included
+  s->SetEntry(idx, MakeEntry(partial ? kStatePartiallyPresent : kStateFullyPresent, off));
+  s->allocated++;
+  uint64_t from = p->extend_len ? p->extend_from : off;
+  p->extend_from = from;
+  p->extend_len = s->next_alloc - from;
+  p->file_offset = off + bo;
+  p->set_bits = partial;
+  return Status::Ok();
+}
+
+// Writes one piece that lies inside one block. REQUIRES: gate held shared; sector aligned.
+Status WritePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data) {
+  uint64_t block = pos / s->block_size(), bo = pos % s->block_size();
+  Placement p;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    RETURN_IF_ERROR(Place(s, block, bo, data.size(), &p));
+  }
+  // New space is reserved first so that the rest of a fresh block reads as zeros.
+  if (p.extend_len) RETURN_IF_ERROR(s->file->Allocate(p.extend_from, p.extend_len));
+  File* f = s->data_file();
+  if (f->direct() && (p.file_offset | data.size() |
+                      reinterpret_cast<uintptr_t>(data.data())) % kDirectAlignment != 0) {
+    f = s->file.get();
+  }
+  RETURN_IF_ERROR(f->WriteAt(p.file_offset, data));
+  if (p.set_bits) {  // after the payload: a bit never points at unwritten data
+    std::lock_guard<std::mutex> lock(s->mu);
+    uint64_t ss = s->sector_size();
+    uint64_t first = (block % s->chunk_ratio) * s->sectors_per_block() + bo / ss;
+    uint64_t chunk = block / s->chunk_ratio;
+    RETURN_IF_ERROR(LoadBitmap(s, chunk));
+    SetBits(s, chunk, first, data.size() / ss, true);
+  }
+  return Status::Ok();
+}
+
+Status WriteAligned(Image::State* s, uint64_t offset, std::span<const std::byte> src) {
+  for (uint64_t done = 0; done < src.size();) {
+    uint64_t pos = offset + done;
+    uint64_t n = std::min<uint64_t>(s->block_size() - pos % s->block_size(), src.size() - done);
+    RETURN_IF_ERROR(WritePiece(s, pos, src.subspan(done, n)));
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Status CheckWritable(Image::State* s, uint64_t offset, uint64_t length) {
+  if (s->read_only) return AccessDenied(s->path + ": opened read-only");
+  if (s->closed) return InvalidState(s->path + ": closed");
+  if (offset > s->params.virtual_disk_size || length > s->params.virtual_disk_size - offset) {
+    return InvalidArgument("range @" + Hex(offset) + "+" + Hex(length) + " past the disk's end");
+  }
+  return Status::Ok();
+}
+
+// First user-visible change of a session: new DataWriteGuid (MS-VHDX 2.2.2).
+Status EnsureDataWriteGuid(Image::State* s) {
+  std::lock_guard<std::mutex> lock(s->flush_mu);
+  if (s->data_write_guid_changed) return Status::Ok();
+  VhdxHeader next = s->header;
+  next.data_write_guid = Guid::Random();
+  RETURN_IF_ERROR(WriteHeaderUpdate(s, next));
+  s->data_write_guid_changed = true;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
+  State* s = s_.get();
+  RETURN_IF_ERROR(CheckWritable(s, offset, src.size()));
+  if (src.empty()) return Status::Ok();
+  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
+  uint64_t ss = s->sector_size();
+  uint64_t head = AlignDown(offset, ss), tail = AlignUp(offset + src.size(), ss);
+  if (head == offset && tail == offset + src.size()) {
+    std::shared_lock<std::shared_mutex> gate(s->gate);
+    return WriteAligned(s, offset, src);
+  }
+  // Edge sectors are read-modify-written (through the backing in a differencing disk).
+  std::vector<std::byte> buf(tail - head);
+  RETURN_IF_ERROR(Read(head, std::span(buf).first(ss)));
+  if (tail - ss > head) RETURN_IF_ERROR(Read(tail - ss, std::span(buf).last(ss)));
+  std::memcpy(buf.data() + (offset - head), src.data(), src.size());
+  std::shared_lock<std::shared_mutex> gate(s->gate);
+  return WriteAligned(s, head, buf);
+}
+
+Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
+  State* s = s_.get();
+  RETURN_IF_ERROR(CheckWritable(s, offset, length));
+  if (length == 0) return Status::Ok();
+  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
+  bool transparent = make_transparent && s->differencing();
+  std::vector<std::pair<uint64_t, uint64_t>> edges;  // partial pieces to zero
+  {
+    std::shared_lock<std::shared_mutex> gate(s->gate);
+    std::lock_guard<std::mutex> lock(s->mu);
+    for (uint64_t pos = offset; pos < offset + length;) {
+      uint64_t block = pos / s->block_size(), bo = pos % s->block_size();
+      uint64_t n = std::min(s->block_size() - bo, offset + length - pos);
+      bool whole = bo == 0 && n == BlockLength(s, block);
+      uint64_t idx = s->PayloadIndex(block);
+      if (whole && s->params.type() != DiskType::kFixed) {
+        uint8_t st = EntryState(s->bat[idx]);
+        if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated--;
+        // FileOffsetMB is 0 for states 0-3: Hyper-V rejects anything else.
+        s->SetEntry(idx, MakeEntry(transparent ? kStateNotPresent : kStateZero, 0));
+      } else if (!transparent) {
+        edges.push_back({pos, n});
+      }
+      pos += n;
+    }
+  }
+  for (auto [pos, n] : edges) {  // fixed disks and partial pieces: write zeros
+    std::vector<std::byte> zeros(std::min<uint64_t>(n, 8 * kMiB));
+    for (uint64_t done = 0; done < n; done += zeros.size()) {
+      uint64_t len = std::min<uint64_t>(zeros.size(), n - done);
+      RETURN_IF_ERROR(Write(pos + done, std::span(zeros).first(len)));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace hvdisk::vhdx

@@ -1,0 +1,74 @@
+// ChunkReader: reads a range of a Disk in fixed-size chunks on a background thread, a few chunks
+// ahead of the consumer (double buffering), so that reading overlaps with whatever the consumer
+// does with the previous chunk (writing it elsewhere, hashing it, comparing it).
+//
+// Ranges that the disk's map reports as zero are not read: their chunks arrive with zero = true.
+//
+// Thread safety: one consumer thread calls Next/Release; the reader thread is internal.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cli/disk_source.h"
+#include "platform/aligned_buffer.h"
+#include "platform/digest.h"
+#include "platform/status.h"
+
+namespace hvdisk::cli {
+
+struct Chunk {
+  uint64_t offset = 0;
+  size_t length = 0;
+  bool zero = false;          // known zero from the map; data was not read
+  std::byte* data = nullptr;  // length bytes (meaningless when zero)
+  size_t slot = 0;
+};
+
+class ChunkReader {
+ public:
+  // Reads [begin, end) of `disk` (not owned; must outlive the reader) in chunks of chunk_size,
+  // the first aligned at `begin`. depth buffers of chunk_size are allocated.
+  ChunkReader(Disk* disk, uint64_t begin, uint64_t end, size_t chunk_size, size_t depth = 4);
+  ~ChunkReader();  // stops and joins the thread
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+
+  // Allocates the buffers and starts the thread. kOutOfMemory or kIoError if it cannot.
+  Status Start();
+  // The next chunk in order: true with *chunk set, false at the end, or the read error.
+  // The chunk stays valid until Release(chunk).
+  Result<bool> Next(Chunk* chunk);
+  void Release(const Chunk& chunk);
+
+ private:
+  void Run();
+  Status ReadOne(Chunk* chunk);
+  bool AcquireSlot(size_t* slot);
+
+  Disk* const disk_;
+  const uint64_t begin_;
+  const uint64_t end_;
+  const size_t chunk_size_;
+  const size_t depth_;
+  std::vector<AlignedBuffer> buffers_;
+  std::thread thread_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<size_t> free_slots_;  // guarded by mu_
+  std::deque<Chunk> ready_;         // guarded by mu_
+  Status error_;                    // guarded by mu_
+  bool done_ = false;               // guarded by mu_
+  bool stop_ = false;               // guarded by mu_
+};
+
+// XXH3-128 of the disk's whole virtual content (what `xxhsum -H2` prints for a raw copy).
+Result<Hash128> DigestDisk(Disk* disk);
+
+}  // namespace hvdisk::cli

@@ -1,0 +1,34 @@
+// The hvdisk command registry: each cli/*_commands.cc adds its subcommands to the app.
+//
+// A command's callback returns the process exit code; errors go to stderr as
+// "hvdisk: <Code>: <message>" followed by a hint, through ReportError.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "platform/status.h"
+
+namespace hvdisk::cli {
+
+// Exit codes shared by every command (a command may define more, documented in its help).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the operation failed
+inline constexpr int kExitUsage = 2;    // bad arguments
+
+// Where a command stores its exit code once its callback ran.
+int& ExitCode();
+
+// Prints the error with its Code and a hint for the operator; returns kExitFailure.
+int ReportError(const Status& status);
+
+// Registration hooks, one per command family.
+void RegisterImageCommands(CLI::App& app);    // create, info (image_commands.cc)
+void RegisterCheckCommand(CLI::App& app);     // check (check_command.cc)
+void RegisterConvertCommands(CLI::App& app);  // convert, compare (convert_commands.cc)
+void RegisterIoCommands(CLI::App& app);       // digest, map, read, write (io_commands.cc)
+void RegisterBenchCommand(CLI::App& app);     // bench (bench_command.cc)
+void RegisterDemoCommand(CLI::App& app);      // demo (demo_command.cc)
+
+}  // namespace hvdisk::cli

@@ -1,0 +1,220 @@
+#include "cli/disk_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "vhdx/layout.h"
+
+namespace hvdisk::cli {
+namespace {
+
+using vhdx::Extent;
+
+bool EndsWithNoCase(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  return std::equal(suffix.begin(), suffix.end(), s.end() - suffix.size(), [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+  });
+}
+
+// One data-or-hole run of a raw file starting at `offset` (SEEK_DATA / SEEK_HOLE).
+Extent RawRun(int fd, uint64_t offset, uint64_t end) {
+  Extent e{Extent::Kind::kData, offset, end - offset, offset};
+  off_t data = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+  if (data < 0) {
+    if (errno == ENXIO) e.kind = Extent::Kind::kZero;  // a hole up to end of file
+    return e;
+  }
+  if (static_cast<uint64_t>(data) > offset) {
+    e.kind = Extent::Kind::kZero;
+    e.length = std::min<uint64_t>(data, end) - offset;
+    return e;
+  }
+  off_t hole = lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
+  if (hole > 0 && static_cast<uint64_t>(hole) < end) e.length = hole - offset;
+  return e;
+}
+
+class RawDisk : public Disk {
+ public:
+  RawDisk(std::unique_ptr<File> file, uint64_t size)
+      : Disk(file->path()), file_(std::move(file)), size_(size) {}
+
+  DiskFormat format() const override { return DiskFormat::kRaw; }
+  uint64_t size() const override { return size_; }
+  uint32_t sector_size() const override { return 512; }
+  Status Read(uint64_t offset, std::span<std::byte> dst) override {
+    ASSIGN_OR_RETURN(size_t n, file_->ReadAt(offset, dst));
+    if (n < dst.size()) std::memset(dst.data() + n, 0, dst.size() - n);  // file shrank
+    return Status::Ok();
+  }
+  Status Write(uint64_t offset, std::span<const std::byte> src) override {
+    return file_->WriteAt(offset, src);
+  }
+  Status Flush() override { return file_->Flush(); }
+  File* data_file() override { return file_.get(); }
+  Status Close() override { return Status::Ok(); }
+  Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override;
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
+                  std::vector<IoRequest>* out) override {
+    out->push_back({IoKind::kRead, file_.get(), offset, dst.data(), dst.size(), 0});
+    return Status::Ok();
+  }
+  Status PlanWrite(uint64_t offset, std::span<const std::byte> src,
+                   std::vector<IoRequest>* out) override {
+    auto* data = const_cast<std::byte*>(src.data());  // IoRequest::data: not modified for writes
+    out->push_back({IoKind::kWrite, file_.get(), offset, data, src.size(), 0});
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<File> file_;
+  uint64_t size_;
+};
+
+Result<std::vector<Extent>> RawDisk::Map(uint64_t offset, uint64_t length) {
+  std::vector<Extent> out;
+  const uint64_t end = offset + length;
+  const int fd = file_->native_handle();
+  if (fd < 0) {
+    if (length > 0) out.push_back({Extent::Kind::kData, offset, length, offset});
+    return out;
+  }
+  while (offset < end) {
+    Extent e = RawRun(fd, offset, end);
+    if (!out.empty() && out.back().kind == e.kind) {
+      out.back().length += e.length;
+    } else {
+      out.push_back(e);
+    }
+    offset += e.length;
+  }
+  return out;
+}
+
+class VhdxDisk : public Disk {
+ public:
+  explicit VhdxDisk(std::unique_ptr<vhdx::Image> image)
+      : Disk(image->path()), image_(std::move(image)) {}
+
+  DiskFormat format() const override { return DiskFormat::kVhdx; }
+  uint64_t size() const override { return image_->virtual_size(); }
+  uint32_t sector_size() const override { return image_->logical_sector_size(); }
+  Status Read(uint64_t offset, std::span<std::byte> dst) override {
+    return image_->Read(offset, dst);
+  }
+  Status Write(uint64_t offset, std::span<const std::byte> src) override {
+    return image_->Write(offset, src);
+  }
+  Status Flush() override { return image_->Flush(); }
+  File* data_file() override { return image_->file(); }
+  Status Close() override { return image_->read_only() ? Status::Ok() : image_->Close(); }
+  Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override {
+    return image_->Map(offset, length);
+  }
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
+                  std::vector<IoRequest>* out) override {
+    return image_->PlanRead(offset, dst, out);
+  }
+  Status PlanWrite(uint64_t, std::span<const std::byte>, std::vector<IoRequest>*) override {
+    return Unsupported("VHDX writes cannot be planned for an IoQueue");
+  }
+  vhdx::Image* image() override { return image_.get(); }
+
+ private:
+  std::unique_ptr<vhdx::Image> image_;
+};
+
+}  // namespace
+
+std::string_view FormatName(DiskFormat format) {
+  switch (format) {
+    case DiskFormat::kRaw: return "raw";
+    case DiskFormat::kVhdx: return "vhdx";
+    default: return "auto";
+  }
+}
+
+Result<DiskFormat> ParseFormat(std::string_view name) {
+  if (name.empty() || name == "auto") return DiskFormat::kAuto;
+  if (name == "raw") return DiskFormat::kRaw;
+  if (name == "vhdx") return DiskFormat::kVhdx;
+  return InvalidArgument("unknown format '" + std::string(name) + "' (raw or vhdx)");
+}
+
+bool HasVhdxExtension(std::string_view path) {
+  return EndsWithNoCase(path, ".vhdx") || EndsWithNoCase(path, ".avhdx");
+}
+
+Result<DiskFormat> DetectFormat(FileSystem* fs, const std::string& path, DiskFormat forced) {
+  ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, OpenOptions::ReadOnly()));
+  if (forced != DiskFormat::kAuto) return forced;
+  std::byte sig[8] = {};
+  ASSIGN_OR_RETURN(size_t n, file->ReadAt(0, sig));
+  if (n == sizeof sig && vhdx::HasSignature(sig, 0, vhdx::kFileIdentifierSignature)) {
+    return DiskFormat::kVhdx;
+  }
+  if (HasVhdxExtension(path)) {
+    return Corrupt(path + ": named like a VHDX image but has no \"vhdxfile\" signature; " +
+                   "refusing to read it as raw (use -f raw to force)");
+  }
+  return DiskFormat::kRaw;
+}
+
+bool IsAllZero(std::span<const std::byte> data) {
+  static constexpr size_t kHead = 16;
+  if (data.size() <= kHead) {
+    return std::all_of(data.begin(), data.end(), [](std::byte b) { return b == std::byte{0}; });
+  }
+  for (size_t i = 0; i < kHead; ++i) {
+    if (data[i] != std::byte{0}) return false;
+  }
+  // The first 16 bytes are zero, so the whole is zero iff it equals itself shifted by 16.
+  return std::memcmp(data.data(), data.data() + kHead, data.size() - kHead) == 0;
+}
+
+Result<std::unique_ptr<Disk>> Disk::Open(const std::string& path, const DiskOpenOptions& options) {
+  FileSystem* fs = DefaultFileSystem();
+  ASSIGN_OR_RETURN(DiskFormat format, DetectFormat(fs, path, options.format));
+  if (format == DiskFormat::kVhdx) {
+    vhdx::ImageOpenOptions io{.read_only = !options.writable, .direct = options.direct};
+    ASSIGN_OR_RETURN(std::unique_ptr<vhdx::Image> image, vhdx::Image::Open(fs, path, io));
+    return FromImage(std::move(image));
+  }
+  OpenOptions oo = options.writable ? OpenOptions::ReadWrite() : OpenOptions::ReadOnly();
+  oo.direct = options.direct;
+  ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, oo));
+  ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  return std::unique_ptr<Disk>(new RawDisk(std::move(file), size));
+}
+
+Result<std::unique_ptr<Disk>> Disk::CreateRaw(const std::string& path, uint64_t size) {
+  ASSIGN_OR_RETURN(std::unique_ptr<File> file,
+                   DefaultFileSystem()->Open(path, OpenOptions::CreateNew()));
+  RETURN_IF_ERROR(file->Truncate(size));
+  return std::unique_ptr<Disk>(new RawDisk(std::move(file), size));
+}
+
+std::unique_ptr<Disk> Disk::FromImage(std::unique_ptr<vhdx::Image> image) {
+  return std::make_unique<VhdxDisk>(std::move(image));
+}
+
+void Disk::StartWriteback() {
+  const int fd = data_file() ? data_file()->native_handle() : -1;
+  if (fd >= 0) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+Result<bool> IsKnownZero(Disk* disk, uint64_t offset, uint64_t length) {
+  ASSIGN_OR_RETURN(std::vector<vhdx::Extent> extents, disk->Map(offset, length));
+  for (const vhdx::Extent& e : extents) {
+    if (e.kind == vhdx::Extent::Kind::kData) return false;
+  }
+  return true;
+}
+
+}  // namespace hvdisk::cli

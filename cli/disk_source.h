@@ -1,0 +1,96 @@
+// Disk: one file the commands read or write as a virtual disk, raw or VHDX.
+//
+// Format detection (DetectFormat): a file whose first 8 bytes are "vhdxfile" is VHDX; a file named
+// *.vhdx or *.avhdx without that signature is refused with kCorrupt (never read as raw, so a
+// damaged image cannot be mistaken for a raw disk); anything else is raw. An explicit format
+// (-f raw / -f vhdx) skips detection.
+//
+// Thread safety: Read, Write (disjoint ranges), Map and Flush may be called from many threads, as
+// Image and File allow; Close needs exclusive use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/file.h"
+#include "platform/io_queue.h"
+#include "platform/status.h"
+#include "vhdx/image.h"
+
+namespace hvdisk::cli {
+
+enum class DiskFormat : uint8_t { kAuto, kRaw, kVhdx };
+
+// "raw" / "vhdx" / "auto".
+std::string_view FormatName(DiskFormat format);
+// Accepts "raw", "vhdx", "auto" and "" (auto).
+Result<DiskFormat> ParseFormat(std::string_view name);
+// True for names ending in .vhdx or .avhdx (any case).
+bool HasVhdxExtension(std::string_view path);
+// The format of an existing file, as described above. `forced` other than kAuto is returned as is
+// once the file is known to exist.
+Result<DiskFormat> DetectFormat(FileSystem* fs, const std::string& path, DiskFormat forced);
+
+// True when every byte of `data` is zero.
+bool IsAllZero(std::span<const std::byte> data);
+
+struct DiskOpenOptions {
+  DiskFormat format = DiskFormat::kAuto;
+  bool writable = false;
+  bool direct = false;  // O_DIRECT data path
+};
+
+class Disk {
+ public:
+  // Opens an existing file, detecting its format unless options.format says it.
+  static Result<std::unique_ptr<Disk>> Open(const std::string& path,
+                                            const DiskOpenOptions& options);
+  // Creates a new raw file of `size` bytes, all holes (fails if it exists).
+  static Result<std::unique_ptr<Disk>> CreateRaw(const std::string& path, uint64_t size);
+  // Wraps an opened image.
+  static std::unique_ptr<Disk> FromImage(std::unique_ptr<vhdx::Image> image);
+
+  virtual ~Disk() = default;
+  virtual DiskFormat format() const = 0;
+  virtual uint64_t size() const = 0;
+  virtual uint32_t sector_size() const = 0;
+  // REQUIRES: the range lies within size().
+  virtual Status Read(uint64_t offset, std::span<std::byte> dst) = 0;
+  virtual Status Write(uint64_t offset, std::span<const std::byte> src) = 0;
+  virtual Status Flush() = 0;
+  // Flushes a writable disk and releases it.
+  virtual Status Close() = 0;
+  // The range as runs of kData (with their file offsets) and kZero (kParent for a differencing
+  // image's transparent blocks). Raw files report their holes as kZero.
+  virtual Result<std::vector<vhdx::Extent>> Map(uint64_t offset, uint64_t length) = 0;
+  // Fills zero parts of dst and appends requests for the rest (see Image::PlanRead).
+  virtual Status PlanRead(uint64_t offset, std::span<std::byte> dst,
+                          std::vector<IoRequest>* out) = 0;
+  // Appends a request writing src at offset for an IoQueue: raw disks only (kUnsupported for
+  // VHDX, whose writes may allocate blocks and must go through Write).
+  virtual Status PlanWrite(uint64_t offset, std::span<const std::byte> src,
+                           std::vector<IoRequest>* out) = 0;
+  // Asks the kernel to start writing this file's dirty pages back now (sync_file_range), so that
+  // a later Flush has little left to wait for. Not a durability barrier; errors are ignored.
+  void StartWriteback();
+  // The image of a VHDX disk, null for raw.
+  virtual vhdx::Image* image() { return nullptr; }
+  const std::string& path() const { return path_; }
+
+ protected:
+  explicit Disk(std::string path) : path_(std::move(path)) {}
+  // The file holding the disk's data.
+  virtual File* data_file() = 0;
+
+ private:
+  std::string path_;
+};
+
+// True when Map says [offset, offset+length) reads as zeros (kZero, or kParent with no backing).
+Result<bool> IsKnownZero(Disk* disk, uint64_t offset, uint64_t length);
+
+}  // namespace hvdisk::cli

@@ -1,0 +1,242 @@
+// Content commands: digest, map, read, write.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/chunk_reader.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "cli/disk_source.h"
+#include "cli/size_parse.h"
+#include "platform/digest.h"
+#include "vhdx/layout.h"
+
+namespace hvdisk::cli {
+namespace {
+
+using vhdx::Extent;
+
+constexpr size_t kIoChunk = 1 * vhdx::kMiB;
+
+struct FileArgs {
+  std::string format;
+  std::string file;
+  bool json = false;
+  std::string offset;
+  std::string length;
+  std::string pattern;
+};
+
+Result<std::unique_ptr<Disk>> OpenDisk(const FileArgs& a, bool writable) {
+  ASSIGN_OR_RETURN(DiskFormat format, ParseFormat(a.format));
+  return Disk::Open(a.file, {.format = format, .writable = writable});
+}
+
+Status CheckRange(const Disk& disk, uint64_t offset, uint64_t length) {
+  if (offset > disk.size() || length > disk.size() - offset) {
+    return InvalidArgument("range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                           ") lies beyond the virtual size " + std::to_string(disk.size()));
+  }
+  return Status::Ok();
+}
+
+// ---- digest ------------------------------------------------------------------------------------
+
+int RunDigest(const FileArgs& a) {
+  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
+  if (!disk.ok()) return ReportError(disk.status());
+  Result<Hash128> hash = DigestDisk(disk->get());
+  if (!hash.ok()) return ReportError(hash.status());
+  std::printf("%s  %s\n", hash->ToHex().c_str(), a.file.c_str());
+  return kExitOk;
+}
+
+// ---- map ---------------------------------------------------------------------------------------
+
+// Joins neighbours of the same kind (data only when also contiguous in the file).
+std::vector<Extent> Coalesce(const std::vector<Extent>& in) {
+  std::vector<Extent> out;
+  for (const Extent& e : in) {
+    if (!out.empty()) {
+      Extent& last = out.back();
+      const bool same = last.kind == e.kind &&
+                        (e.kind != Extent::Kind::kData ||
+                         last.file_offset + last.length == e.file_offset);
+      if (same && last.virtual_offset + last.length == e.virtual_offset) {
+        last.length += e.length;
+        continue;
+      }
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+nlohmann::ordered_json MapJson(const std::vector<Extent>& extents) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const Extent& e : extents) {
+    const bool data = e.kind == Extent::Kind::kData;
+    nlohmann::ordered_json j;
+    j["start"] = e.virtual_offset;
+    j["length"] = e.length;
+    j["depth"] = e.kind == Extent::Kind::kParent ? 1 : 0;
+    j["present"] = e.kind != Extent::Kind::kParent;
+    j["zero"] = !data;
+    j["data"] = data;
+    if (data) j["offset"] = e.file_offset;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+const char* KindName(Extent::Kind k) {
+  switch (k) {
+    case Extent::Kind::kData: return "data";
+    case Extent::Kind::kZero: return "zero";
+    case Extent::Kind::kParent: return "parent";
+  }
+  return "?";
+}
+
+void PrintMapText(const std::vector<Extent>& extents, const std::string& file) {
+  std::printf("%-20s%-20s%-8s%-20s%s\n", "Offset", "Length", "Type", "Mapped to", "File");
+  for (const Extent& e : extents) {
+    const bool data = e.kind == Extent::Kind::kData;
+    std::printf("%-20s%-20s%-8s%-20s%s\n", FormatHex(e.virtual_offset).c_str(),
+                FormatHex(e.length).c_str(), KindName(e.kind),
+                data ? FormatHex(e.file_offset).c_str() : "-", data ? file.c_str() : "-");
+  }
+}
+
+int RunMap(const FileArgs& a) {
+  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
+  if (!disk.ok()) return ReportError(disk.status());
+  Result<std::vector<Extent>> extents = (*disk)->Map(0, (*disk)->size());
+  if (!extents.ok()) return ReportError(extents.status());
+  std::vector<Extent> runs = Coalesce(*extents);
+  if (a.json) {
+    std::printf("%s\n", MapJson(runs).dump(4).c_str());
+  } else {
+    PrintMapText(runs, a.file);
+  }
+  return kExitOk;
+}
+
+// ---- read --------------------------------------------------------------------------------------
+
+int RunRead(const FileArgs& a) {
+  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
+  if (!disk.ok()) return ReportError(disk.status());
+  const uint64_t offset = CheckedSize(a.offset);
+  const uint64_t length = CheckedSize(a.length);
+  if (Status s = CheckRange(**disk, offset, length); !s.ok()) return UsageError(s);
+  std::vector<std::byte> buf(std::min<uint64_t>(length, kIoChunk));
+  for (uint64_t done = 0; done < length;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+    Status s = (*disk)->Read(offset + done, std::span(buf).first(n));
+    if (s.ok()) s = WriteStdout(buf.data(), n);
+    if (!s.ok()) return ReportError(s);
+    done += n;
+  }
+  if (std::fflush(stdout) != 0) return ReportError(IoError("flush stdout"));
+  return kExitOk;
+}
+
+// ---- write -------------------------------------------------------------------------------------
+
+// Writes the pattern byte `length` times, or stdin to its end, at `offset`; returns the count.
+Result<uint64_t> WriteData(Disk* disk, const FileArgs& a, uint64_t offset) {
+  const bool pattern = !a.pattern.empty();
+  const uint64_t length = pattern ? CheckedSize(a.length) : 0;
+  std::vector<std::byte> buf(pattern ? std::min<uint64_t>(length, 8 * kIoChunk) : kIoChunk);
+  if (pattern) {
+    Result<uint8_t> byte = ParseByte(a.pattern);
+    std::fill(buf.begin(), buf.end(), std::byte{byte.ok() ? *byte : uint8_t{0}});
+    RETURN_IF_ERROR(CheckRange(*disk, offset, length));
+  }
+  uint64_t done = 0;
+  for (;;) {
+    size_t n = pattern ? static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done))
+                       : std::fread(buf.data(), 1, buf.size(), stdin);
+    if (n == 0) break;
+    RETURN_IF_ERROR(CheckRange(*disk, offset + done, n));
+    RETURN_IF_ERROR(disk->Write(offset + done, std::span(buf).first(n)));
+    done += n;
+  }
+  if (!pattern && std::ferror(stdin)) return IoError("read from stdin failed");
+  return done;
+}
+
+int RunWrite(const FileArgs& a) {
+  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, true);
+  if (!disk.ok()) return ReportError(disk.status());
+  const uint64_t offset = CheckedSize(a.offset);
+  Result<uint64_t> done = WriteData(disk->get(), a, offset);
+  if (!done.ok()) {
+    (void)(*disk)->Close();
+    if (done.status().code() == Code::kInvalidArgument) return UsageError(done.status());
+    return ReportError(done.status());
+  }
+  Status s = (*disk)->Flush();
+  if (s.ok()) s = (*disk)->Close();
+  if (!s.ok()) return ReportError(s);
+  std::printf("wrote %llu bytes at offset %llu\n", static_cast<unsigned long long>(*done),
+              static_cast<unsigned long long>(offset));
+  return kExitOk;
+}
+
+// ---- registration ------------------------------------------------------------------------------
+
+void RegisterContent(CLI::App& app) {
+  auto d = std::make_shared<FileArgs>();
+  CLI::App* digest = app.add_subcommand(
+      "digest", "XXH3-128 of the whole virtual content, printed as 'xxhsum -H2' prints it");
+  AddFormatOption(digest, &d->format);
+  digest->add_option("FILE", d->file, "The disk")->required();
+  SetCommand(digest, [d] { return RunDigest(*d); });
+
+  auto m = std::make_shared<FileArgs>();
+  CLI::App* map = app.add_subcommand("map", "Show the runs of data and zeros and where they lie");
+  map->add_flag("--json", m->json, "Print JSON as 'qemu-img map --output=json' does");
+  AddFormatOption(map, &m->format);
+  map->add_option("FILE", m->file, "The disk")->required();
+  SetCommand(map, [m] { return RunMap(*m); });
+}
+
+void RegisterReadWrite(CLI::App& app) {
+  auto r = std::make_shared<FileArgs>();
+  CLI::App* read = app.add_subcommand("read", "Copy LENGTH bytes at OFFSET to stdout");
+  AddFormatOption(read, &r->format);
+  read->add_option("FILE", r->file, "The disk")->required();
+  read->add_option("OFFSET", r->offset, "Byte offset (K/M/G/T suffixes)")
+      ->required()
+      ->check(SizeValidator());
+  read->add_option("LENGTH", r->length, "Byte count")->required()->check(SizeValidator());
+  SetCommand(read, [r] { return RunRead(*r); });
+
+  auto w = std::make_shared<FileArgs>();
+  CLI::App* write = app.add_subcommand(
+      "write", "Write stdin (or --length bytes of --pattern) at OFFSET, then flush and close");
+  AddFormatOption(write, &w->format);
+  write->add_option("FILE", w->file, "The disk")->required();
+  write->add_option("OFFSET", w->offset, "Byte offset")->required()->check(SizeValidator());
+  CLI::Option* pattern =
+      write->add_option("--pattern", w->pattern, "Byte value to fill with")->check(ByteValidator());
+  CLI::Option* length =
+      write->add_option("--length", w->length, "Byte count for --pattern")->check(SizeValidator());
+  pattern->needs(length);
+  length->needs(pattern);
+  SetCommand(write, [w] { return RunWrite(*w); });
+}
+
+}  // namespace
+
+void RegisterIoCommands(CLI::App& app) {
+  RegisterContent(app);
+  RegisterReadWrite(app);
+}
+
+}  // namespace hvdisk::cli

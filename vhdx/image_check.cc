@@ -37,7 +37,7 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t fi
   uint64_t off = EntryOffset(e);
   uint64_t len = std::min<uint64_t>(
       s->block_size(), AlignUp(s->params.virtual_disk_size - block * s->block_size(), kMiB));
-  if (off < kHeaderSectionSize || off + len > file_size) {
+  if (off < kHeaderSectionSize || off > file_size || len > file_size - off) {  // no wrap
     return Corrupt(EntryName(index) + ": block @" + Hex(off) + " outside the file of " +
                    Hex(file_size) + " bytes (MS-VHDX 2.5.1)");
   }
@@ -62,7 +62,7 @@ Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t file_size,
                    " not valid in this disk type (MS-VHDX 2.5.1.2)");
   }
   uint64_t off = EntryOffset(e);
-  if (off < kHeaderSectionSize || off + kSectorBitmapBlockSize > file_size) {
+  if (off < kHeaderSectionSize || off > file_size || kSectorBitmapBlockSize > file_size - off) {
     return Corrupt(EntryName(index) + ": sector bitmap @" + Hex(off) + " outside the file");
   }
   used->push_back({off, off + kSectorBitmapBlockSize, EntryName(index)});

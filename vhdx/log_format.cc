@@ -159,7 +159,8 @@ Status CheckForEncode(const LogEntry& e) {
                              " or size not 4 KiB aligned (MS-VHDX 2.3.1.2, 2.3.1.3)");
     }
   }
-  if (e.EncodedLength() > UINT32_MAX) return InvalidArgument("log entry: longer than 4 GiB");
+  if (e.EncodedLength() > UINT32_MAX)
+    return InvalidArgument("log entry: longer than 4 GiB (MS-VHDX 2.3.1.1)");
   return Status::Ok();
 }
 

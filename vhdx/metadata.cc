@@ -321,7 +321,8 @@ Result<std::vector<std::byte>> DiskParameters::EncodeRegion(uint64_t region_leng
   constexpr uint32_t kLocatorOffset = kBase + 0x28;
   if (region_length < kLocatorOffset + locator.size() || region_length > UINT32_MAX) {
     return InvalidArgument("metadata: items need " + ToHex(kLocatorOffset + locator.size()) +
-                           " bytes; region length " + ToHex(region_length) + " does not fit");
+                           " bytes; region length " + ToHex(region_length) +
+                           " does not fit (MS-VHDX 2.6.1)");
   }
   std::vector<std::byte> region(region_length);
   std::span<std::byte> r(region);

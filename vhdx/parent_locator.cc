@@ -221,14 +221,16 @@ Result<std::vector<std::byte>> ParentLocator::Encode() const {
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return WindowsRank(a.first) < WindowsRank(b.first);
   });
-  if (sorted.size() > 0xFFFF) return InvalidArgument("parent locator: more than 65535 entries");
+  if (sorted.size() > 0xFFFF)
+    return InvalidArgument("parent locator: more than 65535 entries (MS-VHDX 2.6.2.6.1)");
   std::vector<std::byte> item(ParentLocatorHeader::kSize +
                               sorted.size() * ParentLocatorEntry::kSize);
   ParentLocatorHeader{locator_type, static_cast<uint16_t>(sorted.size())}.EncodeTo(item);
   std::set<std::string_view> keys;
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (!keys.insert(sorted[i].first).second) {
-      return InvalidArgument("parent locator: duplicate key \"" + sorted[i].first + "\"");
+      return InvalidArgument("parent locator: duplicate key \"" + sorted[i].first +
+                             "\" (MS-VHDX 2.6.2.6.2)");
     }
     ASSIGN_OR_RETURN(std::vector<std::byte> key, EncodeString(sorted[i].first, "key"));
     ASSIGN_OR_RETURN(std::vector<std::byte> value, EncodeString(sorted[i].second, "value"));

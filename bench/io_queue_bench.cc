@@ -3,7 +3,8 @@
 //
 // Names: BM_<Test>/<backend>/<buffered|direct>/qd<N>, e.g. BM_RandRead4K/uring/direct/qd32.
 // Each reports bytes/s and an IOPS rate counter. Queues stay full: every completion reaped is
-// replaced by a new request at once.
+// replaced by a new request at once. Buffered reads measure whatever the page cache holds (fio,
+// for one, drops the file's pages before each run), so compare direct numbers across tools.
 //
 // Environment: HVDISK_BENCH_DIR (default /tmp) holds hvdisk_io_bench.dat, created on first use;
 // HVDISK_BENCH_FILE_MB (default 1024) is its size in MiB. bench/compare_fio.sh runs fio on the

@@ -65,10 +65,36 @@ std::map<std::string, std::string> Snapshot(FileSystem* fs, const std::string& d
 
 class CrashSectorTest : public ::testing::TestWithParam<size_t> {};
 
+struct SectorTally {
+  int kept = 0;          // changed sectors that survived
+  int dropped = 0;       // changed sectors that reverted
+  int torn_crashes = 0;  // crashes that kept some changed sectors and dropped others
+};
+
+// Checks that every sector of `actual` is wholly the durable or wholly the current content.
+void ExpectOldOrNewSectors(const std::string& actual, const std::string& durable,
+                           const std::string& current, size_t ss, SectorTally* tally) {
+  ASSERT_GE(actual.size(), durable.size());
+  ASSERT_LE(actual.size(), current.size());
+  int kept = 0, dropped = 0;
+  for (size_t s = 0; s * ss < current.size(); ++s) {
+    const std::string a = Sector(actual, s, ss);
+    const std::string old_s = Sector(durable, s, ss);
+    const std::string new_s = Sector(current, s, ss);
+    ASSERT_TRUE(a == old_s || a == new_s) << "sector " << s << " is neither old nor new";
+    if (old_s != new_s) ++(a == new_s ? kept : dropped);
+  }
+  tally->kept += kept;
+  tally->dropped += dropped;
+  tally->torn_crashes += kept > 0 && dropped > 0;
+}
+
+// Random writes and flushes on "/f", tracking the model; crashes; checks; three rounds per seed.
 TEST_P(CrashSectorTest, RandomCrashKeepsFlushedWritesAndTearsOnlyAtSectors) {
   const size_t ss = GetParam();
-  int kept = 0, dropped = 0, torn_crashes = 0;
+  SectorTally tally;
   for (uint64_t seed = 0; seed < 100; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
     CrashFileSystem fs(ss);
     ASSERT_OK(WriteNew(&fs, "/f", "", true));
     std::string durable;  // the model: content as of the last completed Flush
@@ -90,26 +116,13 @@ TEST_P(CrashSectorTest, RandomCrashKeepsFlushedWritesAndTearsOnlyAtSectors) {
       fs.Crash(seed * 10 + round, CrashMode::kRandom);
       EXPECT_CODE(f->WriteAt(0, Bytes("x")), Code::kIoError);
       ASSERT_OK_AND_ASSIGN(std::string actual, ReadWholeFile(&fs, "/f"));
-      ASSERT_GE(actual.size(), durable.size()) << "seed " << seed;
-      ASSERT_LE(actual.size(), current.size()) << "seed " << seed;
-      int k = 0, d = 0;
-      for (size_t s = 0; s * ss < current.size(); ++s) {
-        const std::string a = Sector(actual, s, ss);
-        const std::string old_s = Sector(durable, s, ss);
-        const std::string new_s = Sector(current, s, ss);
-        ASSERT_TRUE(a == old_s || a == new_s) << "seed " << seed << " round " << round << " sector "
-                                              << s << ": neither the durable nor the new content";
-        if (old_s != new_s) ++(a == new_s ? k : d);
-      }
-      kept += k;
-      dropped += d;
-      torn_crashes += (k > 0 && d > 0);
+      ASSERT_NO_FATAL_FAILURE(ExpectOldOrNewSectors(actual, durable, current, ss, &tally));
       durable = actual;
     }
   }
-  EXPECT_GT(kept, 0);
-  EXPECT_GT(dropped, 0);
-  EXPECT_GT(torn_crashes, 0);
+  EXPECT_GT(tally.kept, 0);
+  EXPECT_GT(tally.dropped, 0);
+  EXPECT_GT(tally.torn_crashes, 0);
 }
 
 TEST_P(CrashSectorTest, PartialSectorWriteSurvivesOrVanishesWhole) {

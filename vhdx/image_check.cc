@@ -35,8 +35,14 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t fi
     return Corrupt(EntryName(index) + ": allocated block past the virtual size (MS-VHDX 2.5)");
   }
   uint64_t off = EntryOffset(e);
-  uint64_t len = std::min<uint64_t>(
-      s->block_size(), AlignUp(s->params.virtual_disk_size - block * s->block_size(), kMiB));
+  // A block occupies block_size bytes. A last block cut short at EOF is tolerated when it
+  // still holds every byte of the virtual disk it maps (older qemu wrote such files).
+  uint64_t len = s->block_size();
+  if (off <= file_size && len > file_size - off) {
+    uint64_t needed = std::min<uint64_t>(
+        len, AlignUp(s->params.virtual_disk_size - block * s->block_size(), kMiB));
+    if (needed <= file_size - off) len = file_size - off;
+  }
   if (off < kHeaderSectionSize || off > file_size || len > file_size - off) {  // no wrap
     return Corrupt(EntryName(index) + ": block @" + Hex(off) + " outside the file of " +
                    Hex(file_size) + " bytes (MS-VHDX 2.5.1)");

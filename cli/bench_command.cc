@@ -191,8 +191,8 @@ Result<BenchPlan> MakePlan(const BenchArgs& a, uint64_t disk_size) {
                            std::to_string(disk_size) + " bytes)");
   }
   const bool direct = a.cache == "none";
-  if (direct && (p.bufsize % kDirectAlignment || p.step % kDirectAlignment ||
-                 p.offset % kDirectAlignment)) {
+  if (direct &&
+      (p.bufsize % kDirectAlignment || p.step % kDirectAlignment || p.offset % kDirectAlignment)) {
     return InvalidArgument("-t none needs BUFSIZE, STEP and OFFSET multiples of 4096");
   }
   return p;
@@ -213,11 +213,12 @@ int RunBench(const BenchArgs& a) {
   if (!disk.ok()) return ReportError(disk.status());
   Result<BenchPlan> plan = MakePlan(a, (*disk)->size());
   if (!plan.ok()) return UsageError(plan.status());
-  std::printf("Sending %llu %s requests, %zu bytes each, %u in parallel (starting at offset %llu, "
-              "step size %llu)\n",
-              static_cast<unsigned long long>(plan->count), a.write ? "write" : "read",
-              plan->bufsize, plan->depth, static_cast<unsigned long long>(plan->offset),
-              static_cast<unsigned long long>(plan->step));
+  std::printf(
+      "Sending %llu %s requests, %zu bytes each, %u in parallel (starting at offset %llu, "
+      "step size %llu)\n",
+      static_cast<unsigned long long>(plan->count), a.write ? "write" : "read", plan->bufsize,
+      plan->depth, static_cast<unsigned long long>(plan->offset),
+      static_cast<unsigned long long>(plan->step));
   std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();
   Status s = RunPlan(disk->get(), *plan, a.aio == "native");

@@ -27,20 +27,24 @@ void PrintSummary(const vhdx::CheckReport& r) {
     std::printf("No errors were found on the image.\n");
   }
   if (!r.corruptions.empty()) {
-    std::printf("\n%zu errors were found on the image.\n"
-                "Data may be corrupted, or further writes to the image may corrupt it.\n",
-                r.corruptions.size());
+    std::printf(
+        "\n%zu errors were found on the image.\n"
+        "Data may be corrupted, or further writes to the image may corrupt it.\n",
+        r.corruptions.size());
   }
   if (!r.leaks.empty()) {
-    std::printf("\n%zu leaked clusters were found on the image.\n"
-                "This means waste of disk space, but no harm to data.\n",
-                r.leaks.size());
+    std::printf(
+        "\n%zu leaked clusters were found on the image.\n"
+        "This means waste of disk space, but no harm to data.\n",
+        r.leaks.size());
   }
   if (r.log_replayed) {
-    std::printf("The log holds unapplied entries (not cleanly closed); they were replayed in "
-                "memory for the check.\n");
+    std::printf(
+        "The log holds unapplied entries (not cleanly closed); they were replayed in "
+        "memory for the check.\n");
   }
-  const double pct = r.total_blocks ? 100.0 * r.allocated_blocks / r.total_blocks : 0.0;
+  if (r.total_blocks == 0) return;  // the structures could not be read that far
+  const double pct = 100.0 * r.allocated_blocks / r.total_blocks;
   std::printf("%llu/%llu = %0.2f%% allocated\n",
               static_cast<unsigned long long>(r.allocated_blocks),
               static_cast<unsigned long long>(r.total_blocks), pct);

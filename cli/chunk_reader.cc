@@ -8,8 +8,7 @@
 
 namespace hvdisk::cli {
 
-ChunkReader::ChunkReader(Disk* disk, uint64_t begin, uint64_t end, size_t chunk_size,
-                         size_t depth)
+ChunkReader::ChunkReader(Disk* disk, uint64_t begin, uint64_t end, size_t chunk_size, size_t depth)
     : disk_(disk),
       begin_(begin),
       end_(std::max(begin, end)),
@@ -26,16 +25,18 @@ ChunkReader::~ChunkReader() {
 }
 
 Status ChunkReader::Start() {
-  try {
-    buffers_.reserve(depth_);
-    for (size_t i = 0; i < depth_; ++i) {
-      buffers_.emplace_back(chunk_size_);
-      free_slots_.push_back(i);
+  const size_t rounded = (chunk_size_ + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
+  for (size_t i = 0; i < depth_; ++i) {
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(kDirectAlignment, rounded));
+    if (p == nullptr) {
+      return OutOfMemory("cannot allocate " + std::to_string(depth_) + " read buffers of " +
+                         std::to_string(chunk_size_) + " bytes");
     }
+    buffers_.emplace_back(p);
+    free_slots_.push_back(i);
+  }
+  try {
     thread_ = std::thread([this] { Run(); });
-  } catch (const std::bad_alloc&) {
-    return OutOfMemory("cannot allocate " + std::to_string(depth_) + " read buffers of " +
-                       std::to_string(chunk_size_) + " bytes");
   } catch (const std::exception& e) {
     return IoError(std::string("cannot start the reader thread: ") + e.what());
   }
@@ -51,28 +52,57 @@ bool ChunkReader::AcquireSlot(size_t* slot) {
   return true;
 }
 
-Status ChunkReader::ReadOne(Chunk* chunk) {
-  ASSIGN_OR_RETURN(chunk->zero, IsKnownZero(disk_, chunk->offset, chunk->length));
-  if (chunk->zero) return Status::Ok();
-  return disk_->Read(chunk->offset, std::span(chunk->data, chunk->length));
+bool ChunkReader::WaitForRoom() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stop_ || ready_.size() < kMaxReady; });
+  return !stop_;
+}
+
+Result<uint64_t> ChunkReader::ZeroRun(uint64_t offset) {
+  const uint64_t cell = std::min<uint64_t>(chunk_size_, end_ - offset);
+  ASSIGN_OR_RETURN(uint64_t zero, KnownZeroPrefix(disk_, offset, cell));
+  if (zero < cell) return 0;
+  const uint64_t window = std::min<uint64_t>(end_ - offset, kZeroWindow);
+  ASSIGN_OR_RETURN(zero, KnownZeroPrefix(disk_, offset, window));
+  if (zero == end_ - offset) return zero;
+  return std::max<uint64_t>(cell, zero / chunk_size_ * chunk_size_);
+}
+
+// Fills *chunk at chunk->offset: a run of whole zero cells, or one cell of data read into a slot.
+// False when stopped.
+bool ChunkReader::Produce(Chunk* chunk, Status* status) {
+  if (!WaitForRoom()) return false;
+  Result<uint64_t> zero = ZeroRun(chunk->offset);
+  if (!zero.ok()) {
+    *status = zero.status();
+    return true;
+  }
+  chunk->zero = *zero > 0;
+  if (chunk->zero) {
+    chunk->length = *zero;
+    return true;
+  }
+  if (!AcquireSlot(&chunk->slot)) return false;
+  chunk->length = static_cast<size_t>(std::min<uint64_t>(chunk_size_, end_ - chunk->offset));
+  chunk->data = buffers_[chunk->slot].get();
+  *status = disk_->Read(chunk->offset, std::span(chunk->data, chunk->length));
+  return true;
 }
 
 void ChunkReader::Run() {
   Status status;
-  for (uint64_t offset = begin_; offset < end_ && status.ok(); offset += chunk_size_) {
+  for (uint64_t offset = begin_; offset < end_ && status.ok();) {
     Chunk chunk;
-    if (!AcquireSlot(&chunk.slot)) return;
     chunk.offset = offset;
-    chunk.length = static_cast<size_t>(std::min<uint64_t>(chunk_size_, end_ - offset));
-    chunk.data = buffers_[chunk.slot].data();
-    status = ReadOne(&chunk);
+    if (!Produce(&chunk, &status)) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (status.ok()) {
       ready_.push_back(chunk);
-    } else {
+    } else if (chunk.slot != kNoSlot) {
       free_slots_.push_back(chunk.slot);
     }
     cv_.notify_all();
+    offset += chunk.length;
   }
   std::lock_guard<std::mutex> lock(mu_);
   error_ = status;
@@ -94,6 +124,7 @@ Result<bool> ChunkReader::Next(Chunk* chunk) {
 
 void ChunkReader::Release(const Chunk& chunk) {
   {
+    if (chunk.slot == kNoSlot) return;
     std::lock_guard<std::mutex> lock(mu_);
     free_slots_.push_back(chunk.slot);
   }

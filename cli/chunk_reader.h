@@ -2,7 +2,8 @@
 // ahead of the consumer (double buffering), so that reading overlaps with whatever the consumer
 // does with the previous chunk (writing it elsewhere, hashing it, comparing it).
 //
-// Ranges that the disk's map reports as zero are not read: their chunks arrive with zero = true.
+// Ranges that the disk's map reports as zero are not read: they arrive as zero chunks, one per run
+// of zero cells, so a sparse terabyte costs a few map lookups.
 //
 // Thread safety: one consumer thread calls Next/Release; the reader thread is internal.
 #pragma once
@@ -10,24 +11,29 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "cli/disk_source.h"
-#include "platform/aligned_buffer.h"
 #include "platform/digest.h"
 #include "platform/status.h"
 
 namespace hvdisk::cli {
 
+inline constexpr size_t kNoSlot = ~size_t{0};
+
+// Data chunks are one cell of the grid (chunk_size bytes from `begin`, the last one shorter);
+// zero chunks cover one or more whole cells (up to the end) and hold no buffer.
 struct Chunk {
   uint64_t offset = 0;
-  size_t length = 0;
-  bool zero = false;          // known zero from the map; data was not read
-  std::byte* data = nullptr;  // length bytes (meaningless when zero)
-  size_t slot = 0;
+  uint64_t length = 0;
+  bool zero = false;          // known zero from the map; nothing was read
+  std::byte* data = nullptr;  // length bytes; null when zero
+  size_t slot = kNoSlot;
 };
 
 class ChunkReader {
@@ -47,8 +53,14 @@ class ChunkReader {
   void Release(const Chunk& chunk);
 
  private:
+  static constexpr size_t kMaxReady = 64;              // chunks queued ahead, zero ones included
+  static constexpr uint64_t kZeroWindow = 1ull << 30;  // how far one map lookup looks ahead
+
   void Run();
-  Status ReadOne(Chunk* chunk);
+  bool Produce(Chunk* chunk, Status* status);
+  // The length of the zero run of whole cells at `offset` (0 when the cell holds data).
+  Result<uint64_t> ZeroRun(uint64_t offset);
+  bool WaitForRoom();
   bool AcquireSlot(size_t* slot);
 
   Disk* const disk_;
@@ -56,7 +68,12 @@ class ChunkReader {
   const uint64_t end_;
   const size_t chunk_size_;
   const size_t depth_;
-  std::vector<AlignedBuffer> buffers_;
+  struct FreeDeleter {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  // Not zeroed: pages are touched only when a read fills them, so a sparse disk's copy never
+  // pays for buffers it does not use.
+  std::vector<std::unique_ptr<std::byte, FreeDeleter>> buffers_;
   std::thread thread_;
 
   std::mutex mu_;

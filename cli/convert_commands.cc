@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/disk_source.h"
 #include "cli/size_parse.h"
+#include "cli/writeback.h"
 #include "vhdx/image.h"
 #include "vhdx/layout.h"
 
@@ -24,7 +25,7 @@ namespace {
 constexpr size_t kChunkSize = 8 * vhdx::kMiB;
 constexpr size_t kReadAhead = 4;
 constexpr size_t kSparseGranularity = 64 * vhdx::kKiB;  // raw and fixed outputs
-constexpr size_t kCompareSector = 512;                   // qemu-img compare's unit
+constexpr size_t kCompareSector = 512;                  // qemu-img compare's unit
 constexpr uint64_t kWritebackInterval = 32 * vhdx::kMiB;
 
 // ---- convert -----------------------------------------------------------------------------------
@@ -33,6 +34,7 @@ struct ConvertArgs {
   std::string src_format;
   std::string out_format;
   std::string type = "dynamic";
+  std::string cache = "writeback";
   std::string block;
   uint32_t logical_sector = 0;
   uint32_t physical_sector = 0;
@@ -57,8 +59,8 @@ Result<vhdx::CreateOptions> OutputOptions(const ConvertArgs& a, Disk* src) {
   const uint64_t lss = o.logical_sector_size;
   o.virtual_size = (src->size() + lss - 1) / lss * lss;  // a raw tail is padded with zeros
   if (o.virtual_size == 0 || o.virtual_size > vhdx::kMaxVirtualDiskSize) {
-    return InvalidArgument("source size " + std::to_string(src->size()) +
-                           " cannot be a VHDX virtual size (1 sector .. 64 TiB)");
+    return Unsupported("source size " + std::to_string(src->size()) +
+                       " cannot be a VHDX virtual size (1 sector .. 64 TiB)");
   }
   return o;
 }
@@ -74,45 +76,44 @@ Result<std::unique_ptr<Disk>> CreateVhdxOutput(const std::string& path,
 
 // Writes the runs of `chunk` that are not all zero, tested `granularity` bytes at a time.
 Status WriteNonZero(Disk* dst, const Chunk& chunk, size_t granularity) {
+  const size_t length = static_cast<size_t>(chunk.length);  // a data chunk: one buffer
   auto zero_at = [&](size_t pos) {
-    const size_t n = std::min(granularity, chunk.length - pos);
+    const size_t n = std::min(granularity, length - pos);
     return IsAllZero(std::span(chunk.data + pos, n));
   };
   size_t pos = 0;
-  while (pos < chunk.length) {
+  while (pos < length) {
     if (zero_at(pos)) {
       pos += granularity;
       continue;
     }
     const size_t start = pos;
-    while (pos < chunk.length && !zero_at(pos)) pos += granularity;
-    pos = std::min(pos, chunk.length);
+    while (pos < length && !zero_at(pos)) pos += granularity;
+    pos = std::min(pos, length);
     RETURN_IF_ERROR(dst->Write(chunk.offset + start,
                                std::span<const std::byte>(chunk.data + start, pos - start)));
   }
   return Status::Ok();
 }
 
-// Copies every non-zero range; the output's writeback is started every kWritebackInterval so
-// that the final Flush waits for little more than the last few chunks.
-Status CopyData(Disk* src, Disk* dst, size_t granularity) {
+// Copies every non-zero range. Durable (the default): the output's writeback runs alongside
+// (Writeback) and one Flush ends the copy. Not durable (--cache unsafe, qemu-img convert's
+// default): no flush for a raw output; a VHDX output's Close still flushes its metadata.
+Status CopyData(Disk* src, Disk* dst, size_t granularity, bool durable) {
   ChunkReader reader(src, 0, src->size(), kChunkSize, kReadAhead);
   RETURN_IF_ERROR(reader.Start());
-  uint64_t since_writeback = 0;
+  Writeback writeback(dst, kWritebackInterval);
+  if (durable) writeback.Start();
   for (;;) {
     Chunk chunk;
     ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));
     if (!more) break;
     Status s = chunk.zero ? Status::Ok() : WriteNonZero(dst, chunk, granularity);
-    since_writeback += chunk.zero ? 0 : chunk.length;
+    writeback.Written(chunk.zero ? 0 : chunk.length);
     reader.Release(chunk);
     RETURN_IF_ERROR(s);
-    if (since_writeback >= kWritebackInterval) {
-      dst->StartWriteback();
-      since_writeback = 0;
-    }
   }
-  RETURN_IF_ERROR(dst->Flush());
+  if (durable) RETURN_IF_ERROR(dst->Flush());
   return dst->Close();
 }
 
@@ -148,7 +149,7 @@ int RunConvert(const ConvertArgs& a) {
     (void)fs->Unlink(a.dst);
     return ReportError(dst.status().WithContext("create " + a.dst));
   }
-  Status s = CopyData(src->get(), dst->get(), granularity);
+  Status s = CopyData(src->get(), dst->get(), granularity, a.cache != "unsafe");
   dst->reset();
   if (!s.ok()) {
     (void)fs->Unlink(a.dst);
@@ -173,6 +174,10 @@ void RegisterConvert(CLI::App& app) {
       ->check(CLI::IsMember({512, 4096}));
   sub->add_option("--physical-sector", a->physical_sector, "VHDX output: 512 or 4096")
       ->check(CLI::IsMember({512, 4096}));
+  sub->add_option("--cache", a->cache,
+                  "writeback (default: the output is flushed, durable when convert returns) or "
+                  "unsafe (no final flush of a raw output, as qemu-img convert's default)")
+      ->check(CLI::IsMember({"writeback", "unsafe"}));
   sub->add_option("SRC", a->src, "The source disk")->required();
   sub->add_option("DST", a->dst, "The new file (must not exist)")->required();
   SetCommand(sub, [a] { return RunConvert(*a); });
@@ -191,54 +196,68 @@ struct CompareArgs {
 };
 
 // The offset of the first 512-byte unit where a and b differ; a null side reads as zeros.
-std::optional<size_t> FirstDifference(const std::byte* a, const std::byte* b, size_t len) {
+std::optional<uint64_t> FirstDifference(const std::byte* a, const std::byte* b, uint64_t len) {
   if (a == nullptr && b == nullptr) return std::nullopt;
   if (a == nullptr) std::swap(a, b);
-  auto differs = [&](size_t off, size_t n) {
+  auto differs = [&](uint64_t off, uint64_t n) {
     return b ? std::memcmp(a + off, b + off, n) != 0 : !IsAllZero(std::span(a + off, n));
   };
   if (!differs(0, len)) return std::nullopt;
-  for (size_t off = 0; off < len; off += kCompareSector) {
-    if (differs(off, std::min(kCompareSector, len - off))) return off;
+  for (uint64_t off = 0; off < len; off += kCompareSector) {
+    if (differs(off, std::min<uint64_t>(kCompareSector, len - off))) return off;
   }
   return std::nullopt;
 }
 
-const std::byte* DataOf(const Chunk* c) { return c == nullptr || c->zero ? nullptr : c->data; }
-
-// Compares two chunks at the same offset, either of which may be missing (past that disk's end).
-std::optional<uint64_t> CompareChunks(const Chunk* ca, const Chunk* cb) {
-  const Chunk* any = ca ? ca : cb;
-  const size_t la = ca ? ca->length : 0;
-  const size_t lb = cb ? cb->length : 0;
-  const size_t common = std::min(la, lb);
-  if (auto d = FirstDifference(DataOf(ca), DataOf(cb), common)) return any->offset + *d;
-  const Chunk* longer = la > lb ? ca : cb;
-  const std::byte* tail = DataOf(longer);
-  if (tail == nullptr || la == lb) return std::nullopt;
-  if (auto d = FirstDifference(tail + common, nullptr, longer->length - common)) {
-    return longer->offset + common + *d;
+// One side of a comparison: the chunk covering the current position, if any is left.
+class Side {
+ public:
+  explicit Side(Disk* disk) : reader_(disk, 0, disk->size(), kChunkSize, kReadAhead) {}
+  ~Side() { Drop(); }
+  Status Start() { return reader_.Start(); }
+  // Moves to the chunk holding `pos` (chunks arrive in order); past the end, none.
+  Status Seek(uint64_t pos) {
+    while (!done_ && (!has_ || pos >= chunk_.offset + chunk_.length)) {
+      Drop();
+      ASSIGN_OR_RETURN(has_, reader_.Next(&chunk_));
+      done_ = !has_;
+    }
+    return Status::Ok();
   }
-  return std::nullopt;
-}
+  uint64_t end() const { return has_ ? chunk_.offset + chunk_.length : UINT64_MAX; }
+  // The bytes at pos, or null where they read as zeros (a zero chunk, or past the end).
+  const std::byte* At(uint64_t pos) const {
+    return has_ && !chunk_.zero ? chunk_.data + (pos - chunk_.offset) : nullptr;
+  }
+
+ private:
+  void Drop() {
+    if (has_) reader_.Release(chunk_);
+    has_ = false;
+  }
+  ChunkReader reader_;
+  Chunk chunk_;
+  bool has_ = false;
+  bool done_ = false;
+};
 
 // The first differing offset, or nullopt when the content is the same (a longer disk's extra part
-// must be zeros).
+// must be zeros). The two disks' chunks need not line up: zero chunks span many cells.
 Result<std::optional<uint64_t>> FindMismatch(Disk* a, Disk* b) {
-  ChunkReader ra(a, 0, a->size(), kChunkSize, kReadAhead);
-  ChunkReader rb(b, 0, b->size(), kChunkSize, kReadAhead);
-  RETURN_IF_ERROR(ra.Start());
-  RETURN_IF_ERROR(rb.Start());
-  for (;;) {
-    Chunk ca, cb;
-    ASSIGN_OR_RETURN(bool has_a, ra.Next(&ca));
-    ASSIGN_OR_RETURN(bool has_b, rb.Next(&cb));
-    if (!has_a && !has_b) return std::optional<uint64_t>();
-    std::optional<uint64_t> m = CompareChunks(has_a ? &ca : nullptr, has_b ? &cb : nullptr);
-    if (has_a) ra.Release(ca);
-    if (has_b) rb.Release(cb);
-    if (m) return m;
+  Side sa(a), sb(b);
+  RETURN_IF_ERROR(sa.Start());
+  RETURN_IF_ERROR(sb.Start());
+  const uint64_t end = std::max(a->size(), b->size());
+  for (uint64_t pos = 0; pos < end;) {
+    RETURN_IF_ERROR(sa.Seek(pos));
+    RETURN_IF_ERROR(sb.Seek(pos));
+    const uint64_t stop = std::min({sa.end(), sb.end(), end});
+    if (auto d = FirstDifference(sa.At(pos), sb.At(pos), stop - pos)) {
+      return std::optional<uint64_t>(pos + *d);
+    }
+    pos = stop;
   }
+  return std::optional<uint64_t>();
 }
 
 int CompareError(const Status& status) {

@@ -34,8 +34,8 @@ struct DemoWrite {
 
 // Aligned, sector-unaligned, block-straddling and last-block writes.
 constexpr DemoWrite kWrites[] = {
-    {0, 4 * kKiB},           {kMiB - 512, 1 * kKiB},     {5 * kMiB + 12345, 100000},
-    {20 * kMiB, 3 * kMiB},   {40 * kMiB + 7, 1},         {kDemoSize - kMiB, kMiB},
+    {0, 4 * kKiB},         {kMiB - 512, 1 * kKiB}, {5 * kMiB + 12345, 100000},
+    {20 * kMiB, 3 * kMiB}, {40 * kMiB + 7, 1},     {kDemoSize - kMiB, kMiB},
 };
 
 std::vector<std::byte> Pattern(size_t size, uint64_t seed) {
@@ -108,8 +108,7 @@ Status VerifyDigest(const std::string& path, const std::vector<std::byte>& model
   ASSIGN_OR_RETURN(Hash128 actual, DigestDisk(disk.get()));
   const Hash128 expected = Xxh3_128(model);
   *hex = actual.ToHex();
-  std::printf("digest (image): %s\ndigest (model): %s\n", hex->c_str(),
-              expected.ToHex().c_str());
+  std::printf("digest (image): %s\ndigest (model): %s\n", hex->c_str(), expected.ToHex().c_str());
   if (!(actual == expected)) return Corrupt("the image's content digest differs from the model's");
   return Status::Ok();
 }

@@ -18,7 +18,8 @@ using vhdx::Extent;
 bool EndsWithNoCase(std::string_view s, std::string_view suffix) {
   if (s.size() < suffix.size()) return false;
   return std::equal(suffix.begin(), suffix.end(), s.end() - suffix.size(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
   });
 }
 
@@ -60,8 +61,7 @@ class RawDisk : public Disk {
   File* data_file() override { return file_.get(); }
   Status Close() override { return Status::Ok(); }
   Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override;
-  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
-                  std::vector<IoRequest>* out) override {
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) override {
     out->push_back({IoKind::kRead, file_.get(), offset, dst.data(), dst.size(), 0});
     return Status::Ok();
   }
@@ -117,8 +117,7 @@ class VhdxDisk : public Disk {
   Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override {
     return image_->Map(offset, length);
   }
-  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
-                  std::vector<IoRequest>* out) override {
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) override {
     return image_->PlanRead(offset, dst, out);
   }
   Status PlanWrite(uint64_t, std::span<const std::byte>, std::vector<IoRequest>*) override {
@@ -134,9 +133,12 @@ class VhdxDisk : public Disk {
 
 std::string_view FormatName(DiskFormat format) {
   switch (format) {
-    case DiskFormat::kRaw: return "raw";
-    case DiskFormat::kVhdx: return "vhdx";
-    default: return "auto";
+    case DiskFormat::kRaw:
+      return "raw";
+    case DiskFormat::kVhdx:
+      return "vhdx";
+    default:
+      return "auto";
   }
 }
 
@@ -209,12 +211,14 @@ void Disk::StartWriteback() {
   if (fd >= 0) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
-Result<bool> IsKnownZero(Disk* disk, uint64_t offset, uint64_t length) {
+Result<uint64_t> KnownZeroPrefix(Disk* disk, uint64_t offset, uint64_t length) {
   ASSIGN_OR_RETURN(std::vector<vhdx::Extent> extents, disk->Map(offset, length));
+  uint64_t zero = 0;
   for (const vhdx::Extent& e : extents) {
-    if (e.kind == vhdx::Extent::Kind::kData) return false;
+    if (e.kind == vhdx::Extent::Kind::kData || e.virtual_offset != offset + zero) break;
+    zero += e.length;
   }
-  return true;
+  return std::min(zero, length);
 }
 
 }  // namespace hvdisk::cli

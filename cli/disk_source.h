@@ -90,7 +90,8 @@ class Disk {
   std::string path_;
 };
 
-// True when Map says [offset, offset+length) reads as zeros (kZero, or kParent with no backing).
-Result<bool> IsKnownZero(Disk* disk, uint64_t offset, uint64_t length);
+// How many bytes from `offset` (at most `length`) Map says read as zeros: kZero, or kParent (the
+// commands set no backing, so a differencing image's transparent ranges read as zeros).
+Result<uint64_t> KnownZeroPrefix(Disk* disk, uint64_t offset, uint64_t length);
 
 }  // namespace hvdisk::cli

@@ -90,9 +90,12 @@ struct InfoArgs {
 
 const char* TypeName(vhdx::DiskType t) {
   switch (t) {
-    case vhdx::DiskType::kFixed: return "fixed";
-    case vhdx::DiskType::kDynamic: return "dynamic";
-    case vhdx::DiskType::kDifferencing: return "differencing";
+    case vhdx::DiskType::kFixed:
+      return "fixed";
+    case vhdx::DiskType::kDynamic:
+      return "dynamic";
+    case vhdx::DiskType::kDifferencing:
+      return "differencing";
   }
   return "unknown";
 }

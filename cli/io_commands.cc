@@ -62,9 +62,8 @@ std::vector<Extent> Coalesce(const std::vector<Extent>& in) {
   for (const Extent& e : in) {
     if (!out.empty()) {
       Extent& last = out.back();
-      const bool same = last.kind == e.kind &&
-                        (e.kind != Extent::Kind::kData ||
-                         last.file_offset + last.length == e.file_offset);
+      const bool same = last.kind == e.kind && (e.kind != Extent::Kind::kData ||
+                                                last.file_offset + last.length == e.file_offset);
       if (same && last.virtual_offset + last.length == e.virtual_offset) {
         last.length += e.length;
         continue;
@@ -94,9 +93,12 @@ nlohmann::ordered_json MapJson(const std::vector<Extent>& extents) {
 
 const char* KindName(Extent::Kind k) {
   switch (k) {
-    case Extent::Kind::kData: return "data";
-    case Extent::Kind::kZero: return "zero";
-    case Extent::Kind::kParent: return "parent";
+    case Extent::Kind::kData:
+      return "data";
+    case Extent::Kind::kZero:
+      return "zero";
+    case Extent::Kind::kParent:
+      return "parent";
   }
   return "?";
 }

@@ -14,12 +14,18 @@ int SuffixShift(std::string_view suffix) {
   std::string_view rest = suffix.substr(1);
   if (!rest.empty() && rest != "B" && rest != "iB" && rest != "b") return -1;
   switch (unit) {
-    case 'K': return 10;
-    case 'M': return 20;
-    case 'G': return 30;
-    case 'T': return 40;
-    case 'P': return 50;
-    default: return -1;
+    case 'K':
+      return 10;
+    case 'M':
+      return 20;
+    case 'G':
+      return 30;
+    case 'T':
+      return 40;
+    case 'P':
+      return 50;
+    default:
+      return -1;
   }
 }
 
@@ -72,8 +78,7 @@ std::string FormatSize(uint64_t bytes) {
   }
   char buf[48];
   if (unit == 0 || value == static_cast<double>(static_cast<uint64_t>(value))) {
-    std::snprintf(buf, sizeof buf, "%llu %s", static_cast<unsigned long long>(value),
-                  kUnits[unit]);
+    std::snprintf(buf, sizeof buf, "%llu %s", static_cast<unsigned long long>(value), kUnits[unit]);
   } else {
     std::snprintf(buf, sizeof buf, "%.3g %s", value, kUnits[unit]);
   }

@@ -1,0 +1,226 @@
+// End-to-end tests of `hvdisk convert` and `compare`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/testutil/cli_runner.h"
+#include "tests/testutil/testutil.h"
+
+namespace hvdisk {
+namespace {
+
+using testing::Hvdisk;
+using testing::Q;
+using testing::WriteBinaryFile;
+using testing::ReadBinaryFile;
+
+using ::testing::HasSubstr;
+
+const std::string& kHvdisk = testing::HvdiskPath();
+constexpr size_t kMiB = 1 << 20;
+
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+}
+
+nlohmann::json Info(const std::string& path) {
+  std::string out;
+  if (Hvdisk("info --json " + Q(path), &out, false) != 0) return {};
+  return nlohmann::json::parse(out);
+}
+
+// 20 MiB: data in MiB 0, 3 (partly), 4 (one byte) and 19, zeros elsewhere.
+std::vector<std::byte> SampleDisk() {
+  std::vector<std::byte> disk(20 * kMiB);
+  auto put = [&](size_t offset, size_t length, uint64_t seed) {
+    std::vector<std::byte> p = testing::PatternBytes(length, seed);
+    std::copy(p.begin(), p.end(), disk.begin() + static_cast<ptrdiff_t>(offset));
+  };
+  put(0, kMiB, 1);
+  put(3 * kMiB + 4096, 70000, 2);
+  disk[4 * kMiB + 12345] = std::byte{1};
+  put(19 * kMiB, kMiB, 3);
+  return disk;
+}
+
+class ConvertCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat st;
+    ASSERT_EQ(stat(kHvdisk.c_str(), &st), 0) << kHvdisk << " is missing: build the hvdisk target";
+    content_ = SampleDisk();
+    raw_ = dir_.File("src.raw");
+    WriteBinaryFile(raw_, content_);
+  }
+  testing::TempDir dir_;
+  std::vector<std::byte> content_;
+  std::string raw_;
+};
+
+TEST_F(ConvertCommandsTest, RawToDynamicVhdxAndBackIsByteIdentical) {
+  const std::string img = dir_.File("out.vhdx");
+  std::string out;
+  ASSERT_EQ(Hvdisk("convert -b 1M " + Q(raw_) + " " + Q(img), &out), 0) << out;
+  nlohmann::json j = Info(img);
+  EXPECT_EQ(j["type"], "dynamic");
+  EXPECT_EQ(j["virtual-size"], content_.size());
+  EXPECT_EQ(j["allocated-blocks"], 4) << "only the blocks holding data";
+  EXPECT_EQ(Hvdisk("check " + Q(img)), 0);
+  const std::string back = dir_.File("back.raw");
+  ASSERT_EQ(Hvdisk("convert " + Q(img) + " " + Q(back), &out), 0) << out;
+  EXPECT_TRUE(ReadBinaryFile(back) == content_);
+  EXPECT_LE(AllocatedBytes(back), 6 * kMiB) << "the raw output is sparse";
+}
+
+TEST_F(ConvertCommandsTest, RawToFixedVhdx) {
+  const std::string img = dir_.File("fixed.vhdx");
+  ASSERT_EQ(Hvdisk("convert -O vhdx -t fixed -b 2M " + Q(raw_) + " " + Q(img)), 0);
+  nlohmann::json j = Info(img);
+  EXPECT_EQ(j["type"], "fixed");
+  EXPECT_EQ(j["block-size"], 2 * kMiB);
+  EXPECT_EQ(Hvdisk("compare " + Q(raw_) + " " + Q(img)), 0);
+  EXPECT_EQ(Hvdisk("check " + Q(img)), 0);
+}
+
+TEST_F(ConvertCommandsTest, VhdxToVhdxKeepsSectorSizesAndChangesBlockSize) {
+  const std::string a = dir_.File("a.vhdx");
+  const std::string b = dir_.File("b.vhdx");
+  ASSERT_EQ(Hvdisk("convert -b 1M --physical-sector 512 " + Q(raw_) + " " + Q(a)), 0);
+  ASSERT_EQ(Hvdisk("convert -b 8M " + Q(a) + " " + Q(b)), 0);
+  nlohmann::json j = Info(b);
+  EXPECT_EQ(j["block-size"], 8 * kMiB);
+  EXPECT_EQ(j["physical-sector-size"], 512) << "inherited from the source";
+  EXPECT_EQ(j["allocated-blocks"], 2) << "blocks 0 and 2 of 8 MiB";
+  EXPECT_EQ(Hvdisk("compare " + Q(a) + " " + Q(b)), 0);
+}
+
+TEST_F(ConvertCommandsTest, UnalignedRawSizeIsPaddedToASector) {
+  const std::string odd = dir_.File("odd.raw");
+  WriteBinaryFile(odd, testing::PatternBytes(1000, 5));
+  const std::string img = dir_.File("odd.vhdx");
+  ASSERT_EQ(Hvdisk("convert " + Q(odd) + " " + Q(img)), 0);
+  EXPECT_EQ(Info(img)["virtual-size"], 1024);
+  std::string out;
+  EXPECT_EQ(Hvdisk("compare " + Q(odd) + " " + Q(img), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("Warning: Image size mismatch!"));
+}
+
+TEST_F(ConvertCommandsTest, ConvertRefusesAnExistingDestination) {
+  const std::string dst = dir_.File("exists.raw");
+  WriteBinaryFile(dst, std::vector<std::byte>(10));
+  std::string out;
+  EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 1);
+  EXPECT_THAT(out, HasSubstr("exists"));
+  EXPECT_EQ(ReadBinaryFile(dst).size(), 10u) << "left untouched";
+}
+
+TEST_F(ConvertCommandsTest, ConvertBadArgumentsExit2) {
+  const std::string dst = Q(dir_.File("x.vhdx"));
+  for (const std::string& args : std::vector<std::string>{
+           "convert " + Q(raw_),
+           "convert -O qcow2 " + Q(raw_) + " " + dst,
+           "convert -t thin " + Q(raw_) + " " + dst,
+           "convert -b 3M " + Q(raw_) + " " + dst,
+           "convert -b 2 " + Q(raw_) + " " + dst,
+       }) {
+    std::string out;
+    EXPECT_EQ(Hvdisk(args, &out), 2) << args << "\n" << out;
+  }
+  struct stat st;
+  EXPECT_NE(stat(dir_.File("x.vhdx").c_str(), &st), 0) << "no output left behind";
+}
+
+TEST_F(ConvertCommandsTest, ConvertMissingSourceExits1) {
+  std::string out;
+  EXPECT_EQ(Hvdisk("convert " + Q(dir_.File("none.raw")) + " " + Q(dir_.File("o.raw")), &out), 1);
+  EXPECT_THAT(out, HasSubstr("kNotFound"));
+}
+
+TEST_F(ConvertCommandsTest, CompareIdentical) {
+  const std::string img = dir_.File("same.vhdx");
+  ASSERT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(img)), 0);
+  std::string out;
+  EXPECT_EQ(Hvdisk("compare " + Q(img) + " " + Q(raw_), &out), 0);
+  EXPECT_EQ(out, "Images are identical.\n");
+}
+
+TEST_F(ConvertCommandsTest, CompareReportsTheFirstDifferingSector) {
+  const std::string img = dir_.File("diff.vhdx");
+  ASSERT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(img)), 0);
+  ASSERT_EQ(Hvdisk("write " + Q(img) + " 7340100 --pattern 0x42 --length 3"), 0);  // in a zero MiB
+  std::string out;
+  EXPECT_EQ(Hvdisk("compare " + Q(img) + " " + Q(raw_), &out), 1);
+  EXPECT_EQ(out, "Content mismatch at offset 7340032!\n") << "7340100 rounded down to 512";
+  const int flipped = std::to_integer<int>(content_[1000]) ^ 0xFF;  // in a data MiB
+  ASSERT_EQ(
+      Hvdisk("write " + Q(img) + " 1000 --pattern " + std::to_string(flipped) + " --length 1"), 0);
+  out.clear();
+  EXPECT_EQ(Hvdisk("compare " + Q(raw_) + " " + Q(img), &out), 1);
+  EXPECT_EQ(out, "Content mismatch at offset 512!\n");
+}
+
+TEST_F(ConvertCommandsTest, CompareDifferentSizesNeedsAZeroTail) {
+  std::vector<std::byte> longer = content_;
+  longer.resize(content_.size() + 3 * kMiB);
+  const std::string big = dir_.File("big.raw");
+  WriteBinaryFile(big, longer);
+  std::string out;
+  EXPECT_EQ(Hvdisk("compare " + Q(raw_) + " " + Q(big), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("Warning: Image size mismatch!"));
+  EXPECT_THAT(out, HasSubstr("Images are identical."));
+  longer[content_.size() + 2 * kMiB + 700] = std::byte{1};
+  WriteBinaryFile(big, longer);
+  out.clear();
+  EXPECT_EQ(Hvdisk("compare " + Q(big) + " " + Q(raw_), &out), 1);
+  EXPECT_THAT(out, HasSubstr("Content mismatch at offset " +
+                             std::to_string(content_.size() + 2 * kMiB + 512) + "!"));
+}
+
+TEST_F(ConvertCommandsTest, CompareSparseDisksWhoseRunsDoNotLineUp) {
+  // A 3 GiB sparse raw file and a dynamic VHDX of it: the raw side arrives as long zero runs and
+  // single data chunks, the VHDX side in 32 MiB blocks.
+  const std::string big = dir_.File("big.raw");
+  ASSERT_EQ(testing::RunCommand("truncate -s 3G " + Q(big)), 0);
+  ASSERT_EQ(Hvdisk("write " + Q(big) + " 2049M --pattern 0x77 --length 100K"), 0);
+  const std::string img = dir_.File("big.vhdx");
+  ASSERT_EQ(Hvdisk("convert " + Q(big) + " " + Q(img)), 0);
+  EXPECT_EQ(Info(img)["allocated-blocks"], 1);
+  std::string out;
+  EXPECT_EQ(Hvdisk("compare " + Q(big) + " " + Q(img), &out), 0) << out;
+  ASSERT_EQ(Hvdisk("write " + Q(img) + " 2500M --pattern 1 --length 1"), 0);
+  out.clear();
+  EXPECT_EQ(Hvdisk("compare " + Q(big) + " " + Q(img), &out), 1);
+  EXPECT_EQ(out, "Content mismatch at offset " + std::to_string(2500ull << 20) + "!\n");
+  std::string a, b;
+  ASSERT_EQ(Hvdisk("digest " + Q(big), &a, false), 0);
+  ASSERT_EQ(Hvdisk("digest " + Q(img), &b, false), 0);
+  EXPECT_NE(a.substr(0, 32), b.substr(0, 32));
+}
+
+TEST_F(ConvertCommandsTest, CacheUnsafeSkipsOnlyTheFlush) {
+  const std::string img = dir_.File("u.vhdx");
+  const std::string back = dir_.File("u.raw");
+  ASSERT_EQ(Hvdisk("convert --cache unsafe -b 1M " + Q(raw_) + " " + Q(img)), 0);
+  ASSERT_EQ(Hvdisk("convert --cache unsafe " + Q(img) + " " + Q(back)), 0);
+  EXPECT_TRUE(ReadBinaryFile(back) == content_);
+  EXPECT_EQ(Hvdisk("check " + Q(img)), 0);
+  EXPECT_EQ(Hvdisk("convert --cache none " + Q(raw_) + " " + Q(dir_.File("n.raw"))), 2);
+}
+
+TEST_F(ConvertCommandsTest, CompareErrorsExit2) {
+  std::string out;
+  EXPECT_EQ(Hvdisk("compare " + Q(raw_) + " " + Q(dir_.File("none")), &out), 2);
+  EXPECT_THAT(out, HasSubstr("kNotFound"));
+  EXPECT_EQ(Hvdisk("compare " + Q(raw_)), 2);
+}
+
+}  // namespace
+}  // namespace hvdisk

@@ -1,0 +1,169 @@
+// End-to-end tests of `hvdisk read`, `write`, `digest` and `map`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "platform/digest.h"
+#include "tests/testutil/cli_runner.h"
+#include "tests/testutil/testutil.h"
+
+namespace hvdisk {
+namespace {
+
+using testing::Hvdisk;
+using testing::Q;
+using testing::WriteBinaryFile;
+using testing::AsString;
+
+using ::testing::HasSubstr;
+
+const std::string& kHvdisk = testing::HvdiskPath();
+
+class IoCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat st;
+    ASSERT_EQ(stat(kHvdisk.c_str(), &st), 0) << kHvdisk << " is missing: build the hvdisk target";
+    img_ = dir_.File("io.vhdx");
+    ASSERT_EQ(Hvdisk("create -b 1M " + Q(img_) + " 16M"), 0);
+  }
+  testing::TempDir dir_;
+  std::string img_;
+};
+
+TEST_F(IoCommandsTest, WritePatternThenReadItBack) {
+  std::string out;
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 1M --pattern 0xA5 --length 6K", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("wrote 6144 bytes at offset 1048576"));
+  std::string data;
+  ASSERT_EQ(Hvdisk("read " + Q(img_) + " 1020K 12K", &data, false), 0);
+  ASSERT_EQ(data.size(), 12u << 10);
+  EXPECT_EQ(data.substr(0, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(data.substr(4096, 6144), std::string(6144, '\xA5'));
+  EXPECT_EQ(data.substr(10240), std::string(2048, '\0'));
+}
+
+TEST_F(IoCommandsTest, WriteFromStdinAtAnUnalignedOffset) {
+  const std::vector<std::byte> bytes = testing::PatternBytes(300000, 7);
+  const std::string input = dir_.File("in.bin");
+  WriteBinaryFile(input, bytes);
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 1048000 < " + Q(input)), 0);  // straddles blocks 0/1
+  std::string data;
+  ASSERT_EQ(Hvdisk("read " + Q(img_) + " 1048000 300000", &data, false), 0);
+  EXPECT_TRUE(data == AsString(bytes));
+  std::string check;
+  EXPECT_EQ(Hvdisk("check " + Q(img_), &check), 0) << check;
+}
+
+TEST_F(IoCommandsTest, WriteToARawFile) {
+  const std::string raw = dir_.File("disk.raw");
+  WriteBinaryFile(raw, std::vector<std::byte>(8192));
+  ASSERT_EQ(Hvdisk("write " + Q(raw) + " 100 --pattern 255 --length 10"), 0);
+  std::string data;
+  ASSERT_EQ(Hvdisk("read " + Q(raw) + " 98 14", &data, false), 0);
+  EXPECT_EQ(data, std::string(2, '\0') + std::string(10, '\xff') + std::string(2, '\0'));
+}
+
+TEST_F(IoCommandsTest, OutOfRangeAndMalformedArgumentsExit2) {
+  for (const std::string& args : std::vector<std::string>{
+           "read " + Q(img_) + " 16M 1",
+           "read " + Q(img_) + " 15M 2M",
+           "read " + Q(img_) + " x 1",
+           "read " + Q(img_) + " 0",
+           "write " + Q(img_) + " 16M --pattern 1 --length 1",
+           "write " + Q(img_) + " 0 --pattern 1",
+           "write " + Q(img_) + " 0 --length 1",
+           "write " + Q(img_) + " 0 --pattern 256 --length 1",
+           "digest",
+           "map --json",
+       }) {
+    std::string out;
+    EXPECT_EQ(Hvdisk(args + " < /dev/null", &out), 2) << args << "\n" << out;
+  }
+}
+
+TEST_F(IoCommandsTest, DigestIsXxh3Of128TheVirtualContent) {
+  std::vector<std::byte> model(16 << 20);
+  const std::vector<std::byte> bytes = testing::PatternBytes(5000, 3);
+  std::copy(bytes.begin(), bytes.end(), model.begin() + (9 << 20) + 77);
+  const std::string input = dir_.File("in.bin");
+  WriteBinaryFile(input, bytes);
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " " + std::to_string((9 << 20) + 77) + " < " + Q(input)),
+            0);
+  std::string out;
+  ASSERT_EQ(Hvdisk("digest " + Q(img_), &out, false), 0);
+  EXPECT_EQ(out, Xxh3_128(model).ToHex() + "  " + img_ + "\n") << "as xxhsum -H2 prints it";
+  const std::string raw = dir_.File("model.raw");
+  WriteBinaryFile(raw, model);
+  std::string raw_out;
+  ASSERT_EQ(Hvdisk("digest " + Q(raw), &raw_out, false), 0);
+  EXPECT_EQ(raw_out.substr(0, 32), out.substr(0, 32));
+}
+
+TEST_F(IoCommandsTest, MapJsonCoversTheDiskLikeQemuImgMap) {
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 2M --pattern 1 --length 1M"), 0);
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 3M --pattern 2 --length 512"), 0);
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 10M --pattern 3 --length 1"), 0);
+  std::string out;
+  ASSERT_EQ(Hvdisk("map --json " + Q(img_), &out, false), 0);
+  nlohmann::json j = nlohmann::json::parse(out);
+  ASSERT_TRUE(j.is_array());
+  uint64_t next = 0;
+  uint64_t data_bytes = 0;
+  for (const nlohmann::json& e : j) {
+    EXPECT_EQ(e["start"].get<uint64_t>(), next);
+    next += e["length"].get<uint64_t>();
+    EXPECT_NE(e["data"].get<bool>(), e["zero"].get<bool>());
+    EXPECT_EQ(e.contains("offset"), e["data"].get<bool>());
+    EXPECT_TRUE(e["present"].get<bool>());
+    if (e["data"].get<bool>()) {
+      data_bytes += e["length"].get<uint64_t>();
+      EXPECT_EQ(e["offset"].get<uint64_t>() % (1 << 20), 0u) << "blocks are MiB-aligned";
+    }
+  }
+  EXPECT_EQ(next, 16u << 20);
+  EXPECT_EQ(data_bytes, 3u << 20) << "blocks 2, 3 and 10";
+  ASSERT_GE(j.size(), 4u);
+  EXPECT_EQ(j[0]["zero"], true);
+  EXPECT_EQ(j[1]["start"], 2 << 20);
+  EXPECT_EQ(j[1]["length"], 2 << 20);
+}
+
+TEST_F(IoCommandsTest, MapTextListsRuns) {
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 0 --pattern 1 --length 1"), 0);
+  std::string out;
+  ASSERT_EQ(Hvdisk("map " + Q(img_), &out), 0);
+  EXPECT_THAT(out, HasSubstr("Offset"));
+  EXPECT_THAT(out, HasSubstr("Mapped to"));
+  EXPECT_THAT(out, HasSubstr("data"));
+  EXPECT_THAT(out, HasSubstr("zero"));
+  EXPECT_THAT(out, HasSubstr("0x100000"));
+}
+
+TEST_F(IoCommandsTest, MapOfASparseRawFileShowsTheHole) {
+  const std::string raw = dir_.File("sparse.raw");
+  ASSERT_EQ(Hvdisk("convert -O raw " + Q(img_) + " " + Q(raw)), 0);  // all zeros: all hole
+  ASSERT_EQ(Hvdisk("write " + Q(raw) + " 8M --pattern 9 --length 64K"), 0);
+  std::string out;
+  ASSERT_EQ(Hvdisk("map --json " + Q(raw), &out, false), 0);
+  nlohmann::json j = nlohmann::json::parse(out);
+  bool found = false;
+  for (const nlohmann::json& e : j) {
+    if (e["data"].get<bool>()) {
+      found = true;
+      EXPECT_LE(e["start"].get<uint64_t>(), 8u << 20);
+      EXPECT_EQ(e["offset"], e["start"]);
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(j[0]["zero"], true);
+}
+
+}  // namespace
+}  // namespace hvdisk

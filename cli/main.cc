@@ -15,14 +15,22 @@ namespace {
 
 const char* HintFor(Code code) {
   switch (code) {
-    case Code::kNotFound: return "check the path";
-    case Code::kCorrupt: return "run 'hvdisk check FILE' for details";
-    case Code::kUnsupported: return "this file uses a feature hvdisk does not support";
-    case Code::kAccessDenied: return "check the file's permissions";
-    case Code::kInUse: return "another process holds the file; retry when it is done";
-    case Code::kNoSpace: return "free space on the file system";
-    case Code::kInvalidArgument: return "see 'hvdisk help COMMAND'";
-    default: return nullptr;
+    case Code::kNotFound:
+      return "check the path";
+    case Code::kCorrupt:
+      return "run 'hvdisk check FILE' for details";
+    case Code::kUnsupported:
+      return "this file uses a feature hvdisk does not support";
+    case Code::kAccessDenied:
+      return "check the file's permissions";
+    case Code::kInUse:
+      return "another process holds the file; retry when it is done";
+    case Code::kNoSpace:
+      return "free space on the file system";
+    case Code::kInvalidArgument:
+      return "see 'hvdisk help COMMAND'";
+    default:
+      return nullptr;
   }
 }
 

@@ -7,9 +7,7 @@
 
 namespace hvdisk {
 
-uint64_t Xxh3_64(std::span<const std::byte> data) {
-  return XXH3_64bits(data.data(), data.size());
-}
+uint64_t Xxh3_64(std::span<const std::byte> data) { return XXH3_64bits(data.data(), data.size()); }
 
 std::string Hash128::ToHex() const {
   char buf[33];

@@ -5,9 +5,9 @@
 namespace hvdisk {
 
 std::string_view FileOpName(FileOp op) {
-  static constexpr std::string_view kNames[] = {
-      "open",   "read",  "write", "flush",   "truncate", "allocate",
-      "rename", "unlink", "mkdir", "rmdir", "syncdir",  "list"};
+  static constexpr std::string_view kNames[] = {"open",     "read",     "write",   "flush",
+                                                "truncate", "allocate", "rename",  "unlink",
+                                                "mkdir",    "rmdir",    "syncdir", "list"};
   auto i = static_cast<size_t>(op);
   return i < std::size(kNames) ? kNames[i] : "unknown";
 }

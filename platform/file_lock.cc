@@ -74,7 +74,8 @@ Result<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& path, Loc
   auto& slot = reg.entries[key];
   if (!slot) slot = std::make_shared<Entry>();
   std::shared_ptr<Entry> entry = slot;
-  for (auto backoff = std::chrono::milliseconds(1);; backoff = std::min(backoff * 2, std::chrono::milliseconds(20))) {
+  for (auto backoff = std::chrono::milliseconds(1);;
+       backoff = std::min(backoff * 2, std::chrono::milliseconds(20))) {
     if (Compatible(*entry, mode)) {
       if (entry->holders > 0) break;  // joins an in-process shared holder
       ASSIGN_OR_RETURN(bool got, TryOsLock(entry.get(), path, mode));

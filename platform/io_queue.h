@@ -41,8 +41,8 @@ struct IoRequest {
 
 struct IoCompletion {
   uint64_t user_data = 0;
-  Status status;      // a short read at end of file is OK with bytes < length
-  size_t bytes = 0;   // bytes transferred
+  Status status;     // a short read at end of file is OK with bytes < length
+  size_t bytes = 0;  // bytes transferred
 };
 
 class IoQueue {

@@ -21,7 +21,8 @@ std::string AtOffset(std::string_view op, uint64_t offset) {
 
 class PosixFile : public File {
  public:
-  PosixFile(std::string path, int fd, bool direct) : File(std::move(path)), fd_(fd), direct_(direct) {}
+  PosixFile(std::string path, int fd, bool direct)
+      : File(std::move(path)), fd_(fd), direct_(direct) {}
   ~PosixFile() override { ::close(fd_); }
 
   Result<size_t> ReadAt(uint64_t offset, std::span<std::byte> dst) override {
@@ -111,7 +112,8 @@ Result<std::unique_ptr<File>> PosixFileSystem::Open(const std::string& path,
 }
 
 Status PosixFileSystem::Rename(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, "rename " + from + " to", to);
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return ErrnoStatus(errno, "rename " + from + " to", to);
   return Status::Ok();
 }
 

@@ -7,20 +7,34 @@ namespace hvdisk {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "kOk";
-    case Code::kInvalidArgument: return "kInvalidArgument";
-    case Code::kNotFound: return "kNotFound";
-    case Code::kCorrupt: return "kCorrupt";
-    case Code::kUnsupported: return "kUnsupported";
-    case Code::kIoError: return "kIoError";
-    case Code::kNoSpace: return "kNoSpace";
-    case Code::kAccessDenied: return "kAccessDenied";
-    case Code::kInUse: return "kInUse";
-    case Code::kTimeout: return "kTimeout";
-    case Code::kInvalidState: return "kInvalidState";
-    case Code::kOutOfMemory: return "kOutOfMemory";
-    case Code::kUnavailable: return "kUnavailable";
-    case Code::kWrongType: return "kWrongType";
+    case Code::kOk:
+      return "kOk";
+    case Code::kInvalidArgument:
+      return "kInvalidArgument";
+    case Code::kNotFound:
+      return "kNotFound";
+    case Code::kCorrupt:
+      return "kCorrupt";
+    case Code::kUnsupported:
+      return "kUnsupported";
+    case Code::kIoError:
+      return "kIoError";
+    case Code::kNoSpace:
+      return "kNoSpace";
+    case Code::kAccessDenied:
+      return "kAccessDenied";
+    case Code::kInUse:
+      return "kInUse";
+    case Code::kTimeout:
+      return "kTimeout";
+    case Code::kInvalidState:
+      return "kInvalidState";
+    case Code::kOutOfMemory:
+      return "kOutOfMemory";
+    case Code::kUnavailable:
+      return "kUnavailable";
+    case Code::kWrongType:
+      return "kWrongType";
   }
   return "kUnknown";
 }
@@ -46,17 +60,24 @@ Status Status::WithContext(std::string_view context) const {
 
 Code CodeFromErrno(int err) {
   switch (err) {
-    case ENOENT: return Code::kNotFound;
+    case ENOENT:
+      return Code::kNotFound;
     case EACCES:
     case EPERM:
-    case EROFS: return Code::kAccessDenied;
+    case EROFS:
+      return Code::kAccessDenied;
     case ENOSPC:
-    case EDQUOT: return Code::kNoSpace;
+    case EDQUOT:
+      return Code::kNoSpace;
     case EBUSY:
-    case EWOULDBLOCK: return Code::kInUse;
-    case ENOMEM: return Code::kOutOfMemory;
-    case ETIMEDOUT: return Code::kTimeout;
-    default: return Code::kIoError;
+    case EWOULDBLOCK:
+      return Code::kInUse;
+    case ENOMEM:
+      return Code::kOutOfMemory;
+    case ETIMEDOUT:
+      return Code::kTimeout;
+    default:
+      return Code::kIoError;
   }
 }
 

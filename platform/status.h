@@ -92,7 +92,7 @@ Status ErrnoStatus(int err, std::string_view op, std::string_view path);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}        // NOLINT: implicit
   Result(Status status) : v_(std::in_place_index<1>, std::move(status)) {  // NOLINT: implicit
     if (std::get<1>(v_).ok()) v_.template emplace<1>(Code::kInvalidState, "OK status as Result");
   }
@@ -119,15 +119,14 @@ class [[nodiscard]] Result {
 #define HVDISK_CONCAT(a, b) HVDISK_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                   \
-  do {                                          \
-    ::hvdisk::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                  \
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    ::hvdisk::Status _st = (expr); \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 // `lhs = value of expr` (a Result<T>), or returns its Status.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(HVDISK_CONCAT(_res_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(HVDISK_CONCAT(_res_, __LINE__), lhs, expr)
 #define ASSIGN_OR_RETURN_IMPL(res, lhs, expr) \
   auto res = (expr);                          \
   if (!res.ok()) return res.status();         \

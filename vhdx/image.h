@@ -48,7 +48,7 @@ struct CreateOptions {
   uint32_t block_size = 32 * kMiB;     // power of two, 1..256 MiB
   uint32_t logical_sector_size = 512;  // 512 or 4096
   uint32_t physical_sector_size = 4096;
-  Guid virtual_disk_id;                // zero: a random one
+  Guid virtual_disk_id;  // zero: a random one
   // Differencing only: the parent locator's key/value pairs (UTF-8), written in Windows order.
   // The chain layer fills these (parent_linkage, relative_path, absolute_win32_path, ...).
   std::vector<std::pair<std::string, std::string>> parent_locator;

@@ -51,7 +51,8 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t fi
   if (st == kStatePartiallyPresent) {
     uint64_t sb = s->bat[s->BitmapIndex(block / s->chunk_ratio)];
     if (EntryState(sb) != 6) {
-      return Corrupt(EntryName(index) + ": PARTIALLY_PRESENT block without a sector bitmap "
+      return Corrupt(EntryName(index) +
+                     ": PARTIALLY_PRESENT block without a sector bitmap "
                      "(MS-VHDX 2.5.1.2)");
     }
   }

@@ -31,8 +31,9 @@ Status ValidateCreate(const CreateOptions& o) {
   }
   if (o.virtual_size == 0 || o.virtual_size > kMaxVirtualDiskSize ||
       o.virtual_size % o.logical_sector_size != 0) {
-    return InvalidArgument("virtual size must be a non-zero multiple of the logical sector size, "
-                           "at most 64 TiB");
+    return InvalidArgument(
+        "virtual size must be a non-zero multiple of the logical sector size, "
+        "at most 64 TiB");
   }
   if ((o.type == DiskType::kDifferencing) == o.parent_locator.empty()) {
     return InvalidArgument("a parent locator is required for, and only for, differencing disks");

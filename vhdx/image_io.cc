@@ -14,8 +14,7 @@ bool TestBit(const std::vector<std::byte>& bm, uint64_t bit) {
   return (std::to_integer<unsigned>(bm[bit / 8]) >> (bit % 8)) & 1;
 }
 
-void Push(std::vector<Extent>* out, Extent::Kind kind, uint64_t voff, uint64_t len,
-          uint64_t foff) {
+void Push(std::vector<Extent>* out, Extent::Kind kind, uint64_t voff, uint64_t len, uint64_t foff) {
   if (!out->empty()) {
     Extent& last = out->back();
     if (last.kind == kind && last.virtual_offset + last.length == voff &&
@@ -106,8 +105,8 @@ Status Image::PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<Io
   for (const Extent& x : extents) {
     std::byte* p = dst.data() + (x.virtual_offset - offset);
     if (x.kind == Extent::Kind::kData) {
-      bool aligned = (x.file_offset | x.length | reinterpret_cast<uintptr_t>(p)) %
-                         kDirectAlignment == 0;
+      bool aligned =
+          (x.file_offset | x.length | reinterpret_cast<uintptr_t>(p)) % kDirectAlignment == 0;
       File* f = direct->direct() && !aligned ? s_->file.get() : direct;
       out->push_back({IoKind::kRead, f, x.file_offset, p, x.length, 0});
     } else if (x.kind == Extent::Kind::kParent && s_->backing != nullptr) {

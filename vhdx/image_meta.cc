@@ -28,8 +28,8 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next) {
 Status EnsureLogActive(Image::State* s) {
   if (s->log) return Status::Ok();
   ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
-  auto log = std::make_unique<LogWriter>(s->file.get(), s->header.log_offset,
-                                         s->header.log_length, Guid::Random());
+  auto log = std::make_unique<LogWriter>(s->file.get(), s->header.log_offset, s->header.log_length,
+                                         Guid::Random());
   RETURN_IF_ERROR(log->WriteEntry({}, AlignDown(size, kMiB), AlignUp(size, kMiB)));
   RETURN_IF_ERROR(s->file->Flush());
   VhdxHeader next = s->header;

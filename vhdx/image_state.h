@@ -24,13 +24,13 @@
 
 namespace hvdisk::vhdx {
 
-inline constexpr uint64_t kPageSize = 4096;           // log data sectors update 4 KiB pages
+inline constexpr uint64_t kPageSize = 4096;  // log data sectors update 4 KiB pages
 inline constexpr uint64_t kEntriesPerPage = kPageSize / 8;
 
 struct Image::State {
   FileSystem* fs = nullptr;
   std::string path;
-  std::unique_ptr<File> file;       // buffered: metadata, and data unless direct
+  std::unique_ptr<File> file;         // buffered: metadata, and data unless direct
   std::unique_ptr<File> direct_file;  // O_DIRECT data handle when opened with direct
   File* data_file() const { return direct_file ? direct_file.get() : file.get(); }
   bool read_only = true;
@@ -44,7 +44,7 @@ struct Image::State {
 
   // Headers (§2.2.2): the current one and its slot.
   VhdxHeader header;
-  int current_slot = 1;  // 1 or 2
+  int current_slot = 1;                  // 1 or 2
   bool data_write_guid_changed = false;  // a new DataWriteGuid was written this session
 
   RegionTable regions;
@@ -56,12 +56,12 @@ struct Image::State {
   // The BAT, sized to whole 4 KiB pages of the region (the tail entries stay zero).
   std::mutex mu;
   std::vector<uint64_t> bat;
-  std::set<uint64_t> dirty_bat_pages;                    // page index within the BAT
-  std::map<uint64_t, std::vector<std::byte>> bitmaps;    // chunk -> 1 MiB sector bitmap
+  std::set<uint64_t> dirty_bat_pages;                          // page index within the BAT
+  std::map<uint64_t, std::vector<std::byte>> bitmaps;          // chunk -> 1 MiB sector bitmap
   std::set<std::pair<uint64_t, uint64_t>> dirty_bitmap_pages;  // (chunk, page)
   std::vector<LogPage> extra_pages;  // metadata/region-table pages for the next log entry
-  uint64_t next_alloc = 0;  // file offset of the next block allocation (1 MiB aligned)
-  uint64_t allocated = 0;   // FULLY/PARTIALLY_PRESENT payload blocks
+  uint64_t next_alloc = 0;           // file offset of the next block allocation (1 MiB aligned)
+  uint64_t allocated = 0;            // FULLY/PARTIALLY_PRESENT payload blocks
 
   std::shared_mutex gate;
   std::mutex flush_mu;

@@ -72,8 +72,9 @@ Status WritePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data
   // New space is reserved first so that the rest of a fresh block reads as zeros.
   if (p.extend_len) RETURN_IF_ERROR(s->file->Allocate(p.extend_from, p.extend_len));
   File* f = s->data_file();
-  if (f->direct() && (p.file_offset | data.size() |
-                      reinterpret_cast<uintptr_t>(data.data())) % kDirectAlignment != 0) {
+  if (f->direct() &&
+      (p.file_offset | data.size() | reinterpret_cast<uintptr_t>(data.data())) % kDirectAlignment !=
+          0) {
     f = s->file.get();
   }
   RETURN_IF_ERROR(f->WriteAt(p.file_offset, data));

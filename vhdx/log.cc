@@ -80,9 +80,10 @@ Result<ReplayPlan> PlanFrom(std::vector<Candidate> seq, const VhdxHeader& h, uin
   plan.head_sequence = head.sequence_number;
   plan.entries = static_cast<uint32_t>(seq.size());
   if (file_size < head.flushed_file_offset) {
-    return Corrupt("file of " + HexOf(file_size) + " bytes is shorter than the log's "
-                   "FlushedFileOffset " + HexOf(head.flushed_file_offset) +
-                   ": truncated (MS-VHDX 2.3.3)");
+    return Corrupt("file of " + HexOf(file_size) +
+                   " bytes is shorter than the log's "
+                   "FlushedFileOffset " +
+                   HexOf(head.flushed_file_offset) + ": truncated (MS-VHDX 2.3.3)");
   }
   if (head.last_file_offset > file_size + kMaxLogExtension) {
     return Corrupt("log LastFileOffset " + HexOf(head.last_file_offset) + " far past the file");
@@ -110,8 +111,8 @@ Result<ReplayPlan> FindActiveSequence(File* file, const VhdxHeader& h, uint64_t 
   std::vector<Candidate> best;
   for (uint64_t start = 0; start < log.size() / kSector; ++start) {
     std::vector<Candidate> seq = SequenceFrom(log, start, h.log_guid);
-    if (!seq.empty() && (best.empty() || seq.back().entry.sequence_number >
-                                             best.back().entry.sequence_number)) {
+    if (!seq.empty() &&
+        (best.empty() || seq.back().entry.sequence_number > best.back().entry.sequence_number)) {
       best = std::move(seq);
     }
   }
@@ -142,7 +143,9 @@ Status ApplyReplayPlan(File* file, const ReplayPlan& plan) {
 }
 
 LogWriter::LogWriter(File* file, uint64_t log_offset, uint32_t log_length, const Guid& log_guid)
-    : file_(file), log_offset_(log_offset), log_sectors_(log_length / kSector),
+    : file_(file),
+      log_offset_(log_offset),
+      log_sectors_(log_length / kSector),
       log_guid_(log_guid) {}
 
 size_t LogWriter::max_pages_per_entry() const {

@@ -28,7 +28,7 @@ struct LogPage {
 
 // What replaying the active sequence does, in order.
 struct ReplayPlan {
-  bool empty = true;  // LogGuid was zero: nothing to do
+  bool empty = true;               // LogGuid was zero: nothing to do
   std::vector<LogUpdate> updates;  // data and zero descriptors, in replay order
   uint64_t flushed_file_offset = 0;
   uint64_t last_file_offset = 0;

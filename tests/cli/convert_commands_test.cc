@@ -18,8 +18,8 @@ namespace {
 
 using testing::Hvdisk;
 using testing::Q;
-using testing::WriteBinaryFile;
 using testing::ReadBinaryFile;
+using testing::WriteBinaryFile;
 
 using ::testing::HasSubstr;
 

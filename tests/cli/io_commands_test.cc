@@ -16,10 +16,10 @@
 namespace hvdisk {
 namespace {
 
+using testing::AsString;
 using testing::Hvdisk;
 using testing::Q;
 using testing::WriteBinaryFile;
-using testing::AsString;
 
 using ::testing::HasSubstr;
 

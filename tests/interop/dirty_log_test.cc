@@ -32,8 +32,9 @@ std::vector<std::byte> ReadRaw(const std::string& path) {
 
 // Writes `flushes` batches, each flushed (one log entry each), then abandons the image.
 void MakeDirty(const std::string& path, int flushes, uint64_t block) {
-  ASSERT_OK(Image::Create(DefaultFileSystem(), path,
-                          {.virtual_size = 256 * kMiB, .block_size = static_cast<uint32_t>(block)}));
+  ASSERT_OK(
+      Image::Create(DefaultFileSystem(), path,
+                    {.virtual_size = 256 * kMiB, .block_size = static_cast<uint32_t>(block)}));
   auto img = Image::Open(DefaultFileSystem(), path, {.read_only = false});
   ASSERT_TRUE(img.ok()) << img.status().ToString();
   for (int i = 0; i < flushes; ++i) {
@@ -54,8 +55,10 @@ void ExpectQemuReplaysLikeUs(int flushes, uint64_t block) {
   std::vector<std::byte> in_memory = ReadAll(ours, /*read_only=*/true);
   ASSERT_EQ(testing::RunCommand("qemu-img check -r all -f vhdx " + theirs, &out), 0)
       << "qemu-img (Debian package qemu-utils) must replay our log: " << out;
-  ASSERT_EQ(testing::RunCommand("qemu-img convert -f vhdx -O raw " + theirs + " " +
-                                    dir.File("theirs.raw"), &out), 0) << out;
+  ASSERT_EQ(testing::RunCommand(
+                "qemu-img convert -f vhdx -O raw " + theirs + " " + dir.File("theirs.raw"), &out),
+            0)
+      << out;
   std::vector<std::byte> on_disk = ReadAll(ours, /*read_only=*/false);
   EXPECT_TRUE(in_memory == on_disk) << "read-only and read-write replays differ";
   EXPECT_TRUE(ReadRaw(dir.File("theirs.raw")) == on_disk) << "qemu's replay differs from ours";

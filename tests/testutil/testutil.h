@@ -10,14 +10,14 @@
 
 #include "platform/status.h"
 
-#define ASSERT_OK(expr)                                \
-  do {                                                 \
-    auto _s = ::hvdisk::testing::ToStatus(expr);       \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    auto _s = ::hvdisk::testing::ToStatus(expr);            \
     ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                \
-  do {                                                 \
-    auto _s = ::hvdisk::testing::ToStatus(expr);       \
+#define EXPECT_OK(expr)                                     \
+  do {                                                      \
+    auto _s = ::hvdisk::testing::ToStatus(expr);            \
     EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
 // `lhs = value`, or fails the test (use in void-returning test bodies).
@@ -42,8 +42,8 @@ template <typename S>
 ::testing::AssertionResult HasCode(const char* expr, const char*, const S& s, Code code) {
   Status st = ToStatus(s);
   if (st.code() == code) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << expr << " returned " << st.ToString() << ", expected "
-                                       << CodeName(code);
+  return ::testing::AssertionFailure()
+         << expr << " returned " << st.ToString() << ", expected " << CodeName(code);
 }
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents when destroyed.
@@ -65,8 +65,7 @@ std::vector<std::byte> PatternBytes(size_t size, uint64_t seed);
 
 // Runs a shell command; returns its exit status (-1 if it could not run) and captures stdout
 // (and stderr when merge_stderr).
-int RunCommand(const std::string& command, std::string* output = nullptr,
-               bool merge_stderr = true);
+int RunCommand(const std::string& command, std::string* output = nullptr, bool merge_stderr = true);
 
 // The path of the Windows-made structures (shared/testdata/windows-structures).
 std::string TestDataPath(const std::string& name);

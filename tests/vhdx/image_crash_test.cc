@@ -41,7 +41,8 @@ class SectorModel {
   std::string Verify(const std::vector<std::byte>& got) const {
     for (uint64_t s = 0; s < durable_.size(); ++s) {
       uint64_t h = Xxh3_64(std::span(got).subspan(s * kSector, kSector));
-      if (h != durable_[s] && !pending_[s].count(h)) return "sector @" + std::to_string(s * kSector);
+      if (h != durable_[s] && !pending_[s].count(h))
+        return "sector @" + std::to_string(s * kSector);
     }
     return "";
   }
@@ -61,9 +62,18 @@ struct Step {
 };
 
 std::vector<Step> Workload(uint64_t block) {
-  return {{block / 2, 4096},  {3 * block, block},     {0},       {5 * block + 512, 1536},
-          {3 * block, 512},   {7 * block, 2 * block}, {0},       {block / 2 + 8192, block},
-          {11 * block, 4096}, {0},                    {kSector, 2 * kSector}, {12 * block, block}};
+  return {{block / 2, 4096},
+          {3 * block, block},
+          {0},
+          {5 * block + 512, 1536},
+          {3 * block, 512},
+          {7 * block, 2 * block},
+          {0},
+          {block / 2 + 8192, block},
+          {11 * block, 4096},
+          {0},
+          {kSector, 2 * kSector},
+          {12 * block, block}};
 }
 
 // Runs the workload until it fails (the crash point) and records what the model allows.
@@ -90,8 +100,8 @@ void RunWorkload(FileSystem* fs, uint64_t block, SectorModel* model) {
 
 void CrashAt(uint64_t block, uint64_t point, uint64_t seed, CrashMode mode) {
   CrashFileSystem fs(kSector);
-  ASSERT_OK(Image::Create(&fs, kPath, {.virtual_size = kDiskSize, .block_size =
-                                           static_cast<uint32_t>(block)}));
+  ASSERT_OK(Image::Create(&fs, kPath,
+                          {.virtual_size = kDiskSize, .block_size = static_cast<uint32_t>(block)}));
   fs.SyncAll();
   SectorModel model;
   fs.SetCrashPoint(point);
@@ -111,8 +121,8 @@ void CrashAt(uint64_t block, uint64_t point, uint64_t seed, CrashMode mode) {
 
 uint64_t CountOps(uint64_t block) {
   CrashFileSystem fs(kSector);
-  EXPECT_OK(Image::Create(&fs, kPath, {.virtual_size = kDiskSize, .block_size =
-                                           static_cast<uint32_t>(block)}));
+  EXPECT_OK(Image::Create(&fs, kPath,
+                          {.virtual_size = kDiskSize, .block_size = static_cast<uint32_t>(block)}));
   fs.SyncAll();
   uint64_t before = fs.mutating_ops();
   SectorModel model;

@@ -1,0 +1,57 @@
+// CreateChild and Reparent: the single-step chain operations.
+#include "chain/chain.h"
+#include "chain/linkage.h"
+#include "chain/parent_path.h"
+
+namespace hvdisk::chain {
+
+namespace {
+
+std::vector<std::string> RootsOr(const ChainOptions& options, const std::string& dir) {
+  return options.allowed_roots.empty() ? std::vector<std::string>{dir} : options.allowed_roots;
+}
+
+}  // namespace
+
+// Steps: (1) open the parent read-only and read its IsVirtualDisk items and DataWriteGuid;
+// (2) Image::Create the child (its headers are written last, so a crash leaves no valid file).
+Status CreateChild(FileSystem* fs, const std::string& parent_path, const std::string& child_path,
+                   const CreateChildOptions& options) {
+  ASSIGN_OR_RETURN(std::string parent_real, fs->RealPath(parent_path));
+  ASSIGN_OR_RETURN(auto parent, vhdx::Image::Open(fs, parent_real, {.read_only = true}));
+  ASSIGN_OR_RETURN(std::string child_dir, fs->RealPath(DirName(child_path)));
+  vhdx::CreateOptions create{
+      .type = vhdx::DiskType::kDifferencing,
+      .virtual_size = parent->virtual_size(),
+      .block_size = options.block_size ? options.block_size : parent->block_size(),
+      .logical_sector_size = parent->logical_sector_size(),
+      .physical_sector_size = parent->physical_sector_size(),
+      .virtual_disk_id = parent->virtual_disk_id(),
+      .parent_locator = LocatorFor(child_dir, parent_real, parent->data_write_guid()),
+  };
+  return vhdx::Image::Create(fs, JoinPath(child_dir, BaseName(child_path)), create);
+}
+
+// Steps: (1) open the child writable and the new parent read-only; check geometry and linkage;
+// (2) one log entry replaces the locator (crash point: before the entry is durable the old
+// parent stands, after it the new one); (3) close, draining the log.
+Status Reparent(FileSystem* fs, const std::string& child_path, const std::string& new_parent_path,
+                bool ignore_id_mismatch, const ChainOptions& options) {
+  ASSIGN_OR_RETURN(std::string child_real, fs->RealPath(child_path));
+  const std::string child_dir = DirName(child_real);
+  ASSIGN_OR_RETURN(std::string parent_real,
+                   Confine(fs, new_parent_path, RootsOr(options, child_dir)));
+  if (parent_real == child_real) return InvalidArgument(child_real + ": cannot be its own parent");
+  ASSIGN_OR_RETURN(auto child, vhdx::Image::Open(fs, child_real, {.read_only = false}));
+  if (child->type() != vhdx::DiskType::kDifferencing) {
+    return InvalidArgument(child_real + ": not a differencing disk");
+  }
+  ASSIGN_OR_RETURN(auto parent, vhdx::Image::Open(fs, parent_real, {.read_only = true}));
+  RETURN_IF_ERROR(CheckGeometry(*child, *parent));
+  if (!ignore_id_mismatch) RETURN_IF_ERROR(CheckLinkage(*child, *parent));
+  RETURN_IF_ERROR(child->SetParentLocator(
+      LocatorFor(child_dir, parent_real, parent->data_write_guid(), child->parent_locator())));
+  return child->Close();
+}
+
+}  // namespace hvdisk::chain

@@ -1,0 +1,42 @@
+// The failover side of a replica VM, with the state rules of DESIGN.md:
+//
+//   InitiateFailover(vm, point|latest)  3, 7 -> 12 -> 5   a failover-<guid>.avhdx on the point; the
+//                                                        VM attached to it; replication paused
+//   RevertFailover(vm)                  5, 12 -> 3        the failover disk discarded; the VM back
+//                                                        on its head; replication resumed
+//   CommitFailover(vm)                  5 -> 6            points up to the chosen one merged into
+//                                                        the base, the failover disk reparented
+//                                                        onto it, later points and the head deleted
+//   TestReplicaSystem(vm, point|latest) 3, 7 (unchanged)  a test VM (mode 3) with test-<guid>.avhdx
+//                                                        on the point, pinned until it is destroyed
+//   DestroyTestVm(test vm)                                the test VM and its disk removed
+//
+// Errors: kInvalidState for a state the table does not allow (also a second test VM); kInUse when
+// the VM (or the test VM to destroy) is held: an attached consumer (a running VM, consumer.h) or
+// another operation; kTimeout when the lock wait passes the store's deadline; kNotFound for an
+// unknown VM or point, or a replica with no recovery point; kUnsupported for a VM that is not a
+// replica (or, for DestroyTestVm, not a test VM). CommitFailover while a test VM pins a point is
+// kInUse. Every call is journaled and crash-consistent (steps and crash points in failover.cc).
+//
+// Thread safety: calls on different VMs may run concurrently.
+#pragma once
+
+#include <optional>
+
+#include "ops/op_control.h"
+#include "ops/store.h"
+
+namespace hvdisk::ops {
+
+// `point`: a recovery point id; nullopt: the latest point.
+Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point = std::nullopt,
+                        const OpControl* control = nullptr);
+Status RevertFailover(Store& store, const Guid& vm, const OpControl* control = nullptr);
+Status CommitFailover(Store& store, const Guid& vm, const OpControl* control = nullptr);
+// Returns the test VM's id.
+Result<Guid> TestReplicaSystem(Store& store, const Guid& vm,
+                               std::optional<Guid> point = std::nullopt,
+                               const OpControl* control = nullptr);
+Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control = nullptr);
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,145 @@
+#include "ops/intent_runner.h"
+
+#include <algorithm>
+
+#include "chain/chain.h"
+
+namespace hvdisk::ops {
+namespace {
+
+std::string RecordPath(const StoreLayout& layout, const Guid& vm) {
+  return layout.Abs(StoreLayout::VmRecordRel(vm));
+}
+
+bool IsMissing(const Status& st) { return st.code() == Code::kNotFound; }
+
+Status ReverseRenames(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
+  std::set<std::string> dirs;
+  for (auto it = intent.renames.rbegin(); it != intent.renames.rend(); ++it) {
+    const std::string from = layout.Abs(it->from), to = layout.Abs(it->to);
+    ASSIGN_OR_RETURN(bool to_exists, fs->Exists(to));
+    ASSIGN_OR_RETURN(bool from_exists, fs->Exists(from));
+    if (!to_exists || from_exists) continue;  // never happened, or already undone
+    RETURN_IF_ERROR(fs->Rename(to, from));
+    dirs.insert(DirName(from));
+    dirs.insert(DirName(to));
+  }
+  return SyncDirs(fs, dirs);
+}
+
+// Removes each directory if present; they must be empty by now.
+Status RemoveDirs(FileSystem* fs, const StoreLayout& layout, const std::vector<std::string>& rels) {
+  std::set<std::string> parents;
+  for (const std::string& rel : rels) {
+    Status st = fs->RemoveDir(layout.Abs(rel));
+    if (!st.ok() && !IsMissing(st)) return st;
+    parents.insert(DirName(layout.Abs(rel)));
+  }
+  return SyncDirs(fs, parents);
+}
+
+Status RunMerge(FileSystem* fs, const StoreLayout& layout, const MergeStep& m) {
+  ASSIGN_OR_RETURN(bool exists, fs->Exists(layout.Abs(m.child)));
+  if (!exists) return Status::Ok();  // done before the crash
+  chain::MergeOptions options;
+  options.into = layout.Abs(m.into);
+  for (const std::string& d : m.dependents) options.dependents.push_back(layout.Abs(d));
+  Result<chain::MergeResult> r = chain::Merge(fs, layout.Abs(m.child), options);
+  return r.status().WithContext("merge " + m.child + " into " + m.into);
+}
+
+}  // namespace
+
+Status RemoveIfPresent(FileSystem* fs, const std::string& path, std::set<std::string>* dirs) {
+  Status st = fs->Unlink(path);
+  if (!st.ok() && !IsMissing(st)) return st;
+  dirs->insert(DirName(path));
+  return Status::Ok();
+}
+
+Status SyncDirs(FileSystem* fs, const std::set<std::string>& dirs) {
+  for (const std::string& d : dirs) {
+    Status st = fs->SyncDir(d);
+    if (!st.ok() && !IsMissing(st)) return st;
+  }
+  return Status::Ok();
+}
+
+Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
+  RETURN_IF_ERROR(ReverseRenames(fs, layout, intent));
+  std::set<std::string> dirs;
+  for (const std::string& rel : intent.creates) {
+    RETURN_IF_ERROR(RemoveIfPresent(fs, layout.Abs(rel), &dirs));
+  }
+  RETURN_IF_ERROR(SyncDirs(fs, dirs));
+  std::vector<std::string> created_dirs(intent.create_dirs.rbegin(), intent.create_dirs.rend());
+  RETURN_IF_ERROR(RemoveDirs(fs, layout, created_dirs));
+  if (!intent.has_before) return Status::Ok();
+  Result<VmRecord> current = ReadVmRecord(fs, RecordPath(layout, intent.vm));
+  if (current.ok() && *current == intent.before) return Status::Ok();
+  if (!current.ok() && !IsMissing(current.status()) && current.status().code() != Code::kCorrupt) {
+    return current.status();
+  }
+  return WriteVmRecord(fs, RecordPath(layout, intent.vm), intent.before);
+}
+
+Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
+  for (const MergeStep& m : intent.merges) RETURN_IF_ERROR(RunMerge(fs, layout, m));
+  std::set<std::string> dirs;
+  for (const std::string& rel : intent.deletes) {
+    RETURN_IF_ERROR(RemoveIfPresent(fs, layout.Abs(rel), &dirs));
+  }
+  RETURN_IF_ERROR(SyncDirs(fs, dirs));
+  return RemoveDirs(fs, layout, intent.delete_dirs);
+}
+
+Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
+  Result<VmRecord> current = ReadVmRecord(fs, RecordPath(layout, intent.vm));
+  if (!current.ok() && !IsMissing(current.status())) return current.status();
+  const bool committed = current.ok() && current->generation >= intent.after.generation;
+  if (committed) {
+    RETURN_IF_ERROR(RollForward(fs, layout, intent));
+  } else {
+    RETURN_IF_ERROR(RollBack(fs, layout, intent));
+  }
+  RETURN_IF_ERROR(Journal(fs, &layout).Remove(intent.id));
+  return committed ? Resolution::kRolledForward : Resolution::kRolledBack;
+}
+
+IntentRunner::IntentRunner(FileSystem* fs, const StoreLayout* layout, Intent intent,
+                           const OpControl* control)
+    : fs_(fs), layout_(layout), intent_(std::move(intent)), control_(control) {}
+
+Status IntentRunner::Begin() { return Journal(fs_, layout_).Write(intent_); }
+
+Status IntentRunner::Abort(const Status& cause) {
+  Status rb = RollBack(fs_, *layout_, intent_);
+  if (rb.ok()) rb = Journal(fs_, layout_).Remove(intent_.id);
+  if (rb.ok()) return cause;
+  return Status(cause.code(),
+                cause.message() + " (rollback left for recovery: " + rb.ToString() + ")");
+}
+
+Status IntentRunner::Prepare(int percent, const std::function<Status()>& step) {
+  if (control_ != nullptr && control_->cancelled()) return Abort(Cancelled(intent_.op));
+  Status st = step();
+  if (!st.ok()) return Abort(st.WithContext(intent_.op));
+  if (control_ != nullptr) control_->Report(percent);
+  return Status::Ok();
+}
+
+Status IntentRunner::Commit() {
+  if (control_ != nullptr && control_->cancelled()) return Abort(Cancelled(intent_.op));
+  Status st = WriteVmRecord(fs_, RecordPath(*layout_, intent_.vm), intent_.after);
+  if (!st.ok()) return Abort(st.WithContext(intent_.op + ": commit"));
+  return Status::Ok();
+}
+
+Status IntentRunner::Finish() {
+  RETURN_IF_ERROR(RollForward(fs_, *layout_, intent_).WithContext(intent_.op + ": finish"));
+  RETURN_IF_ERROR(Journal(fs_, layout_).Remove(intent_.id));
+  if (control_ != nullptr) control_->Report(100);
+  return Status::Ok();
+}
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,64 @@
+// Running and resolving intents (journal.h): the one mechanism behind every multi-step store
+// operation and behind crash recovery.
+//
+// An operation builds its Intent, then:
+//   IntentRunner run(fs, layout, intent, control);
+//   RETURN_IF_ERROR(run.Begin());                 // the intent is durable: first change may follow
+//   RETURN_IF_ERROR(run.Prepare(30, [&] { ... })); // undoable steps; cancel checked before each
+//   RETURN_IF_ERROR(run.Commit());                // writes intent.after: the commit point
+//   return run.Finish();                          // redoable steps, then the intent is removed
+// A failed or cancelled Prepare or Commit rolls back (as recovery would) and returns the error;
+// when the rollback itself fails the intent stays in the journal for the next recovery.
+//
+// Thread safety: REQUIRES the caller to hold the lock of intent.vm for the whole run.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "ops/journal.h"
+#include "ops/layout.h"
+#include "ops/op_control.h"
+#include "platform/file.h"
+#include "platform/status.h"
+
+namespace hvdisk::ops {
+
+enum class Resolution { kRolledBack, kRolledForward };
+
+// Brings intent.vm to the before- or after-state (see journal.h) and removes the intent.
+Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
+// The undo half: renames reversed, created files and directories removed, `before` written back.
+Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
+// The redo half: merges run (while their child exists), deletes removed.
+Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
+
+class IntentRunner {
+ public:
+  // `control` may be null; it and `layout` must outlive the runner.
+  IntentRunner(FileSystem* fs, const StoreLayout* layout, Intent intent, const OpControl* control);
+
+  Status Begin();
+  Status Prepare(int percent, const std::function<Status()>& step);
+  Status Commit();
+  Status Finish();
+
+  const Intent& intent() const { return intent_; }
+
+ private:
+  // Rolls back after `cause`; returns cause (with the rollback error appended if it failed).
+  Status Abort(const Status& cause);
+
+  FileSystem* fs_;
+  const StoreLayout* layout_;
+  Intent intent_;
+  const OpControl* control_;
+};
+
+// Unlinks `rel` if present (kNotFound is fine) and remembers its directory in *dirs.
+Status RemoveIfPresent(FileSystem* fs, const std::string& path, std::set<std::string>* dirs);
+// SyncDir of each directory.
+Status SyncDirs(FileSystem* fs, const std::set<std::string>& dirs);
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,96 @@
+#include "ops/journal.h"
+
+#include <nlohmann/json.hpp>
+
+namespace hvdisk::ops {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json MergeToJson(const MergeStep& m) {
+  return Json{{"child", m.child}, {"into", m.into}, {"dependents", m.dependents}};
+}
+
+Intent IntentFromJson(const Json& j, std::string_view where) {
+  Intent in;
+  in.id = Guid::Parse(j.at("id").get<std::string>()).value();
+  in.op = j.at("op").get<std::string>();
+  in.vm = Guid::Parse(j.at("vm").get<std::string>()).value();
+  in.has_before = j.at("has_before").get<bool>();
+  auto record = [&](const char* key) {
+    Result<VmRecord> r = DecodeVmRecord(j.at(key).dump(), where);
+    if (!r.ok()) throw std::invalid_argument(r.status().message());
+    return std::move(r).value();
+  };
+  if (in.has_before) in.before = record("before");
+  in.after = record("after");
+  in.creates = j.at("creates").get<std::vector<std::string>>();
+  in.create_dirs = j.at("create_dirs").get<std::vector<std::string>>();
+  for (const Json& r : j.at("renames")) in.renames.push_back({r.at("from"), r.at("to")});
+  for (const Json& m : j.at("merges")) {
+    in.merges.push_back({m.at("child"), m.at("into"), m.at("dependents")});
+  }
+  in.deletes = j.at("deletes").get<std::vector<std::string>>();
+  in.delete_dirs = j.at("delete_dirs").get<std::vector<std::string>>();
+  return in;
+}
+
+}  // namespace
+
+std::string EncodeIntent(const Intent& in) {
+  Json renames = Json::array();
+  for (const RenameStep& r : in.renames) renames.push_back({{"from", r.from}, {"to", r.to}});
+  Json merges = Json::array();
+  for (const MergeStep& m : in.merges) merges.push_back(MergeToJson(m));
+  Json j{{"id", in.id.ToString(false)},
+         {"op", in.op},
+         {"vm", in.vm.ToString(false)},
+         {"has_before", in.has_before},
+         {"before", in.has_before ? Json::parse(EncodeVmRecord(in.before)) : Json()},
+         {"after", Json::parse(EncodeVmRecord(in.after))},
+         {"creates", in.creates},
+         {"create_dirs", in.create_dirs},
+         {"renames", renames},
+         {"merges", merges},
+         {"deletes", in.deletes},
+         {"delete_dirs", in.delete_dirs}};
+  return j.dump(2) + "\n";
+}
+
+Result<Intent> DecodeIntent(std::string_view text, std::string_view where) {
+  try {
+    return IntentFromJson(Json::parse(text), where);
+  } catch (const std::exception& e) {
+    return Corrupt(std::string(where) + ": malformed intent record: " + e.what());
+  }
+}
+
+std::string Journal::PathOf(const Guid& id) const {
+  return JoinPath(layout_->JournalDir(), id.ToString(false) + ".json");
+}
+
+Status Journal::Write(const Intent& intent) {
+  std::string text = EncodeIntent(intent);
+  return WriteFileAtomically(fs_, PathOf(intent.id), std::as_bytes(std::span(text)));
+}
+
+Status Journal::Remove(const Guid& id) {
+  Status st = fs_->Unlink(PathOf(id));
+  if (!st.ok() && st.code() != Code::kNotFound) return st;
+  return fs_->SyncDir(layout_->JournalDir());
+}
+
+Result<std::vector<Intent>> Journal::List() {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(layout_->JournalDir()));
+  std::vector<Intent> out;
+  for (const std::string& name : names) {
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
+    const std::string path = JoinPath(layout_->JournalDir(), name);
+    ASSIGN_OR_RETURN(std::string text, ReadWholeFile(fs_, path, 64u << 20));
+    ASSIGN_OR_RETURN(Intent intent, DecodeIntent(text, path));
+    out.push_back(std::move(intent));
+  }
+  return out;
+}
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,79 @@
+// The intent journal: one record per operation in flight (STORE/journal/<op-guid>.json), written
+// and made durable before the operation's first change and removed (durably) after its last.
+//
+// An intent describes an operation in three phases:
+//   prepare  (undoable)   new files are created (`creates`, `create_dirs`), files renamed
+//                         (`renames`); the VM record may pass through intermediate states.
+//   commit   (one write)  the VM record is replaced by `after` (generation > before's).
+//   finish   (redoable)   `merges` run, then `deletes` and `delete_dirs` are removed.
+// Every step is idempotent. Resolving an intent (ResolveIntent) reads the VM record: at or past
+// `after.generation` it rolls forward (finish); otherwise it rolls back (undo the prepare steps in
+// reverse and write `before` back). Either way the intent is then removed.
+//
+// Paths are store-relative; a rename's `from` may be absolute (a base disk adopted into the store).
+// Thread safety: values and functions over a FileSystem; callers hold the VM's lock.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ops/layout.h"
+#include "ops/vm_record.h"
+#include "platform/file.h"
+#include "platform/guid.h"
+#include "platform/status.h"
+
+namespace hvdisk::ops {
+
+struct RenameStep {
+  std::string from;
+  std::string to;
+  bool operator==(const RenameStep&) const = default;
+};
+
+// chain::Merge(child, into, dependents): run while `child` still exists.
+struct MergeStep {
+  std::string child;
+  std::string into;
+  std::vector<std::string> dependents;
+  bool operator==(const MergeStep&) const = default;
+};
+
+struct Intent {
+  Guid id;
+  std::string op;           // "failover", "revert", ... (for reports)
+  Guid vm;                  // the VM whose record decides, and whose lock guards the intent
+  bool has_before = false;  // false: the record does not exist before (create)
+  VmRecord before;
+  VmRecord after;
+  std::vector<std::string> creates;
+  std::vector<std::string> create_dirs;  // parents first
+  std::vector<RenameStep> renames;
+  std::vector<MergeStep> merges;
+  std::vector<std::string> deletes;
+  std::vector<std::string> delete_dirs;  // parents last
+  bool operator==(const Intent&) const = default;
+};
+
+std::string EncodeIntent(const Intent& intent);
+Result<Intent> DecodeIntent(std::string_view text, std::string_view where);
+
+// Journal file I/O under layout.JournalDir().
+class Journal {
+ public:
+  Journal(FileSystem* fs, const StoreLayout* layout) : fs_(fs), layout_(layout) {}
+  // Durable when it returns OK (written to a temporary, flushed, renamed, directory synced).
+  Status Write(const Intent& intent);
+  // Durable removal (unlink and directory sync); OK if already gone.
+  Status Remove(const Guid& id);
+  // Every intent in the journal; a malformed one is kCorrupt (never skipped silently).
+  Result<std::vector<Intent>> List();
+  std::string PathOf(const Guid& id) const;
+
+ private:
+  FileSystem* fs_;
+  const StoreLayout* layout_;
+};
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,50 @@
+#include "ops/layout.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+#include "platform/file.h"
+
+namespace hvdisk::ops {
+namespace {
+
+std::string LowerGuid(const Guid& g) {
+  std::string s = g.ToString(false);
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string Numbered(const char* prefix, uint32_t number) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%s-%04u.avhdx", prefix, number);
+  return buf;
+}
+
+}  // namespace
+
+std::string StoreLayout::Abs(std::string_view relative) const {
+  if (!relative.empty() && relative.front() == '/') return std::string(relative);
+  return JoinPath(root, relative);
+}
+
+std::string StoreLayout::StoreLockPath() const { return JoinPath(lock_dir, "store.lock"); }
+
+std::string StoreLayout::VmLockPath(const Guid& vm) const {
+  return JoinPath(JoinPath(lock_dir, "locks"), LowerGuid(vm) + ".lock");
+}
+
+std::string StoreLayout::VmDirRel(const Guid& vm) { return "vms/" + LowerGuid(vm); }
+std::string StoreLayout::VmRecordRel(const Guid& vm) { return VmDirRel(vm) + "/vm.json"; }
+std::string StoreLayout::DisksDirRel(const Guid& vm) { return VmDirRel(vm) + "/disks"; }
+std::string StoreLayout::DiskRel(const Guid& vm, std::string_view name) {
+  return DisksDirRel(vm) + "/" + std::string(name);
+}
+
+std::string HeadName(uint32_t number) { return Numbered("head", number); }
+std::string PointFileName(uint32_t number) { return Numbered("rp", number); }
+std::string FailoverName(const Guid& id) { return "failover-" + LowerGuid(id) + ".avhdx"; }
+std::string TestDiskName(const Guid& id) { return "test-" + LowerGuid(id) + ".avhdx"; }
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,51 @@
+// StoreLayout: where everything of a replica store lives (DESIGN.md, "The replica store"):
+//
+//   STORE/store.lock                  cross-process lock (shared by every open Store)
+//   STORE/locks/<vm-guid>.lock        per-VM lock: held by an operation or an attached consumer
+//   STORE/journal/<op-guid>.json      intent records of operations in flight
+//   STORE/jobs/                       job records (the WMI facade's)
+//   STORE/vms/<vm-guid>/vm.json       the VM record
+//   STORE/vms/<vm-guid>/disks/        base.vhdx, rp-NNNN.avhdx, head-NNNN.avhdx,
+//   failover-<guid>.avhdx,
+//                                     test-<guid>.avhdx
+//
+// Lock files are real files (FileLock is fcntl-based), so they live under lock_dir, which is the
+// store itself unless a test runs the store on an in-memory FileSystem.
+// Paths kept in records and intents are relative to the store root ("vms/<guid>/disks/x").
+// Thread safety: a value; const methods only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "platform/guid.h"
+
+namespace hvdisk::ops {
+
+struct StoreLayout {
+  std::string root;      // the store directory, as the FileSystem names it
+  std::string lock_dir;  // a real directory holding store.lock and locks/
+
+  std::string Abs(std::string_view relative) const;  // root joined with a store-relative path
+  std::string JournalDir() const { return Abs("journal"); }
+  std::string JobsDir() const { return Abs("jobs"); }
+  std::string VmsDir() const { return Abs("vms"); }
+  std::string StoreLockPath() const;
+  std::string VmLockPath(const Guid& vm) const;
+
+  // Store-relative paths.
+  static std::string VmDirRel(const Guid& vm);     // "vms/<guid>"
+  static std::string VmRecordRel(const Guid& vm);  // "vms/<guid>/vm.json"
+  static std::string DisksDirRel(const Guid& vm);  // "vms/<guid>/disks"
+  static std::string DiskRel(const Guid& vm, std::string_view name);
+};
+
+// "head-0004.avhdx", "rp-0004.avhdx" for number 4.
+std::string HeadName(uint32_t number);
+std::string PointFileName(uint32_t number);
+// "failover-<guid>.avhdx", "test-<guid>.avhdx" (lower-case GUID, no braces).
+std::string FailoverName(const Guid& id);
+std::string TestDiskName(const Guid& id);
+
+}  // namespace hvdisk::ops

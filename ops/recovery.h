@@ -1,0 +1,40 @@
+// Store-wide crash recovery and the store check.
+//
+// RecoverStore, for every VM whose lock it can take at once (others are in use, and skipped):
+//   1. resolves the VM's leftover intents (roll forward past the commit point, else back);
+//   2. removes stray temporaries (*.tmp) from the VM's directory;
+//   3. removes, and reports, orphans: a VM directory with no record, and disk files in disks/
+//      that no record names (the replica chain, the failover disk, a test VM's disk).
+// Journal temporaries are removed when no VM is in use.
+//
+// CheckStore changes nothing: it reports pending intents, orphans, files a record names that are
+// missing, and every VHDX that does not check clean (Image::Check) or whose chain is broken.
+//
+// Thread safety: as Store.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ops/store.h"
+
+namespace hvdisk::ops {
+
+Result<RecoveryReport> RecoverStore(Store* store);
+
+struct StoreCheckReport {
+  std::vector<std::string> problems;  // one line each, naming the store-relative path
+  int vms = 0;
+  int images_checked = 0;
+  bool ok() const { return problems.empty(); }
+};
+Result<StoreCheckReport> CheckStore(Store* store);
+
+// Files under the VM's directory and its disks/ that nothing names (temporaries and orphans),
+// store-relative.
+Result<std::vector<std::string>> FindStrays(Store* store, const VmRecord& record);
+
+// The disk files of `vm` that its record (and its test VM's record) name, by file name.
+Result<std::vector<std::string>> ReferencedDisks(Store* store, const VmRecord& record);
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,70 @@
+// TakeRecoveryPoint (declared in replication.h): freezing the head and the retention merge.
+#include "chain/chain.h"
+#include "ops/intent_runner.h"
+#include "ops/replication.h"
+
+namespace hvdisk::ops {
+namespace {
+
+// The intent of freezing record.head as rp-N (N = the head's number) under a new head, and of the
+// retention merge when the points then exceed the retention.
+Intent PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* point) {
+  const Guid& vm = rec.id;
+  const uint32_t n = static_cast<uint32_t>(std::stoul(rec.head.substr(5, 4)));
+  *point = {Guid::Random(), n, PointFileName(n), NowMs(), type};
+  Intent in{.id = Guid::Random(), .op = "checkpoint", .vm = vm, .has_before = true};
+  in.before = rec;
+  VmRecord& after = in.after = rec;
+  after.generation = rec.generation + 1;
+  after.points.push_back(*point);
+  after.head = HeadName(rec.next_number);
+  after.next_number = rec.next_number + 1;
+  after.attached = StoreLayout::DiskRel(vm, after.head);
+  in.renames.push_back({StoreLayout::DiskRel(vm, rec.head), StoreLayout::DiskRel(vm, point->file)});
+  in.creates.push_back(StoreLayout::DiskRel(vm, after.head));
+  const bool pinned = !rec.test_vm.IsZero() && rec.test_point == after.points.front().id;
+  if (after.points.size() > rec.retention && !pinned) {
+    const RecoveryPoint oldest = after.points.front();
+    after.points.erase(after.points.begin());
+    in.merges.push_back({StoreLayout::DiskRel(vm, oldest.file),
+                         StoreLayout::DiskRel(vm, rec.base),
+                         {StoreLayout::DiskRel(vm, after.points.front().file)}});
+    in.deletes.push_back(StoreLayout::DiskRel(vm, oldest.file));
+  }
+  return in;
+}
+
+}  // namespace
+
+// Steps and crash points:
+//   1. intent written                          (nothing changed yet)
+//   2. head-N renamed to rp-N, disks/ synced   (undone: renamed back)
+//   3. head-M created on rp-N, disks/ synced   (undone: head-M removed)
+//   4. vm.json names rp-N and head-M           (the commit point)
+//   5. retention: rp-oldest merged into the base, its child reparented (chain::Merge, redone
+//      while rp-oldest exists), rp-oldest removed
+//   6. intent removed
+Result<RecoveryPoint> TakeRecoveryPoint(Store& store, const Guid& vm, RecoveryPointType type,
+                                        const OpControl* control) {
+  ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
+  RETURN_IF_ERROR(
+      ExpectState(v.record, {ReplicationState::kReplicating}, "taking a recovery point"));
+  RecoveryPoint point;
+  IntentRunner run(store.fs(), &store.layout(), PointIntent(v.record, type, &point), control);
+  FileSystem* fs = store.fs();
+  const std::string frozen = store.DiskPath(vm, point.file);
+  RETURN_IF_ERROR(run.Begin());
+  RETURN_IF_ERROR(run.Prepare(20, [&] {
+    RETURN_IF_ERROR(fs->Rename(store.DiskPath(vm, v.record.head), frozen));
+    return SyncDisks(store, vm);
+  }));
+  RETURN_IF_ERROR(run.Prepare(40, [&] {
+    RETURN_IF_ERROR(chain::CreateChild(fs, frozen, store.DiskPath(vm, run.intent().after.head)));
+    return SyncDisks(store, vm);
+  }));
+  RETURN_IF_ERROR(run.Commit());
+  RETURN_IF_ERROR(run.Finish());
+  return point;
+}
+
+}  // namespace hvdisk::ops

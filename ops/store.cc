@@ -1,0 +1,165 @@
+#include "ops/store.h"
+
+#include <algorithm>
+#include <map>
+
+#include "ops/intent_runner.h"
+#include "ops/journal.h"
+#include "ops/recovery.h"
+#include "platform/mem_file_system.h"
+
+namespace hvdisk::ops {
+
+Result<std::unique_ptr<FileLock>> AcquireLock(const std::string& path, LockMode mode,
+                                              std::chrono::milliseconds timeout,
+                                              std::string_view what) {
+  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(path, mode, timeout);
+  if (lock.ok()) return lock;
+  Status st = lock.status();
+  if (st.code() == Code::kInUse) return InUse(std::string(what) + " is in use: " + st.message());
+  if (st.code() == Code::kTimeout) {
+    return Timeout(std::string(what) + " stayed locked past the deadline: " + st.message());
+  }
+  return st.WithContext(what);
+}
+
+namespace {
+
+StoreLayout MakeLayout(const std::string& dir, const StoreOptions& options) {
+  return StoreLayout{dir, options.lock_dir.empty() ? dir : options.lock_dir};
+}
+
+}  // namespace
+
+Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions& options) {
+  StoreLayout layout = MakeLayout(dir, options);
+  RETURN_IF_ERROR(memfs::MakeDirs(fs, dir));
+  for (const std::string& sub : {layout.JournalDir(), layout.JobsDir(), layout.VmsDir()}) {
+    RETURN_IF_ERROR(fs->CreateDir(sub));
+  }
+  RETURN_IF_ERROR(fs->SyncDir(dir));
+  RETURN_IF_ERROR(fs->SyncDir(DirName(dir)));
+  RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
+  return FileLock::Acquire(layout.StoreLockPath(), LockMode::kShared, FileLock::kTry).status();
+}
+
+Store::Store(FileSystem* fs, StoreLayout layout, StoreOptions options)
+    : fs_(fs), layout_(std::move(layout)), options_(std::move(options)) {}
+
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& dir,
+                                           const StoreOptions& options) {
+  StoreLayout layout = MakeLayout(dir, options);
+  for (const std::string& sub : {layout.JournalDir(), layout.VmsDir()}) {
+    Result<bool> is_dir = fs->IsDirectory(sub);
+    if (!is_dir.ok() || !*is_dir) return NotFound(dir + " is not a replica store (no " + sub + ")");
+  }
+  RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
+  std::unique_ptr<Store> store(new Store(fs, layout, options));
+  ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(layout.StoreLockPath(), LockMode::kShared,
+                                                   options.lock_timeout, "store " + dir));
+  ASSIGN_OR_RETURN(store->open_recovery_, store->Recover());
+  return store;
+}
+
+Result<RecoveryReport> Store::Recover() {
+  std::lock_guard<std::mutex> guard(recover_mu_);
+  return RecoverStore(this);
+}
+
+std::string Store::RecordPath(const Guid& vm) const {
+  return layout_.Abs(StoreLayout::VmRecordRel(vm));
+}
+std::string Store::DiskPath(const Guid& vm, std::string_view name) const {
+  return layout_.Abs(StoreLayout::DiskRel(vm, name));
+}
+std::string Store::DisksDir(const Guid& vm) const {
+  return layout_.Abs(StoreLayout::DisksDirRel(vm));
+}
+
+Result<std::vector<VmRecord>> Store::ListVms() {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(layout_.VmsDir()));
+  std::vector<VmRecord> out;
+  for (const std::string& name : names) {
+    std::optional<Guid> id = Guid::Parse(name);
+    if (!id) continue;
+    Result<VmRecord> r = ReadVmRecord(fs_, RecordPath(*id));
+    if (!r.ok() && r.status().code() == Code::kNotFound) continue;  // being created or removed
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(r).value());
+  }
+  std::sort(out.begin(), out.end(), [](const VmRecord& a, const VmRecord& b) {
+    return a.name != b.name ? a.name < b.name : a.id < b.id;
+  });
+  return out;
+}
+
+Result<VmRecord> Store::GetVm(const Guid& vm) {
+  Result<VmRecord> r = ReadVmRecord(fs_, RecordPath(vm));
+  if (!r.ok() && r.status().code() == Code::kNotFound) {
+    return NotFound("no VM " + vm.ToString() + " in store " + layout_.root);
+  }
+  return r;
+}
+
+Result<Guid> Store::FindVm(std::string_view guid_or_name) {
+  if (std::optional<Guid> id = Guid::Parse(guid_or_name)) {
+    RETURN_IF_ERROR(GetVm(*id).status());
+    return *id;
+  }
+  ASSIGN_OR_RETURN(std::vector<VmRecord> vms, ListVms());
+  std::vector<Guid> found;
+  for (const VmRecord& r : vms) {
+    if (r.name == guid_or_name) found.push_back(r.id);
+  }
+  if (found.empty()) return NotFound("no VM named '" + std::string(guid_or_name) + "'");
+  if (found.size() > 1) {
+    return InvalidArgument("several VMs are named '" + std::string(guid_or_name) +
+                           "'; give a GUID");
+  }
+  return found[0];
+}
+
+Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm) {
+  ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                   AcquireLock(layout_.VmLockPath(vm), LockMode::kExclusive, options_.lock_timeout,
+                               "VM " + vm.ToString()));
+  RecoveryReport report;
+  RETURN_IF_ERROR(RecoverVm(vm, &report));
+  return lock;
+}
+
+Result<LockedVm> Store::LockAndRead(const Guid& vm, bool require_replica) {
+  LockedVm out;
+  ASSIGN_OR_RETURN(out.lock, LockVm(vm));
+  ASSIGN_OR_RETURN(out.record, GetVm(vm));
+  if (require_replica && out.record.mode != ReplicationMode::kReplica) {
+    return Unsupported("VM " + out.record.name + " is not a replica (mode " +
+                       std::string(ModeName(out.record.mode)) + ")");
+  }
+  return out;
+}
+
+Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationState> allowed,
+                   std::string_view op) {
+  for (ReplicationState s : allowed) {
+    if (record.state == s) return Status::Ok();
+  }
+  return InvalidState(std::string(op) + " is not allowed for VM " + record.name + " in state " +
+                      std::to_string(static_cast<int>(record.state)) + " " +
+                      std::string(StateName(record.state)));
+}
+
+Status Store::RecoverVm(const Guid& vm, RecoveryReport* report) {
+  ASSIGN_OR_RETURN(std::vector<Intent> intents, Journal(fs_, &layout_).List());
+  for (const Intent& intent : intents) {
+    if (intent.vm != vm) continue;
+    ASSIGN_OR_RETURN(Resolution res, ResolveIntent(fs_, layout_, intent));
+    std::string what = intent.op + " " + vm.ToString(false);
+    (res == Resolution::kRolledBack ? report->rolled_back : report->rolled_forward).push_back(what);
+  }
+  return Status::Ok();
+}
+
+}  // namespace hvdisk::ops

@@ -1,0 +1,112 @@
+// Store: a replica store directory (layout.h) opened by one process; many processes may open the
+// same store at once.
+//
+// Locks: every open Store holds STORE/store.lock shared. Every operation on a VM holds the VM's
+// lock (locks/<vm-guid>.lock) exclusively for its whole run, and so does a consumer attached to the
+// VM's disk (consumer.h): a VM whose lock is held is "in use" (a running VM, or an operation in
+// another process or thread). Locks are taken with StoreOptions::lock_timeout: with FileLock::kTry
+// a held lock fails at once with kInUse; with a deadline, waiting past it fails with kTimeout.
+//
+// Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
+// VM are rolled forward or back, stray temporaries removed, orphans removed and reported.
+//
+// Thread safety: a Store is thread-safe; operations on different VMs may run in parallel from
+// many threads (and processes). The FileSystem must outlive the Store.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ops/layout.h"
+#include "ops/vm_record.h"
+#include "platform/file.h"
+#include "platform/file_lock.h"
+#include "platform/guid.h"
+#include "platform/status.h"
+
+namespace hvdisk::ops {
+
+struct StoreOptions {
+  // A real directory for the lock files; empty: the store directory (which must then be real).
+  std::string lock_dir;
+  std::chrono::milliseconds lock_timeout = FileLock::kTry;
+};
+
+// What a recovery did. Paths are store-relative.
+struct RecoveryReport {
+  std::vector<std::string> rolled_back;     // "<op> <vm-guid>"
+  std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
+  std::vector<std::string> removed;         // temporaries and orphans deleted
+  std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
+};
+
+// A VM locked for an operation, with its record as read under the lock.
+struct LockedVm {
+  std::unique_ptr<FileLock> lock;
+  VmRecord record;
+};
+
+class Store {
+ public:
+  // Creates the directory tree of an empty store (idempotent on an existing store).
+  static Status Create(FileSystem* fs, const std::string& dir, const StoreOptions& options = {});
+  // Opens a store and runs recovery on every VM not in use. kNotFound if `dir` is not a store.
+  static Result<std::unique_ptr<Store>> Open(FileSystem* fs, const std::string& dir,
+                                             const StoreOptions& options = {});
+  ~Store();
+
+  FileSystem* fs() const { return fs_; }
+  const StoreLayout& layout() const { return layout_; }
+  const StoreOptions& options() const { return options_; }
+  // What the recovery at Open did.
+  const RecoveryReport& open_recovery() const { return open_recovery_; }
+
+  // Runs recovery again over every VM not in use.
+  Result<RecoveryReport> Recover();
+
+  // Every VM record, sorted by name then id.
+  Result<std::vector<VmRecord>> ListVms();
+  // kNotFound for an unknown VM.
+  Result<VmRecord> GetVm(const Guid& vm);
+  // A VM given by GUID (braced or bare) or by name; kNotFound if none, kInvalidArgument if the
+  // name is ambiguous.
+  Result<Guid> FindVm(std::string_view guid_or_name);
+
+  // Locks `vm` for an operation (see the locking rules above) and resolves its leftover intents.
+  // The lock is released when the returned object is destroyed.
+  Result<std::unique_ptr<FileLock>> LockVm(const Guid& vm);
+  // LockVm, then reads the record (kNotFound for an unknown VM; with require_replica, kUnsupported
+  // for a VM that is not a replica: a test VM).
+  Result<LockedVm> LockAndRead(const Guid& vm, bool require_replica);
+  // Resolves the leftover intents of `vm`. REQUIRES: the caller holds vm's lock.
+  Status RecoverVm(const Guid& vm, RecoveryReport* report);
+
+  std::string RecordPath(const Guid& vm) const;
+  std::string DiskPath(const Guid& vm, std::string_view name) const;
+  std::string DisksDir(const Guid& vm) const;
+
+ private:
+  Store(FileSystem* fs, StoreLayout layout, StoreOptions options);
+
+  FileSystem* fs_;
+  StoreLayout layout_;
+  StoreOptions options_;
+  std::unique_ptr<FileLock> store_lock_;
+  RecoveryReport open_recovery_;
+  std::mutex recover_mu_;  // one store-wide recovery at a time in this process
+};
+
+// kInvalidState naming the operation and the state unless record.state is one of `allowed`.
+Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationState> allowed,
+                   std::string_view op);
+
+// Acquires a lock file with the store's timeout; kInUse/kTimeout name what is held.
+Result<std::unique_ptr<FileLock>> AcquireLock(const std::string& path, LockMode mode,
+                                              std::chrono::milliseconds timeout,
+                                              std::string_view what);
+
+}  // namespace hvdisk::ops

@@ -83,10 +83,13 @@ Result<Guid> LinkTargetThroughLinkage2(FileSystem* fs, const Plan& plan, vhdx::I
   std::optional<Guid> l1 = Linkage(bottom->parent_locator());
   std::optional<Guid> l2 = Linkage2(bottom->parent_locator());
   const Guid current = target->data_write_guid();
-  if (l2 && *l2 == current && !(l1 && *l1 == current)) return current;  // resumed
-  const Guid n = Guid::Random();
-  RETURN_IF_ERROR(bottom->SetParentLocator(WithLinkage2(bottom->parent_locator(), n)));
-  RETURN_IF_ERROR(bottom->Close());
+  Guid n = current;
+  if (!(l2 && *l2 == current && !(l1 && *l1 == current))) {  // else resumed: N is in place
+    n = Guid::Random();
+    RETURN_IF_ERROR(bottom->SetParentLocator(WithLinkage2(bottom->parent_locator(), n)));
+    RETURN_IF_ERROR(bottom->Close());
+  }
+  // Also when resumed: pins N, so that the copy's first write does not pick another GUID.
   RETURN_IF_ERROR(target->SetDataWriteGuid(n));
   return n;
 }

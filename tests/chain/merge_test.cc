@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include "chain/chain.h"
+#include "platform/mem_file_system.h"
+#include "tests/testutil/chain_fixture.h"
+#include "tests/testutil/testutil.h"
+
+namespace hvdisk::chain {
+namespace {
+
+class MergeTest : public ::testing::Test {
+ protected:
+  MemFileSystem fs_;
+};
+
+TEST_F(MergeTest, LeafMergedIntoItsParentLeavesTheParentWithTheLeafsContent) {
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 2));
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fs_, paths[2]));
+  ASSERT_OK_AND_ASSIGN(MergeResult r, Merge(&fs_, paths[2], {}));
+  EXPECT_EQ(r.target, paths[1]);
+  EXPECT_EQ(r.removed, std::vector<std::string>{paths[2]});
+  EXPECT_GT(r.bytes_copied, 0u);
+  EXPECT_FALSE(*fs_.Exists(paths[2]));
+  EXPECT_EQ(*testing::ChainDigest(&fs_, paths[1]), before);
+  ASSERT_OK_AND_ASSIGN(ChainCheckReport check, CheckChain(&fs_, paths[1]));
+  EXPECT_FALSE(check.corrupt());
+  EXPECT_FALSE(check.leaks());
+}
+
+TEST_F(MergeTest, TwoLevelsMergedIntoTheBaseReparentTheDependent) {
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 3));
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fs_, paths[3]));
+  ASSERT_OK_AND_ASSIGN(MergeResult r,
+                       Merge(&fs_, paths[2], {.into = paths[0], .dependents = {paths[3]}}));
+  EXPECT_EQ(r.removed, (std::vector<std::string>{paths[2], paths[1]}));
+  ASSERT_OK_AND_ASSIGN(auto chain, Chain::Open(&fs_, paths[3], {}));
+  EXPECT_EQ(chain->paths(), (std::vector<std::string>{paths[3], paths[0]}));
+  chain.reset();
+  EXPECT_EQ(*testing::ChainDigest(&fs_, paths[3]), before);
+  ASSERT_OK_AND_ASSIGN(ChainCheckReport check, CheckChain(&fs_, paths[3]));
+  EXPECT_FALSE(check.corrupt());
+  EXPECT_FALSE(check.leaks());
+}
+
+TEST_F(MergeTest, MergeIntoADifferencingAncestorKeepsItsOwnParent) {
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 3));
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fs_, paths[3]));
+  ASSERT_OK(Merge(&fs_, paths[3], {.into = paths[1]}));
+  EXPECT_EQ(*testing::ChainDigest(&fs_, paths[1]), before);
+  ASSERT_OK_AND_ASSIGN(auto chain, Chain::Open(&fs_, paths[1], {}));
+  EXPECT_EQ(chain->depth(), 2);
+}
+
+TEST_F(MergeTest, TargetThatIsNotAnAncestorIsRefused) {
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 2));
+  EXPECT_CODE(Merge(&fs_, paths[1], {.into = paths[2]}), Code::kInvalidArgument);
+  EXPECT_CODE(Merge(&fs_, paths[0], {}), Code::kInvalidArgument);
+  EXPECT_TRUE(*fs_.Exists(paths[1]));
+}
+
+}  // namespace
+}  // namespace hvdisk::chain

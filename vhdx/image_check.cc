@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "vhdx/bat.h"
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
@@ -26,10 +27,9 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t fi
                     std::vector<Interval>* used) {
   uint64_t e = s->bat[index];
   uint8_t st = EntryState(e);
-  if (st == 4 || (st == kStatePartiallyPresent && !s->differencing())) {
-    return Corrupt(EntryName(index) + ": state " + std::to_string(st) +
-                   " not valid in this disk type (MS-VHDX 2.5.1.1)");
-  }
+  // States 4 and 5 are reserved; PARTIALLY_PRESENT only in differencing files (the codec's rule).
+  ASSIGN_OR_RETURN(BatEntry entry, BatEntry::FromRaw(e));
+  RETURN_IF_ERROR(ValidatePayloadEntry(entry, s->params.type(), index));
   if (st != kStateFullyPresent && st != kStatePartiallyPresent) return Status::Ok();
   if (block >= s->payload_blocks) {
     return Corrupt(EntryName(index) + ": allocated block past the virtual size (MS-VHDX 2.5)");

@@ -10,6 +10,7 @@
 // header, which no reader accepts as VHDX.
 #include <cstring>
 
+#include "vhdx/bat.h"
 #include "vhdx/file_identifier.h"
 #include "vhdx/image_state.h"
 
@@ -91,12 +92,7 @@ Status WriteHeaders(File* file, const DiskParameters& p) {
 
 }  // namespace
 
-uint64_t BatEntryCountFor(const DiskParameters& p) {
-  uint64_t cr = ChunkRatioOf(p.logical_sector_size, p.block_size());
-  uint64_t n = DivRoundUp(p.virtual_disk_size, p.block_size());
-  if (p.type() == DiskType::kDifferencing) return DivRoundUp(n, cr) * (cr + 1);
-  return n + (n - 1) / cr;  // §2.5: the last entry is the last payload block
-}
+uint64_t BatEntryCountFor(const DiskParameters& p) { return BatGeometry::For(p).total_entries(); }
 
 Status Image::Create(FileSystem* fs, const std::string& path, const CreateOptions& options) {
   RETURN_IF_ERROR(ValidateCreate(options));

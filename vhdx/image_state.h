@@ -91,12 +91,18 @@ inline uint64_t EntryOffset(uint64_t e) { return (e >> 20) << 20; }
 inline uint64_t MakeEntry(uint8_t state, uint64_t file_offset) {
   return (file_offset & ~((uint64_t{1} << 20) - 1)) | state;
 }
-inline constexpr uint8_t kStateNotPresent = 0, kStateUndefined = 1, kStateZero = 2,
-                         kStateUnmapped = 3, kStateFullyPresent = 6, kStatePartiallyPresent = 7;
+// The PayloadState values (layout.h) as raw state bits.
+inline constexpr uint8_t kStateNotPresent = static_cast<uint8_t>(PayloadState::kNotPresent),
+                         kStateUndefined = static_cast<uint8_t>(PayloadState::kUndefined),
+                         kStateZero = static_cast<uint8_t>(PayloadState::kZero),
+                         kStateUnmapped = static_cast<uint8_t>(PayloadState::kUnmapped),
+                         kStateFullyPresent = static_cast<uint8_t>(PayloadState::kFullyPresent),
+                         kStatePartiallyPresent =
+                             static_cast<uint8_t>(PayloadState::kPartiallyPresent);
 
 // Payload blocks per sector-bitmap block (§2.4.2): 2^23 sectors / sectors per block.
 inline uint64_t ChunkRatioOf(uint32_t logical_sector_size, uint64_t block_size) {
-  return (kSectorsPerChunk * logical_sector_size) / block_size;
+  return ChunkRatio(logical_sector_size, block_size);
 }
 // BAT entries (§2.5, and the reference's §1.5): fixed/dynamic N + floor((N-1)/CR);
 // differencing ceil(N/CR) * (CR + 1).

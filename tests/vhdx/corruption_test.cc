@@ -476,8 +476,10 @@ TEST_F(CorruptionTest, BatEntryIntoOtherStructuresIsCorrupt) {
     uint64_t offset;
     std::string fragment;
   };
-  for (const Case& c : std::vector<Case>{
-           {0, "outside the file"}, {kLog, "overlaps"}, {kMeta, "overlaps"}, {kBat, "overlaps"}}) {
+  for (const Case& c : std::vector<Case>{{0, "present block at offset 0"},
+                                         {kLog, "overlaps"},
+                                         {kMeta, "overlaps"},
+                                         {kBat, "overlaps"}}) {
     Bytes b = Dynamic();
     b.U64(kBat, c.offset | 6);
     ExpectRejected(b, Code::kCorrupt, {"BAT entry 0", c.fragment});
@@ -496,7 +498,8 @@ TEST_F(CorruptionTest, BatEntryWithBadStateOrReservedBitsIsCorrupt) {
     std::string fragment;
   };
   for (const Case& c : std::vector<Case>{{1, 4, "state 4"},
-                                         {1, 7 | (6 * kMiB), "state 7"},
+                                         {1, 5, "state 5"},  // v0.95's UNMAPPED, reserved in 1.0
+                                         {1, 7 | (6 * kMiB), "PARTIALLY_PRESENT outside"},
                                          {1, 2 | (1 << 3), "reserved bits"},
                                          {1, 2 | (uint64_t{1} << 19), "reserved bits"}}) {
     Bytes b = Dynamic();

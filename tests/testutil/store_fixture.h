@@ -1,4 +1,4 @@
-// Replica stores for the ops tests: small disks (4 MiB, 1 MiB blocks), a base with a pattern,
+// Replica stores for the ops tests: small disks (3 MiB, 1 MiB blocks), a base with a pattern,
 // changes applied as patterns, content digests, and the crash contract of DESIGN.md as a check.
 #pragma once
 
@@ -13,10 +13,10 @@
 
 namespace hvdisk::ops::testing {
 
-inline constexpr uint64_t kDiskSize = 4ull << 20;
+inline constexpr uint64_t kDiskSize = 3ull << 20;
 inline constexpr uint32_t kBlockSize = 1u << 20;
 
-// A dynamic 4 MiB VHDX with a pattern in its first and third blocks.
+// A dynamic 3 MiB VHDX with a pattern in its first and third blocks.
 Status MakeBaseDisk(FileSystem* fs, const std::string& path, uint64_t seed = 1);
 // Writes `length` pattern bytes at `offset` into the VM's head (ApplyChanges).
 Status ApplyPattern(Store& store, const Guid& vm, uint64_t offset, uint64_t length, uint64_t seed);

@@ -1,0 +1,202 @@
+// The crash contract of DESIGN.md, proven SQLite-style: each store operation is crashed by
+// CrashFileSystem at every mutating operation (write, flush, truncate, allocate, rename, unlink,
+// mkdir, rmdir, directory sync, create), with three random seeds, drop-all and keep-all; the store
+// is then reopened (recovery runs) and must hold the contract:
+//   * each VM record is its before-state or an after-state, never between;
+//   * CheckStore finds nothing: no pending intent, no orphan, every named file exists, every
+//     chain opens, every VHDX checks clean (no corruption, no leak);
+//   * the content digest of every recovery point, of the head and of the failover disk that the
+//     after-state still names is the one it had before (and, rolled back, all of them are).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <functional>
+
+#include "ops/consumer.h"
+#include "ops/failover.h"
+#include "ops/replication.h"
+#include "platform/crash_file_system.h"
+#include "platform/mem_file_system.h"
+#include "tests/testutil/store_fixture.h"
+
+namespace hvdisk::ops {
+namespace {
+
+using State = ReplicationState;
+using testing::StoreState;
+
+struct Scenario {
+  const char* name;
+  uint32_t retention = 24;
+  // Extra setup after the VM exists with 2 points; may set *test_vm.
+  std::function<Status(Store&, const Guid& vm, Guid* test_vm)> setup;
+  std::function<Status(Store&, const Guid& vm, const Guid& test_vm)> op;
+  std::vector<State> after_states;
+  // Further checks of a rolled-forward store against the before-state.
+  std::function<void(const StoreState& before, const StoreState& after, const Guid& vm)> forward;
+};
+
+Status WriteThroughConsumer(Store& store, const Guid& vm) {
+  ASSIGN_OR_RETURN(auto a, AttachedDisk::Attach(store, vm));
+  auto data = hvdisk::testing::PatternBytes(70000, 77);
+  RETURN_IF_ERROR(a->disk()->Write(1500 * 1024, data));
+  return a->Detach();
+}
+
+std::string Key(const Guid& vm, const std::string& file) { return vm.ToString(false) + "/" + file; }
+
+class StoreCrashTest : public ::testing::TestWithParam<Scenario> {
+ protected:
+  // Builds the starting store once, in memory.
+  void SetUp() override {
+    CrashFileSystem fs;
+    testing::StoreEnv env(&fs);
+    ASSERT_OK_AND_ASSIGN(auto store, env.Create());
+    ASSERT_OK_AND_ASSIGN(vm_, env.MakeVm(*store, 2, GetParam().retention));
+    if (GetParam().setup) ASSERT_OK(GetParam().setup(*store, vm_, &test_vm_));
+    ASSERT_OK_AND_ASSIGN(before_, testing::CaptureState(*store));
+    ASSERT_TRUE(testing::ContractProblems(*store).empty());
+    store.reset();
+    ASSERT_OK(fs.ExportTo(&image_, "/"));
+  }
+
+  // A fresh CrashFileSystem holding the starting store, everything durable.
+  std::unique_ptr<CrashFileSystem> Fresh() {
+    auto fs = std::make_unique<CrashFileSystem>(4096);
+    EXPECT_OK(fs->ImportFrom(&image_, "/"));
+    return fs;
+  }
+  StoreOptions Options() const { return {.lock_dir = locks_.path()}; }
+
+  // Runs the operation with a crash point at `point` (0: none); returns the ops it used.
+  uint64_t Run(CrashFileSystem* fs, uint64_t point) {
+    auto store = Store::Open(fs, "/store", Options());
+    if (!store.ok()) return 0;
+    const uint64_t start = fs->mutating_ops();
+    fs->SetCrashPoint(point);
+    Status st = GetParam().op(**store, vm_, test_vm_);
+    if (point == 0) EXPECT_OK(st);
+    return fs->mutating_ops() - start;
+  }
+
+  void Verify(CrashFileSystem* fs, const std::string& where) {
+    ASSERT_OK_AND_ASSIGN(auto store, Store::Open(fs, "/store", Options()));
+    std::vector<std::string> problems = testing::ContractProblems(*store);
+    EXPECT_TRUE(problems.empty()) << where << ": " << problems.front();
+    ASSERT_OK_AND_ASSIGN(StoreState after, testing::CaptureState(*store));
+    const VmRecord& rec = after.records.at(vm_);
+    const bool rolled_back = rec == before_.records.at(vm_);
+    if (!rolled_back) {
+      const auto& states = GetParam().after_states;
+      EXPECT_TRUE(std::find(states.begin(), states.end(), rec.state) != states.end())
+          << where << ": state " << static_cast<int>(rec.state);
+      EXPECT_GT(rec.generation, before_.records.at(vm_).generation) << where;
+      if (GetParam().forward) GetParam().forward(before_, after, vm_);
+    }
+    for (const auto& [key, digest] : after.digests) {
+      if (before_.digests.count(key)) {
+        EXPECT_EQ(digest, before_.digests.at(key)) << where << " " << key;
+      }
+    }
+    if (rolled_back) {
+      EXPECT_EQ(after.digests, before_.digests) << where;
+    }
+    if (!rolled_back) ++forward_;
+  }
+
+  hvdisk::testing::TempDir locks_;
+  MemFileSystem image_;
+  Guid vm_, test_vm_;
+  StoreState before_;
+  int forward_ = 0;
+};
+
+TEST_P(StoreCrashTest, EveryCrashPointEndsBeforeOrAfter) {
+  uint64_t ops = 0;
+  {
+    auto fs = Fresh();
+    ops = Run(fs.get(), 0);
+    Verify(fs.get(), "no crash");
+  }
+  ASSERT_GT(ops, 3u);
+  // Default: at every point one random seed (varying with the point) and drop-all (odd points) or
+  // keep-all (even points). HVDISK_LONG_CRASH=1: drop-all, keep-all and six random seeds at every
+  // point.
+  const bool long_mode = std::getenv("HVDISK_LONG_CRASH") != nullptr;
+  for (uint64_t point = 1; point <= ops; ++point) {
+    std::vector<std::pair<uint64_t, CrashMode>> modes = {
+        {point, CrashMode::kRandom}, {0, point % 2 ? CrashMode::kDropAll : CrashMode::kKeepAll}};
+    if (long_mode) modes.push_back({0, point % 2 ? CrashMode::kKeepAll : CrashMode::kDropAll});
+    for (uint64_t seed = 1; long_mode && seed <= 5; ++seed) {
+      modes.push_back({1000 * seed + point, CrashMode::kRandom});
+    }
+    for (const auto& [seed, mode] : modes) {
+      auto fs = Fresh();
+      Run(fs.get(), point);
+      fs->Crash(seed, mode);
+      Verify(fs.get(), std::string(GetParam().name) + " point " + std::to_string(point) + "/" +
+                           std::to_string(ops) + " seed " + std::to_string(seed) + " mode " +
+                           std::to_string(static_cast<int>(mode)));
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_GT(forward_, 1) << "some crashes must roll forward";
+}
+
+void CheckpointForward(const StoreState& before, const StoreState& after, const Guid& vm) {
+  const VmRecord& b = before.records.at(vm);
+  const VmRecord& a = after.records.at(vm);
+  ASSERT_FALSE(a.points.empty());
+  EXPECT_EQ(after.digests.at(Key(vm, a.points.back().file)), before.digests.at(Key(vm, b.head)));
+  EXPECT_EQ(after.digests.at(Key(vm, a.head)), before.digests.at(Key(vm, b.head)));
+}
+
+const Scenario kScenarios[] = {
+    {.name = "InitiateFailover",
+     .op = [](Store& s, const Guid& vm,
+              const Guid&) { return InitiateFailover(s, vm, s.GetVm(vm)->points[1].id); },
+     .after_states = {State::kRecovered}},
+    {.name = "RevertFailover",
+     .setup =
+         [](Store& s, const Guid& vm, Guid*) {
+           RETURN_IF_ERROR(InitiateFailover(s, vm));
+           return WriteThroughConsumer(s, vm);
+         },
+     .op = [](Store& s, const Guid& vm, const Guid&) { return RevertFailover(s, vm); },
+     .after_states = {State::kReplicating}},
+    {.name = "CommitFailover",
+     .setup =
+         [](Store& s, const Guid& vm, Guid*) {
+           RETURN_IF_ERROR(InitiateFailover(s, vm, s.GetVm(vm)->points[1].id));
+           return WriteThroughConsumer(s, vm);
+         },
+     .op = [](Store& s, const Guid& vm, const Guid&) { return CommitFailover(s, vm); },
+     .after_states = {State::kCommitted}},
+    {.name = "TestReplicaSystem",
+     .op = [](Store& s, const Guid& vm,
+              const Guid&) { return TestReplicaSystem(s, vm, s.GetVm(vm)->points[0].id).status(); },
+     .after_states = {State::kReplicating}},
+    {.name = "DestroyTestVm",
+     .setup =
+         [](Store& s, const Guid& vm, Guid* test) {
+           ASSIGN_OR_RETURN(*test, TestReplicaSystem(s, vm));
+           return WriteThroughConsumer(s, *test);
+         },
+     .op = [](Store& s, const Guid&, const Guid& test) { return DestroyTestVm(s, test); },
+     .after_states = {State::kReplicating}},
+    {.name = "RecoveryPoint",
+     .op = [](Store& s, const Guid& vm, const Guid&) { return TakeRecoveryPoint(s, vm).status(); },
+     .after_states = {State::kReplicating},
+     .forward = CheckpointForward},
+    {.name = "RecoveryPointWithRetentionMerge",
+     .retention = 2,
+     .op = [](Store& s, const Guid& vm, const Guid&) { return TakeRecoveryPoint(s, vm).status(); },
+     .after_states = {State::kReplicating},
+     .forward = CheckpointForward},
+};
+
+INSTANTIATE_TEST_SUITE_P(Operations, StoreCrashTest, ::testing::ValuesIn(kScenarios),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace hvdisk::ops

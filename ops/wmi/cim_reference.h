@@ -1,0 +1,59 @@
+// CIM object paths in string form, as WMI clients pass REF parameters:
+//
+//   \\HOST\root\virtualization\v2:Msvm_ComputerSystem.CreationClassName="Msvm_ComputerSystem",Name="<vm-guid>"
+//   Msvm_ComputerSystem.Name="<vm-guid>"                               (no host and namespace)
+//   Msvm_VirtualSystemSettingData.InstanceID="Microsoft:<point-guid>"  (a recovery point)
+//   Msvm_ConcreteJob.InstanceID="<job-guid>"                           (a job)
+//
+// Parsing is strict: the namespace must be root\virtualization\v2 (the separators all '\' or all
+// '/', as os-win rewrites them), class and key names compare case-insensitively, values are
+// double-quoted with \" and \\ escapes, no key may repeat and no unknown key is accepted.
+// Errors: a well-formed path of another class is kWrongType (32776); anything malformed (syntax,
+// missing or unknown key, a value that is not a GUID) is kInvalidArgument (32773).
+//
+// Thread safety: pure functions over values.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "platform/guid.h"
+#include "platform/status.h"
+
+namespace hvdisk::ops::wmi {
+
+inline constexpr std::string_view kNamespace = "root\\virtualization\\v2";
+inline constexpr std::string_view kComputerSystemClass = "Msvm_ComputerSystem";
+inline constexpr std::string_view kSettingDataClass = "Msvm_VirtualSystemSettingData";
+inline constexpr std::string_view kConcreteJobClass = "Msvm_ConcreteJob";
+
+struct CimPath {
+  std::string host;  // empty in the short form
+  std::string class_name;
+  std::vector<std::pair<std::string, std::string>> keys;  // unescaped values, in order
+};
+
+// Any well-formed path; kInvalidArgument otherwise.
+Result<CimPath> ParseCimPath(std::string_view text);
+
+// A CIM_ComputerSystem REF: the VM's GUID (its Name key).
+Result<Guid> ParseComputerSystemRef(std::string_view text);
+// A CIM_VirtualSystemSettingData REF: the recovery point's GUID; nullopt for NULL (empty text).
+Result<std::optional<Guid>> ParseSnapshotRef(std::string_view text);
+// A CIM_ConcreteJob REF, or a bare job GUID (a convenience for the CLI).
+Result<Guid> ParseJobRef(std::string_view text);
+
+// Full paths (\\HOST\root\virtualization\v2:...) naming this host.
+std::string ComputerSystemPath(const Guid& vm);
+std::string SnapshotPath(const Guid& point);
+std::string JobPath(const Guid& job);
+// How PowerShell prints a reference: Msvm_ConcreteJob (InstanceID = "<GUID>").
+std::string DisplayReference(std::string_view path);
+
+// This host's name (gethostname), "localhost" if it has none.
+std::string HostName();
+
+}  // namespace hvdisk::ops::wmi

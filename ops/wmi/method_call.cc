@@ -1,0 +1,136 @@
+#include "ops/wmi/method_call.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <functional>
+
+namespace hvdisk::ops::wmi {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// The parameters of one call, checked against the names the method takes.
+class Args {
+ public:
+  Args(std::string_view method, const MethodParams& params) : method_(method), params_(params) {}
+
+  Status Expect(const std::vector<std::string_view>& names) const {
+    for (const auto& [name, value] : params_) {
+      if (std::none_of(names.begin(), names.end(),
+                       [&](std::string_view n) { return Lower(n) == Lower(name); })) {
+        return InvalidArgument(std::string(method_) + " has no parameter " + name);
+      }
+    }
+    return Status::Ok();
+  }
+  // The value, or empty (NULL) when absent.
+  std::string Get(std::string_view name) const {
+    for (const auto& [n, value] : params_) {
+      if (Lower(n) == Lower(name)) return value;
+    }
+    return "";
+  }
+  Result<uint16_t> GetUint16(std::string_view name) const {
+    const std::string text = Get(name);
+    uint16_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      return InvalidArgument(std::string(name) + " must be a uint16, not '" + text + "'");
+    }
+    return value;
+  }
+
+ private:
+  std::string_view method_;
+  const MethodParams& params_;
+};
+
+using Handler = std::function<Result<MethodResult>(ReplicationService&, const Args&)>;
+
+struct Method {
+  std::string_view name;  // CLASS.METHOD
+  std::vector<std::string_view> params;
+  Handler run;
+};
+
+const std::vector<Method>& Methods() {
+  static const std::vector<Method> kMethods = {
+      {"Msvm_ReplicationService.InitiateFailover",
+       {"ComputerSystem", "SnapshotSettingData"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         return s.InitiateFailover(a.Get("ComputerSystem"), a.Get("SnapshotSettingData"));
+       }},
+      {"Msvm_ReplicationService.RevertFailover",
+       {"ComputerSystem"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         return s.RevertFailover(a.Get("ComputerSystem"));
+       }},
+      {"Msvm_ReplicationService.CommitFailover",
+       {"ComputerSystem"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         return s.CommitFailover(a.Get("ComputerSystem"));
+       }},
+      {"Msvm_ReplicationService.TestReplicaSystem",
+       {"ComputerSystem", "SnapshotSettingData"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         return s.TestReplicaSystem(a.Get("ComputerSystem"), a.Get("SnapshotSettingData"));
+       }},
+      {"Msvm_ComputerSystem.RequestReplicationStateChange",
+       {"ComputerSystem", "RequestedState"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         ASSIGN_OR_RETURN(uint16_t state, a.GetUint16("RequestedState"));
+         return s.RequestReplicationStateChange(a.Get("ComputerSystem"), state);
+       }},
+      {"Msvm_VirtualSystemManagementService.DestroySystem",
+       {"AffectedSystem"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         return s.DestroySystem(a.Get("AffectedSystem"));
+       }},
+      {"Msvm_ConcreteJob.RequestStateChange",
+       {"Job", "RequestedState"},
+       [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
+         ASSIGN_OR_RETURN(uint16_t state, a.GetUint16("RequestedState"));
+         return MethodResult{.return_value = s.RequestJobStateChange(a.Get("Job"), state)};
+       }},
+  };
+  return kMethods;
+}
+
+}  // namespace
+
+Result<MethodParams> ParseMethodParams(const std::vector<std::string>& args) {
+  MethodParams out;
+  for (const std::string& arg : args) {
+    const size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return InvalidArgument("parameter '" + arg + "' is not NAME=VALUE");
+    }
+    std::string name = arg.substr(0, eq);
+    for (const auto& [n, v] : out) {
+      if (Lower(n) == Lower(name)) return InvalidArgument("parameter " + name + " repeats");
+    }
+    out.emplace_back(std::move(name), arg.substr(eq + 1));
+  }
+  return out;
+}
+
+Result<MethodResult> InvokeMethod(ReplicationService& service, std::string_view class_method,
+                                  const MethodParams& params) {
+  for (const Method& m : Methods()) {
+    if (Lower(m.name) != Lower(class_method)) continue;
+    Args args(m.name, params);
+    RETURN_IF_ERROR(args.Expect(m.params));
+    return m.run(service, args);
+  }
+  std::string known;
+  for (const Method& m : Methods()) known += "\n  " + std::string(m.name);
+  return InvalidArgument("unknown method '" + std::string(class_method) + "'; known:" + known);
+}
+
+}  // namespace hvdisk::ops::wmi

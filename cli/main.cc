@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
   RegisterIoCommands(app);
   RegisterBenchCommand(app);
   RegisterDemoCommand(app);
+  RegisterStoreCommands(app);
+  RegisterVmCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

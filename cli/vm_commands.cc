@@ -1,0 +1,274 @@
+// Replica-store commands: `hvdisk store create|recover|check DIR` and
+// `hvdisk vm --store DIR create|list|show|apply|checkpoint|suspend|resume|failover|revert|commit|
+// test|destroy ...`. A VM and a recovery point are given by GUID or by name.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "ops/failover.h"
+#include "ops/recovery.h"
+#include "ops/replication.h"
+#include "ops/store.h"
+
+namespace hvdisk::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using ops::Store;
+using ops::VmRecord;
+
+constexpr int kExitCheckProblems = 2;  // store check: the store breaks its contract
+
+struct VmArgs {
+  std::string store;
+  std::string vm;
+  std::string name;
+  std::string base;
+  std::string point;
+  std::string type = "Standard";
+  std::string file;
+  bool adopt = false;
+  bool json = false;
+  uint32_t retention = 24;
+};
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& dir) {
+  return Store::Open(DefaultFileSystem(), dir);
+}
+
+std::string GuidOrEmpty(const Guid& g) { return g.IsZero() ? "" : g.ToString(false); }
+
+Json RecordJson(const VmRecord& r) {
+  Json points = Json::array();
+  for (const ops::RecoveryPoint& p : r.points) {
+    points.push_back({{"id", p.id.ToString(false)},
+                      {"name", p.name()},
+                      {"file", p.file},
+                      {"time_ms", p.time_ms},
+                      {"type", static_cast<int>(p.type)},
+                      {"type_name", ops::PointTypeName(p.type)}});
+  }
+  return Json{{"id", r.id.ToString(false)},
+              {"name", r.name},
+              {"state", static_cast<int>(r.state)},
+              {"state_name", ops::StateName(r.state)},
+              {"mode", static_cast<int>(r.mode)},
+              {"mode_name", ops::ModeName(r.mode)},
+              {"health", static_cast<int>(r.health)},
+              {"chain", r.ChainFiles()},
+              {"recovery_points", points},
+              {"failover_disk", r.failover_disk},
+              {"failover_point", GuidOrEmpty(r.failover_point)},
+              {"test_vm", GuidOrEmpty(r.test_vm)},
+              {"source_vm", GuidOrEmpty(r.source_vm)},
+              {"attached", r.attached}};
+}
+
+void PrintRecord(const VmRecord& r) {
+  std::printf("%s  %s\n", r.id.ToString(false).c_str(), r.name.c_str());
+  std::printf("  state:    %d %s\n", static_cast<int>(r.state), ops::StateName(r.state).data());
+  std::printf("  mode:     %d %s\n", static_cast<int>(r.mode), ops::ModeName(r.mode).data());
+  std::string chain;
+  for (const std::string& f : r.ChainFiles()) chain += (chain.empty() ? "" : " <- ") + f;
+  std::printf("  chain:    %s\n", chain.c_str());
+  for (const ops::RecoveryPoint& p : r.points) {
+    std::printf("  point:    %s %s %s\n", p.name().c_str(), p.id.ToString(false).c_str(),
+                ops::PointTypeName(p.type).data());
+  }
+  if (!r.failover_disk.empty()) std::printf("  failover: %s\n", r.failover_disk.c_str());
+  if (!r.test_vm.IsZero()) std::printf("  test VM:  %s\n", r.test_vm.ToString(false).c_str());
+  std::printf("  attached: %s\n", r.attached.c_str());
+}
+
+// Opens the store, resolves the VM and runs `body(store, vm)`; errors are reported.
+int WithVm(const VmArgs& a, const std::function<Status(Store&, const Guid&)>& body) {
+  Result<std::unique_ptr<Store>> store = OpenStore(a.store);
+  if (!store.ok()) return ReportError(store.status());
+  Result<Guid> vm = (*store)->FindVm(a.vm);
+  if (!vm.ok()) return ReportError(vm.status());
+  Status st = body(**store, *vm);
+  return st.ok() ? kExitOk : ReportError(st);
+}
+
+// The point named by a.point (none: latest).
+Result<std::optional<Guid>> PointArg(Store& store, const Guid& vm, const VmArgs& a) {
+  if (a.point.empty()) return std::optional<Guid>();
+  ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
+  ASSIGN_OR_RETURN(Guid p, ops::FindPoint(r, a.point));
+  return std::optional<Guid>(p);
+}
+
+int RunCreate(const VmArgs& a) {
+  Result<std::unique_ptr<Store>> store = OpenStore(a.store);
+  if (!store.ok()) return ReportError(store.status());
+  Result<Guid> vm = ops::CreateReplicaVm(
+      **store, {.name = a.name, .base_path = a.base, .adopt = a.adopt, .retention = a.retention});
+  if (!vm.ok()) return ReportError(vm.status());
+  std::printf("%s\n", vm->ToString(false).c_str());
+  return kExitOk;
+}
+
+int RunList(const VmArgs& a) {
+  Result<std::unique_ptr<Store>> store = OpenStore(a.store);
+  if (!store.ok()) return ReportError(store.status());
+  Result<std::vector<VmRecord>> vms = (*store)->ListVms();
+  if (!vms.ok()) return ReportError(vms.status());
+  Json out = Json::array();
+  for (const VmRecord& r : *vms) {
+    if (a.json) {
+      out.push_back(RecordJson(r));
+    } else {
+      std::printf("%s  %-2d %-20s %s\n", r.id.ToString(false).c_str(), static_cast<int>(r.state),
+                  ops::StateName(r.state).data(), r.name.c_str());
+    }
+  }
+  if (a.json) std::printf("%s\n", out.dump(2).c_str());
+  return kExitOk;
+}
+
+int RunShow(const VmArgs& a) {
+  return WithVm(a, [&](Store& store, const Guid& vm) {
+    ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
+    if (a.json) {
+      std::printf("%s\n", RecordJson(r).dump(2).c_str());
+    } else {
+      PrintRecord(r);
+    }
+    return Status::Ok();
+  });
+}
+
+int RunCheckpoint(const VmArgs& a) {
+  return WithVm(a, [&](Store& store, const Guid& vm) {
+    ASSIGN_OR_RETURN(ops::RecoveryPointType type, ops::ParsePointType(a.type));
+    ASSIGN_OR_RETURN(ops::RecoveryPoint p, ops::TakeRecoveryPoint(store, vm, type));
+    std::printf("%s %s\n", p.name().c_str(), p.id.ToString(false).c_str());
+    return Status::Ok();
+  });
+}
+
+int RunTest(const VmArgs& a) {
+  return WithVm(a, [&](Store& store, const Guid& vm) {
+    ASSIGN_OR_RETURN(std::optional<Guid> point, PointArg(store, vm, a));
+    ASSIGN_OR_RETURN(Guid test, ops::TestReplicaSystem(store, vm, point));
+    std::printf("%s\n", test.ToString(false).c_str());
+    return Status::Ok();
+  });
+}
+
+// A subcommand of `vm` that takes the VM as its first positional argument.
+CLI::App* AddVmSub(CLI::App* vm, const char* name, const char* help, std::shared_ptr<VmArgs> a) {
+  CLI::App* sub = vm->add_subcommand(name, help);
+  sub->add_option("VM", a->vm, "VM GUID or name")->required();
+  return sub;
+}
+
+void AddVmStateCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
+  using Fn = std::function<Status(Store&, const Guid&)>;
+  const std::pair<const char*, Fn> simple[] = {
+      {"suspend", ops::SuspendReplication},
+      {"resume", ops::ResumeReplication},
+      {"revert", [](Store& s, const Guid& v) { return ops::RevertFailover(s, v); }},
+      {"commit", [](Store& s, const Guid& v) { return ops::CommitFailover(s, v); }},
+      {"destroy", [](Store& s, const Guid& v) { return ops::DestroyTestVm(s, v); }},
+  };
+  for (const auto& [name, fn] : simple) {
+    CLI::App* sub = AddVmSub(vm, name, "Replication state change (see DESIGN.md)", a);
+    SetCommand(sub, [a, fn = fn] { return WithVm(*a, fn); });
+  }
+  CLI::App* failover = AddVmSub(vm, "failover", "Fail over to a recovery point (latest)", a);
+  failover->add_option("--point", a->point, "recovery point GUID or name (rp-NNNN)");
+  SetCommand(failover, [a] {
+    return WithVm(*a, [a](Store& s, const Guid& v) {
+      ASSIGN_OR_RETURN(std::optional<Guid> point, PointArg(s, v, *a));
+      return ops::InitiateFailover(s, v, point);
+    });
+  });
+  CLI::App* test = AddVmSub(vm, "test", "Create a test VM on a recovery point (latest)", a);
+  test->add_option("--point", a->point, "recovery point GUID or name (rp-NNNN)");
+  SetCommand(test, [a] { return RunTest(*a); });
+}
+
+void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
+  CLI::App* create = vm->add_subcommand("create", "Create a replica VM from a base disk");
+  create->add_option("NAME", a->name, "VM name")->required();
+  create->add_option("--base", a->base, "fixed or dynamic VHDX")->required();
+  create->add_flag("--adopt", a->adopt, "move the base into the store instead of copying it");
+  create->add_option("--retention", a->retention, "recovery points kept (24)");
+  SetCommand(create, [a] { return RunCreate(*a); });
+  CLI::App* list = vm->add_subcommand("list", "List the VMs of the store");
+  list->add_flag("--json", a->json, "JSON output");
+  SetCommand(list, [a] { return RunList(*a); });
+  CLI::App* show = AddVmSub(vm, "show", "Show a VM: state, chain, recovery points", a);
+  show->add_flag("--json", a->json, "JSON output");
+  SetCommand(show, [a] { return RunShow(*a); });
+  CLI::App* apply = AddVmSub(vm, "apply", "Apply a change-set file to the VM's head", a);
+  apply->add_option("CHANGESET", a->file, "change-set file")->required();
+  SetCommand(apply, [a] {
+    return WithVm(*a, [a](Store& s, const Guid& v) { return ApplyChangeSetFile(s, v, a->file); });
+  });
+  CLI::App* cp = AddVmSub(vm, "checkpoint", "Take a recovery point", a);
+  cp->alias("snapshot");
+  cp->add_option("--type", a->type, "Standard, ApplicationConsistent or Planned");
+  SetCommand(cp, [a] { return RunCheckpoint(*a); });
+}
+
+int RunStoreCheck(const std::string& dir) {
+  Result<std::unique_ptr<Store>> store = OpenStore(dir);
+  if (!store.ok()) return ReportError(store.status());
+  for (const std::string& r : (*store)->open_recovery().removed) {
+    std::printf("recovery removed %s\n", r.c_str());
+  }
+  Result<ops::StoreCheckReport> rep = ops::CheckStore(store->get());
+  if (!rep.ok()) return ReportError(rep.status());
+  for (const std::string& p : rep->problems) std::printf("%s\n", p.c_str());
+  std::printf("%d VMs, %d images checked, %zu problems\n", rep->vms, rep->images_checked,
+              rep->problems.size());
+  return rep->ok() ? kExitOk : kExitCheckProblems;
+}
+
+int RunStoreRecover(const std::string& dir) {
+  Result<std::unique_ptr<Store>> store = OpenStore(dir);
+  if (!store.ok()) return ReportError(store.status());
+  const ops::RecoveryReport& r = (*store)->open_recovery();
+  for (const std::string& s : r.rolled_back) std::printf("rolled back %s\n", s.c_str());
+  for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
+  for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
+  for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterStoreCommands(CLI::App& app) {
+  CLI::App* store = app.add_subcommand("store", "Replica stores: create, recover, check");
+  store->require_subcommand(1);
+  auto dir = std::make_shared<std::string>();
+  CLI::App* create = store->add_subcommand("create", "Create an empty replica store");
+  create->add_option("DIR", *dir, "store directory")->required();
+  SetCommand(create, [dir] {
+    Status st = Store::Create(DefaultFileSystem(), *dir);
+    return st.ok() ? kExitOk : ReportError(st);
+  });
+  CLI::App* recover = store->add_subcommand("recover", "Run crash recovery and report it");
+  recover->add_option("DIR", *dir, "store directory")->required();
+  SetCommand(recover, [dir] { return RunStoreRecover(*dir); });
+  CLI::App* check = store->add_subcommand("check", "Check the store (exit 2 on problems)");
+  check->add_option("DIR", *dir, "store directory")->required();
+  SetCommand(check, [dir] { return RunStoreCheck(*dir); });
+}
+
+void RegisterVmCommands(CLI::App& app) {
+  auto a = std::make_shared<VmArgs>();
+  CLI::App* vm = app.add_subcommand("vm", "Replica VMs: replication, recovery points, failover");
+  vm->add_option("--store", a->store, "replica store directory")->required();
+  vm->require_subcommand(1);
+  AddVmDataCommands(vm, a);
+  AddVmStateCommands(vm, a);
+}
+
+}  // namespace hvdisk::cli

@@ -37,6 +37,7 @@ struct BenchArgs {
   std::string pattern = "0";
   std::string format;
   std::string file;
+  std::vector<std::string> roots;
 };
 
 struct BenchPlan {
@@ -208,7 +209,10 @@ Status RunPlan(Disk* disk, const BenchPlan& p, bool native) {
 int RunBench(const BenchArgs& a) {
   Result<DiskFormat> format = ParseFormat(a.format);
   if (!format.ok()) return UsageError(format.status());
-  DiskOpenOptions o{.format = *format, .writable = a.write, .direct = a.cache == "none"};
+  DiskOpenOptions o{.format = *format,
+                    .writable = a.write,
+                    .direct = a.cache == "none",
+                    .allowed_roots = a.roots};
   Result<std::unique_ptr<Disk>> disk = Disk::Open(a.file, o);
   if (!disk.ok()) return ReportError(disk.status());
   Result<BenchPlan> plan = MakePlan(a, (*disk)->size());
@@ -251,6 +255,7 @@ void RegisterBenchCommand(CLI::App& app) {
   sub->add_option("--pattern", a->pattern, "Byte written by -w (default 0)")
       ->check(ByteValidator());
   AddFormatOption(sub, &a->format);
+  AddAllowRootOption(sub, &a->roots);
   sub->add_option("FILE", a->file, "The disk")->required();
   SetCommand(sub, [a] { return RunBench(*a); });
 }

@@ -1,9 +1,13 @@
-// check: validates a VHDX image's structures and BAT (Image::Check), with qemu-img check's exit
-// codes: 0 consistent, 1 the check could not run, 2 corrupted, 3 leaks only.
+// check: validates a VHDX image's structures and BAT (Image::Check), and for a differencing image
+// every parent and every link of its chain (chain::CheckChain), with qemu-img check's exit codes:
+// 0 consistent, 1 the check could not run, 2 corrupted (a broken link too: a missing parent, a
+// linkage or geometry mismatch, a parent outside the allowed roots), 3 leaks only.
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
@@ -50,7 +54,16 @@ void PrintSummary(const vhdx::CheckReport& r) {
               static_cast<unsigned long long>(r.total_blocks), pct);
 }
 
-int RunCheck(const std::string& file) {
+// One image's findings; the path heads them when the chain has more than one image.
+void PrintImage(const std::string& path, const vhdx::CheckReport& r, bool named) {
+  if (named) std::printf("%s:\n", path.c_str());
+  for (const std::string& c : r.corruptions) std::printf("ERROR %s\n", c.c_str());
+  for (const std::string& l : r.leaks) std::printf("Leaked: %s\n", l.c_str());
+  PrintSummary(r);
+  if (named) std::printf("\n");
+}
+
+int RunCheck(const std::string& file, const std::vector<std::string>& extra_roots) {
   FileSystem* fs = DefaultFileSystem();
   Result<DiskFormat> format = DetectFormat(fs, file, DiskFormat::kAuto);
   if (!format.ok()) return ReportCheckFailure(format.status());
@@ -58,13 +71,21 @@ int RunCheck(const std::string& file) {
     return ReportError(WrongType(file + ": not a VHDX image (no \"vhdxfile\" signature); " +
                                  "check works on VHDX images only"));
   }
-  Result<vhdx::CheckReport> report = vhdx::Image::Check(fs, file);
+  Result<std::vector<std::string>> roots = ChainRoots(fs, file, extra_roots);
+  if (!roots.ok()) return ReportError(roots.status());
+  Result<chain::ChainCheckReport> report =
+      chain::CheckChain(fs, file, {.allowed_roots = std::move(roots).value()});
   if (!report.ok()) return ReportCheckFailure(report.status());
-  for (const std::string& c : report->corruptions) std::printf("ERROR %s\n", c.c_str());
-  for (const std::string& l : report->leaks) std::printf("Leaked: %s\n", l.c_str());
-  PrintSummary(*report);
-  if (!report->corruptions.empty()) return kExitCorrupt;
-  if (!report->leaks.empty()) return kExitLeaks;
+  const bool named = report->images.size() > 1 || !report->link_errors.empty();
+  for (size_t i = 0; i < report->images.size(); ++i) {
+    PrintImage(report->paths[i], report->images[i], named);
+  }
+  for (const std::string& e : report->link_errors) std::printf("ERROR chain: %s\n", e.c_str());
+  if (!report->link_errors.empty()) {
+    std::printf("\nThe chain is broken: %zu link errors.\n", report->link_errors.size());
+  }
+  if (report->corrupt()) return kExitCorrupt;
+  if (report->leaks()) return kExitLeaks;
   return kExitOk;
 }
 
@@ -72,12 +93,15 @@ int RunCheck(const std::string& file) {
 
 void RegisterCheckCommand(CLI::App& app) {
   auto file = std::make_shared<std::string>();
+  auto roots = std::make_shared<std::vector<std::string>>();
   CLI::App* sub = app.add_subcommand(
       "check",
-      "Check a VHDX image's structures (never writes). Exit 0: consistent; 1: could not check; "
-      "2: corrupted; 3: leaked space only");
+      "Check a VHDX image's structures, and a differencing image's whole chain and its links "
+      "(never writes). Exit 0: consistent; 1: could not check; 2: corrupted or a broken link; "
+      "3: leaked space only");
+  AddAllowRootOption(sub, roots.get());
   sub->add_option("FILE", *file, "The image")->required();
-  SetCommand(sub, [file] { return RunCheck(*file); });
+  SetCommand(sub, [file, roots] { return RunCheck(*file, *roots); });
 }
 
 }  // namespace hvdisk::cli

@@ -34,6 +34,15 @@ CLI::Option* AddFormatOption(CLI::App* sub, std::string* format) {
       ->check(CLI::IsMember({"raw", "vhdx"}));
 }
 
+CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots) {
+  return sub
+      ->add_option("--allow-root", *roots,
+                   "Directory tree a parent image may also lie in, besides the child's own "
+                   "directory tree (repeatable)")
+      ->allow_extra_args(false)
+      ->type_name("DIR");
+}
+
 Status WriteStdout(const void* data, size_t size) {
   if (size > 0 && std::fwrite(data, 1, size, stdout) != size) {
     return IoError(std::string("write to stdout: ") + std::strerror(errno));

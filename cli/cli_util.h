@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "platform/status.h"
@@ -21,6 +22,10 @@ int UsageError(const Status& status);
 
 // Adds "-f,--format raw|vhdx" (default: detect) storing into *format.
 CLI::Option* AddFormatOption(CLI::App* sub, std::string* format);
+
+// Adds "--allow-root DIR" (repeatable) storing into *roots: directory trees a differencing
+// image's parents may resolve into besides the leaf's own (see ChainRoots in disk_source.h).
+CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots);
 
 // Writes all of `data` to stdout; kIoError on failure (a closed pipe, a full disk).
 Status WriteStdout(const void* data, size_t size);

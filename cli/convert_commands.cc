@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/chunk_reader.h"
 #include "cli/cli_util.h"
@@ -40,6 +41,7 @@ struct ConvertArgs {
   uint32_t physical_sector = 0;
   std::string src;
   std::string dst;
+  std::vector<std::string> roots;
 };
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
@@ -135,7 +137,8 @@ Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, Disk* src, size
 int RunConvert(const ConvertArgs& a) {
   Result<DiskFormat> format = ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
-  Result<std::unique_ptr<Disk>> src = Disk::Open(a.src, {.format = *format});
+  Result<std::unique_ptr<Disk>> src =
+      Disk::Open(a.src, {.format = *format, .allowed_roots = a.roots});
   if (!src.ok()) return ReportError(src.status());
   FileSystem* fs = DefaultFileSystem();
   Result<bool> exists = fs->Exists(a.dst);
@@ -163,6 +166,7 @@ void RegisterConvert(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "convert", "Copy a disk's content into a new raw file or VHDX image (sparse output)");
   AddFormatOption(sub, &a->src_format);
+  AddAllowRootOption(sub, &a->roots);
   sub->add_option("-O,--output-format", a->out_format,
                   "raw or vhdx (default: vhdx for a .vhdx/.avhdx DST, else raw)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
@@ -193,6 +197,7 @@ struct CompareArgs {
   std::string format_b;
   std::string a;
   std::string b;
+  std::vector<std::string> roots;
 };
 
 // The offset of the first 512-byte unit where a and b differ; a null side reads as zeros.
@@ -269,9 +274,11 @@ int RunCompare(const CompareArgs& args) {
   Result<DiskFormat> fa = ParseFormat(args.format_a);
   Result<DiskFormat> fb = ParseFormat(args.format_b);
   if (!fa.ok() || !fb.ok()) return UsageError(InvalidArgument("bad format"));
-  Result<std::unique_ptr<Disk>> a = Disk::Open(args.a, {.format = *fa});
+  Result<std::unique_ptr<Disk>> a =
+      Disk::Open(args.a, {.format = *fa, .allowed_roots = args.roots});
   if (!a.ok()) return CompareError(a.status());
-  Result<std::unique_ptr<Disk>> b = Disk::Open(args.b, {.format = *fb});
+  Result<std::unique_ptr<Disk>> b =
+      Disk::Open(args.b, {.format = *fb, .allowed_roots = args.roots});
   if (!b.ok()) return CompareError(b.status());
   if ((*a)->size() != (*b)->size()) std::printf("Warning: Image size mismatch!\n");
   Result<std::optional<uint64_t>> m = FindMismatch(a->get(), b->get());
@@ -294,6 +301,7 @@ void RegisterCompare(CLI::App& app) {
       ->check(CLI::IsMember({"raw", "vhdx"}));
   sub->add_option("-F,--format-b", a->format_b, "Format of B: raw or vhdx (default: detected)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
+  AddAllowRootOption(sub, &a->roots);
   sub->add_option("A", a->a, "First disk")->required();
   sub->add_option("B", a->b, "Second disk")->required();
   SetCommand(sub, [a] { return RunCompare(*a); });

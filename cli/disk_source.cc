@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "chain/chain.h"
 #include "vhdx/layout.h"
 
 namespace hvdisk::cli {
@@ -60,7 +61,7 @@ class RawDisk : public Disk {
   Status Flush() override { return file_->Flush(); }
   File* data_file() override { return file_.get(); }
   Status Close() override { return Status::Ok(); }
-  Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override;
+  Result<std::vector<LayerExtent>> MapLayers(uint64_t offset, uint64_t length) override;
   Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) override {
     out->push_back({IoKind::kRead, file_.get(), offset, dst.data(), dst.size(), 0});
     return Status::Ok();
@@ -77,56 +78,92 @@ class RawDisk : public Disk {
   uint64_t size_;
 };
 
-Result<std::vector<Extent>> RawDisk::Map(uint64_t offset, uint64_t length) {
-  std::vector<Extent> out;
+Result<std::vector<LayerExtent>> RawDisk::MapLayers(uint64_t offset, uint64_t length) {
+  std::vector<LayerExtent> out;
   const uint64_t end = offset + length;
   const int fd = file_->native_handle();
   if (fd < 0) {
-    if (length > 0) out.push_back({Extent::Kind::kData, offset, length, offset});
+    if (length > 0) out.push_back({{Extent::Kind::kData, offset, length, offset}, 0});
     return out;
   }
   while (offset < end) {
     Extent e = RawRun(fd, offset, end);
-    if (!out.empty() && out.back().kind == e.kind) {
-      out.back().length += e.length;
+    if (!out.empty() && out.back().extent.kind == e.kind) {
+      out.back().extent.length += e.length;
     } else {
-      out.push_back(e);
+      out.push_back({e, 0});
     }
     offset += e.length;
   }
   return out;
 }
 
+// Appends layers[level]'s view of the range, resolving its kParent extents through the levels
+// below (the bottom one's kParent, an image opened without its parents, stays kParent).
+Status MapThrough(const std::vector<vhdx::Image*>& layers, size_t level, uint64_t offset,
+                  uint64_t length, std::vector<LayerExtent>* out) {
+  ASSIGN_OR_RETURN(std::vector<Extent> extents, layers[level]->Map(offset, length));
+  for (const Extent& e : extents) {
+    if (e.kind == Extent::Kind::kParent && level + 1 < layers.size()) {
+      RETURN_IF_ERROR(MapThrough(layers, level + 1, e.virtual_offset, e.length, out));
+    } else {
+      out->push_back({e, static_cast<int>(level)});
+    }
+  }
+  return Status::Ok();
+}
+
+// A VHDX image, alone (FromImage) or as the leaf of an opened chain (Open).
 class VhdxDisk : public Disk {
  public:
   explicit VhdxDisk(std::unique_ptr<vhdx::Image> image)
-      : Disk(image->path()), image_(std::move(image)) {}
+      : Disk(image->path()), image_(std::move(image)), layers_{image_.get()} {}
+  VhdxDisk(std::string path, std::unique_ptr<chain::Chain> chain)
+      : Disk(std::move(path)), chain_(std::move(chain)) {
+    for (const auto& image : chain_->images()) layers_.push_back(image.get());
+  }
 
   DiskFormat format() const override { return DiskFormat::kVhdx; }
-  uint64_t size() const override { return image_->virtual_size(); }
-  uint32_t sector_size() const override { return image_->logical_sector_size(); }
+  uint64_t size() const override { return leaf()->virtual_size(); }
+  uint32_t sector_size() const override { return leaf()->logical_sector_size(); }
   Status Read(uint64_t offset, std::span<std::byte> dst) override {
-    return image_->Read(offset, dst);
+    return leaf()->Read(offset, dst);
   }
   Status Write(uint64_t offset, std::span<const std::byte> src) override {
-    return image_->Write(offset, src);
+    return leaf()->Write(offset, src);
   }
-  Status Flush() override { return image_->Flush(); }
-  File* data_file() override { return image_->file(); }
-  Status Close() override { return image_->read_only() ? Status::Ok() : image_->Close(); }
-  Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override {
-    return image_->Map(offset, length);
+  Status Flush() override { return leaf()->Flush(); }
+  File* data_file() override { return leaf()->file(); }
+  Status Close() override {
+    if (leaf()->read_only()) return Status::Ok();
+    return chain_ ? chain_->Close() : image_->Close();
+  }
+  Result<std::vector<LayerExtent>> MapLayers(uint64_t offset, uint64_t length) override {
+    std::vector<LayerExtent> out;
+    RETURN_IF_ERROR(MapThrough(layers_, 0, offset, length, &out));
+    return out;
+  }
+  std::vector<std::string> layer_paths() const override {
+    if (!chain_) return {path()};
+    std::vector<std::string> paths = chain_->paths();
+    paths[0] = path();  // the leaf as the caller named it
+    return paths;
   }
   Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) override {
-    return image_->PlanRead(offset, dst, out);
+    return leaf()->PlanRead(offset, dst, out);
   }
   Status PlanWrite(uint64_t, std::span<const std::byte>, std::vector<IoRequest>*) override {
     return Unsupported("VHDX writes cannot be planned for an IoQueue");
   }
-  vhdx::Image* image() override { return image_.get(); }
+  vhdx::Image* image() override { return leaf(); }
+  chain::Chain* chain() override { return chain_.get(); }
 
  private:
-  std::unique_ptr<vhdx::Image> image_;
+  vhdx::Image* leaf() const { return layers_.front(); }
+
+  std::unique_ptr<vhdx::Image> image_;  // alone
+  std::unique_ptr<chain::Chain> chain_;
+  std::vector<vhdx::Image*> layers_;  // leaf first; owned by image_ or chain_
 };
 
 }  // namespace
@@ -168,6 +205,21 @@ Result<DiskFormat> DetectFormat(FileSystem* fs, const std::string& path, DiskFor
   return DiskFormat::kRaw;
 }
 
+Status ExplainChainError(const Status& status) {
+  if (status.code() != Code::kAccessDenied) return status;
+  return Status(status.code(),
+                status.message() + "; pass --allow-root DIR to accept parents under DIR");
+}
+
+Result<std::vector<std::string>> ChainRoots(FileSystem* fs, const std::string& leaf,
+                                            const std::vector<std::string>& extra) {
+  if (extra.empty()) return extra;
+  ASSIGN_OR_RETURN(std::string real, fs->RealPath(leaf));
+  std::vector<std::string> roots = extra;
+  roots.push_back(DirName(real));
+  return roots;
+}
+
 bool IsAllZero(std::span<const std::byte> data) {
   static constexpr size_t kHead = 16;
   if (data.size() <= kHead) {
@@ -184,9 +236,12 @@ Result<std::unique_ptr<Disk>> Disk::Open(const std::string& path, const DiskOpen
   FileSystem* fs = DefaultFileSystem();
   ASSIGN_OR_RETURN(DiskFormat format, DetectFormat(fs, path, options.format));
   if (format == DiskFormat::kVhdx) {
-    vhdx::ImageOpenOptions io{.read_only = !options.writable, .direct = options.direct};
-    ASSIGN_OR_RETURN(std::unique_ptr<vhdx::Image> image, vhdx::Image::Open(fs, path, io));
-    return FromImage(std::move(image));
+    ASSIGN_OR_RETURN(std::vector<std::string> roots, ChainRoots(fs, path, options.allowed_roots));
+    chain::ChainOptions co{
+        .writable_leaf = options.writable, .direct = options.direct, .allowed_roots = roots};
+    Result<std::unique_ptr<chain::Chain>> chain = chain::Chain::Open(fs, path, co);
+    if (!chain.ok()) return ExplainChainError(chain.status());
+    return std::unique_ptr<Disk>(new VhdxDisk(path, std::move(chain).value()));
   }
   OpenOptions oo = options.writable ? OpenOptions::ReadWrite() : OpenOptions::ReadOnly();
   oo.direct = options.direct;
@@ -209,6 +264,14 @@ std::unique_ptr<Disk> Disk::FromImage(std::unique_ptr<vhdx::Image> image) {
 void Disk::StartWriteback() {
   const int fd = data_file() ? data_file()->native_handle() : -1;
   if (fd >= 0) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+Result<std::vector<vhdx::Extent>> Disk::Map(uint64_t offset, uint64_t length) {
+  ASSIGN_OR_RETURN(std::vector<LayerExtent> layered, MapLayers(offset, length));
+  std::vector<vhdx::Extent> out;
+  out.reserve(layered.size());
+  for (const LayerExtent& e : layered) out.push_back(e.extent);
+  return out;
 }
 
 Result<uint64_t> KnownZeroPrefix(Disk* disk, uint64_t offset, uint64_t length) {

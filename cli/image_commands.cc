@@ -1,11 +1,13 @@
-// Image commands: create, info.
+// Image commands: create (a new image, or with -p a differencing child), info (of the whole chain).
 #include <sys/stat.h>
 
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
@@ -27,6 +29,9 @@ struct CreateArgs {
   uint32_t physical_sector = 4096;
   std::string file;
   std::string size;
+  std::string parent;
+  std::vector<std::string> roots;
+  bool block_given = false;
 };
 
 Status ValidateCreate(const vhdx::CreateOptions& o) {
@@ -43,7 +48,35 @@ Status ValidateCreate(const vhdx::CreateOptions& o) {
   return Status::Ok();
 }
 
+// The child must open as a chain with the roots given, or it is removed again.
+int RunCreateChild(const CreateArgs& a) {
+  FileSystem* fs = DefaultFileSystem();
+  chain::CreateChildOptions o;
+  if (a.block_given) {
+    const uint64_t block = CheckedSize(a.block);
+    if (!vhdx::IsValidBlockSize(block)) {
+      return UsageError(InvalidArgument("block size must be a power of two from 1M to 256M"));
+    }
+    o.block_size = static_cast<uint32_t>(block);
+  }
+  if (Status s = chain::CreateChild(fs, a.parent, a.file, o); !s.ok()) {
+    return ReportError(s.WithContext("create " + a.file + " on " + a.parent));
+  }
+  Result<std::unique_ptr<Disk>> disk = Disk::Open(a.file, {.allowed_roots = a.roots});
+  if (!disk.ok()) {
+    (void)fs->Unlink(a.file);
+    return ReportError(disk.status().WithContext("create " + a.file + " (removed again)"));
+  }
+  vhdx::Image* child = (*disk)->image();
+  std::printf("Created '%s': differencing VHDX on '%s', virtual size %s, block size %s, depth %d\n",
+              a.file.c_str(), a.parent.c_str(), FormatSize(child->virtual_size()).c_str(),
+              FormatSize(child->block_size()).c_str(), (*disk)->chain()->depth());
+  return kExitOk;
+}
+
 int RunCreate(const CreateArgs& a) {
+  if (!a.parent.empty()) return RunCreateChild(a);
+  if (a.size.empty()) return UsageError(InvalidArgument("SIZE is required (unless -p PARENT)"));
   vhdx::CreateOptions o;
   o.type = a.type == "fixed" ? vhdx::DiskType::kFixed : vhdx::DiskType::kDynamic;
   o.virtual_size = CheckedSize(a.size);
@@ -64,20 +97,31 @@ int RunCreate(const CreateArgs& a) {
 
 void RegisterCreate(CLI::App& app) {
   auto a = std::make_shared<CreateArgs>();
-  CLI::App* sub = app.add_subcommand("create", "Create a new VHDX image");
-  sub->add_option("-t,--type", a->type, "fixed or dynamic (default dynamic)")
-      ->check(CLI::IsMember({"fixed", "dynamic"}));
-  sub->add_option("-b,--block-size", a->block, "Block size, 1M..256M (default 32M)")
-      ->check(SizeValidator());
-  sub->add_option("--logical-sector", a->logical_sector, "512 or 4096 (default 512)")
-      ->check(CLI::IsMember({512, 4096}));
-  sub->add_option("--physical-sector", a->physical_sector, "512 or 4096 (default 4096)")
-      ->check(CLI::IsMember({512, 4096}));
+  CLI::App* sub = app.add_subcommand(
+      "create", "Create a new VHDX image, or (-p) a differencing image on top of PARENT");
+  CLI::Option* parent = sub->add_option(
+      "-p,--parent", a->parent,
+      "Create a differencing child of this VHDX (size, sectors and disk id copied from it)");
+  CLI::Option* opts[] = {
+      sub->add_option("-t,--type", a->type, "fixed or dynamic (default dynamic)")
+          ->check(CLI::IsMember({"fixed", "dynamic"})),
+      sub->add_option("--logical-sector", a->logical_sector, "512 or 4096 (default 512)")
+          ->check(CLI::IsMember({512, 4096})),
+      sub->add_option("--physical-sector", a->physical_sector, "512 or 4096 (default 4096)")
+          ->check(CLI::IsMember({512, 4096}))};
+  CLI::Option* block = sub->add_option("-b,--block-size", a->block,
+                                       "Block size, 1M..256M (default 32M; with -p the parent's)")
+                           ->check(SizeValidator());
+  AddAllowRootOption(sub, &a->roots)->needs(parent);
   sub->add_option("FILE", a->file, "The image to create (must not exist)")->required();
-  sub->add_option("SIZE", a->size, "Virtual size, e.g. 64M, 10G")
-      ->required()
-      ->check(SizeValidator());
-  SetCommand(sub, [a] { return RunCreate(*a); });
+  CLI::Option* size = sub->add_option("SIZE", a->size, "Virtual size, e.g. 64M, 10G (not with -p)")
+                          ->check(SizeValidator());
+  for (CLI::Option* o : opts) parent->excludes(o);
+  parent->excludes(size);
+  SetCommand(sub, [a, block] {
+    a->block_given = block->count() > 0;
+    return RunCreate(*a);
+  });
 }
 
 // ---- info --------------------------------------------------------------------------------------
@@ -86,6 +130,7 @@ struct InfoArgs {
   bool json = false;
   std::string format;
   std::string file;
+  std::vector<std::string> roots;
 };
 
 const char* TypeName(vhdx::DiskType t) {
@@ -125,16 +170,66 @@ void AddImageInfo(vhdx::Image& img, Json* j) {
   }
 }
 
+// One layer of the chain: its file, type, block size, DataWriteGuid and parent locator (whose
+// parent_linkage names the DataWriteGuid of the layer below).
+Json LayerJson(vhdx::Image& img, const std::string& path) {
+  Json j;
+  j["filename"] = path;
+  j["type"] = TypeName(img.type());
+  j["block-size"] = img.block_size();
+  j["data-write-guid"] = img.data_write_guid().ToString();
+  j["allocated-blocks"] = img.allocated_blocks();
+  if (!img.parent_locator().empty()) {
+    Json locator = Json::object();
+    for (const auto& [key, value] : img.parent_locator()) locator[key] = value;
+    j["parent-locator"] = locator;
+  }
+  return j;
+}
+
+void AddChainInfo(Disk& disk, Json* j) {
+  const chain::Chain* chain = disk.chain();
+  if (chain == nullptr) return;
+  const std::vector<std::string> paths = disk.layer_paths();
+  if (paths.size() > 1) (*j)["backing-filename"] = paths[1];
+  Json layers = Json::array();
+  for (size_t i = 0; i < paths.size(); ++i) {
+    layers.push_back(LayerJson(*chain->images()[i], paths[i]));
+  }
+  (*j)["chain"] = layers;
+}
+
+void PrintObject(const Json& object, const char* indent) {
+  for (const auto& [k, v] : object.items()) {
+    std::printf("%s%s: %s\n", indent, k.c_str(), v.get<std::string>().c_str());
+  }
+}
+
+// "[1] d1.avhdx: differencing, block size 1 MiB, 3 blocks allocated", then its GUID and locator.
+void PrintChainText(const Json& chain) {
+  if (chain.size() < 2) return;  // a lone image: the keys above say it all
+  std::printf("chain (leaf first):\n");
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const Json& l = chain[i];
+    std::printf("    [%zu] %s: %s, block size %s, %llu blocks allocated\n", i,
+                l["filename"].get<std::string>().c_str(), l["type"].get<std::string>().c_str(),
+                FormatSize(l["block-size"].get<uint64_t>()).c_str(),
+                static_cast<unsigned long long>(l["allocated-blocks"].get<uint64_t>()));
+    std::printf("        data write guid: %s\n", l["data-write-guid"].get<std::string>().c_str());
+    if (l.contains("parent-locator")) PrintObject(l["parent-locator"], "        ");
+  }
+}
+
 // "virtual size: 64 MiB (67108864 bytes)" for the size keys, "key: value" for the others.
 void PrintInfoText(const Json& j) {
   for (const auto& [key, value] : j.items()) {
     std::string label = key;
     for (char& c : label) c = c == '-' ? ' ' : c;
-    if (value.is_object()) {
+    if (value.is_array()) {
+      PrintChainText(value);
+    } else if (value.is_object()) {
       std::printf("%s:\n", label.c_str());
-      for (const auto& [k, v] : value.items()) {
-        std::printf("    %s: %s\n", k.c_str(), v.get<std::string>().c_str());
-      }
+      PrintObject(value, "    ");
     } else if (value.is_string()) {
       std::printf("%s: %s\n", label.c_str(), value.get<std::string>().c_str());
     } else if (label.find("size") != std::string::npos && label.find("sector") == label.npos) {
@@ -147,10 +242,25 @@ void PrintInfoText(const Json& j) {
   }
 }
 
+// Opens the disk as a chain; when only the chain is broken (a parent missing, refused or not
+// matching), the leaf alone, with the chain's error in *chain_error, so that info still shows
+// the locator to repair.
+Result<std::unique_ptr<Disk>> OpenForInfo(const InfoArgs& a, DiskFormat format,
+                                          Status* chain_error) {
+  Result<std::unique_ptr<Disk>> disk =
+      Disk::Open(a.file, {.format = format, .allowed_roots = a.roots});
+  if (disk.ok() || format == DiskFormat::kRaw) return disk;
+  auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file, {.read_only = true});
+  if (!leaf.ok()) return disk.status();
+  *chain_error = disk.status();
+  return Disk::FromImage(std::move(leaf).value());
+}
+
 int RunInfo(const InfoArgs& a) {
   Result<DiskFormat> format = ParseFormat(a.format);
   if (!format.ok()) return UsageError(format.status());
-  Result<std::unique_ptr<Disk>> disk = Disk::Open(a.file, {.format = *format});
+  Status chain_error;
+  Result<std::unique_ptr<Disk>> disk = OpenForInfo(a, *format, &chain_error);
   if (!disk.ok()) return ReportError(disk.status());
   Json j;
   j["filename"] = a.file;
@@ -158,19 +268,29 @@ int RunInfo(const InfoArgs& a) {
   j["virtual-size"] = (*disk)->size();
   AddFileSizes(a.file, &j);
   if (vhdx::Image* img = (*disk)->image()) AddImageInfo(*img, &j);
+  AddChainInfo(**disk, &j);
+  if (!chain_error.ok()) j["chain-error"] = chain_error.ToString();
   if (a.json) {
     std::printf("%s\n", j.dump(4).c_str());
   } else {
     PrintInfoText(j);
+  }
+  if (!chain_error.ok()) {
+    std::fprintf(stderr, "hvdisk: warning: the chain does not open; showing %s alone: %s\n",
+                 a.file.c_str(), chain_error.ToString().c_str());
   }
   return kExitOk;
 }
 
 void RegisterInfo(CLI::App& app) {
   auto a = std::make_shared<InfoArgs>();
-  CLI::App* sub = app.add_subcommand("info", "Show an image's type, sizes, GUIDs and locator");
-  sub->add_flag("--json", a->json, "Print JSON (keys as qemu-img info where they exist)");
+  CLI::App* sub = app.add_subcommand(
+      "info", "Show an image's type, sizes, GUIDs and locator, and each layer of its chain");
+  sub->add_flag("--json", a->json,
+                "Print JSON (keys as qemu-img info where they exist; \"chain\": every layer, "
+                "leaf first)");
   AddFormatOption(sub, &a->format);
+  AddAllowRootOption(sub, &a->roots);
   sub->add_option("FILE", a->file, "The image")->required();
   SetCommand(sub, [a] { return RunInfo(*a); });
 }

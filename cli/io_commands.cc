@@ -28,11 +28,12 @@ struct FileArgs {
   std::string offset;
   std::string length;
   std::string pattern;
+  std::vector<std::string> roots;
 };
 
 Result<std::unique_ptr<Disk>> OpenDisk(const FileArgs& a, bool writable) {
   ASSIGN_OR_RETURN(DiskFormat format, ParseFormat(a.format));
-  return Disk::Open(a.file, {.format = format, .writable = writable});
+  return Disk::Open(a.file, {.format = format, .writable = writable, .allowed_roots = a.roots});
 }
 
 Status CheckRange(const Disk& disk, uint64_t offset, uint64_t length) {
@@ -56,36 +57,43 @@ int RunDigest(const FileArgs& a) {
 
 // ---- map ---------------------------------------------------------------------------------------
 
-// Joins neighbours of the same kind (data only when also contiguous in the file).
-std::vector<Extent> Coalesce(const std::vector<Extent>& in) {
-  std::vector<Extent> out;
-  for (const Extent& e : in) {
+// Joins neighbours of the same kind and layer (data only when also contiguous in the file).
+std::vector<LayerExtent> Coalesce(const std::vector<LayerExtent>& in) {
+  std::vector<LayerExtent> out;
+  for (const LayerExtent& le : in) {
+    const Extent& e = le.extent;
     if (!out.empty()) {
-      Extent& last = out.back();
-      const bool same = last.kind == e.kind && (e.kind != Extent::Kind::kData ||
-                                                last.file_offset + last.length == e.file_offset);
+      Extent& last = out.back().extent;
+      const bool same =
+          last.kind == e.kind && out.back().layer == le.layer &&
+          (e.kind != Extent::Kind::kData || last.file_offset + last.length == e.file_offset);
       if (same && last.virtual_offset + last.length == e.virtual_offset) {
         last.length += e.length;
         continue;
       }
     }
-    out.push_back(e);
+    out.push_back(le);
   }
   return out;
 }
 
-nlohmann::ordered_json MapJson(const std::vector<Extent>& extents) {
+// qemu-img map's keys: depth is the layer deciding the extent (0 the leaf, 1 its parent, ...);
+// data extents also name their file. kParent (the bottom of an image opened alone) is not present.
+nlohmann::ordered_json MapJson(const std::vector<LayerExtent>& extents,
+                               const std::vector<std::string>& files) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const Extent& e : extents) {
+  for (const LayerExtent& le : extents) {
+    const Extent& e = le.extent;
     const bool data = e.kind == Extent::Kind::kData;
     nlohmann::ordered_json j;
     j["start"] = e.virtual_offset;
     j["length"] = e.length;
-    j["depth"] = e.kind == Extent::Kind::kParent ? 1 : 0;
+    j["depth"] = le.layer + (e.kind == Extent::Kind::kParent ? 1 : 0);
     j["present"] = e.kind != Extent::Kind::kParent;
     j["zero"] = !data;
     j["data"] = data;
     if (data) j["offset"] = e.file_offset;
+    if (data) j["filename"] = files[static_cast<size_t>(le.layer)];
     out.push_back(std::move(j));
   }
   return out;
@@ -103,26 +111,31 @@ const char* KindName(Extent::Kind k) {
   return "?";
 }
 
-void PrintMapText(const std::vector<Extent>& extents, const std::string& file) {
+// The File column names the layer deciding the extent (zero extents too, in a chain).
+void PrintMapText(const std::vector<LayerExtent>& extents, const std::vector<std::string>& files) {
   std::printf("%-20s%-20s%-8s%-20s%s\n", "Offset", "Length", "Type", "Mapped to", "File");
-  for (const Extent& e : extents) {
+  for (const LayerExtent& le : extents) {
+    const Extent& e = le.extent;
     const bool data = e.kind == Extent::Kind::kData;
+    const bool named = data || (files.size() > 1 && e.kind == Extent::Kind::kZero);
     std::printf("%-20s%-20s%-8s%-20s%s\n", FormatHex(e.virtual_offset).c_str(),
                 FormatHex(e.length).c_str(), KindName(e.kind),
-                data ? FormatHex(e.file_offset).c_str() : "-", data ? file.c_str() : "-");
+                data ? FormatHex(e.file_offset).c_str() : "-",
+                named ? files[static_cast<size_t>(le.layer)].c_str() : "-");
   }
 }
 
 int RunMap(const FileArgs& a) {
   Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
   if (!disk.ok()) return ReportError(disk.status());
-  Result<std::vector<Extent>> extents = (*disk)->Map(0, (*disk)->size());
+  Result<std::vector<LayerExtent>> extents = (*disk)->MapLayers(0, (*disk)->size());
   if (!extents.ok()) return ReportError(extents.status());
-  std::vector<Extent> runs = Coalesce(*extents);
+  std::vector<LayerExtent> runs = Coalesce(*extents);
+  const std::vector<std::string> files = (*disk)->layer_paths();
   if (a.json) {
-    std::printf("%s\n", MapJson(runs).dump(4).c_str());
+    std::printf("%s\n", MapJson(runs, files).dump(4).c_str());
   } else {
-    PrintMapText(runs, a.file);
+    PrintMapText(runs, files);
   }
   return kExitOk;
 }
@@ -197,6 +210,7 @@ void RegisterContent(CLI::App& app) {
   CLI::App* digest = app.add_subcommand(
       "digest", "XXH3-128 of the whole virtual content, printed as 'xxhsum -H2' prints it");
   AddFormatOption(digest, &d->format);
+  AddAllowRootOption(digest, &d->roots);
   digest->add_option("FILE", d->file, "The disk")->required();
   SetCommand(digest, [d] { return RunDigest(*d); });
 
@@ -204,6 +218,7 @@ void RegisterContent(CLI::App& app) {
   CLI::App* map = app.add_subcommand("map", "Show the runs of data and zeros and where they lie");
   map->add_flag("--json", m->json, "Print JSON as 'qemu-img map --output=json' does");
   AddFormatOption(map, &m->format);
+  AddAllowRootOption(map, &m->roots);
   map->add_option("FILE", m->file, "The disk")->required();
   SetCommand(map, [m] { return RunMap(*m); });
 }
@@ -212,6 +227,7 @@ void RegisterReadWrite(CLI::App& app) {
   auto r = std::make_shared<FileArgs>();
   CLI::App* read = app.add_subcommand("read", "Copy LENGTH bytes at OFFSET to stdout");
   AddFormatOption(read, &r->format);
+  AddAllowRootOption(read, &r->roots);
   read->add_option("FILE", r->file, "The disk")->required();
   read->add_option("OFFSET", r->offset, "Byte offset (K/M/G/T suffixes)")
       ->required()
@@ -223,6 +239,7 @@ void RegisterReadWrite(CLI::App& app) {
   CLI::App* write = app.add_subcommand(
       "write", "Write stdin (or --length bytes of --pattern) at OFFSET, then flush and close");
   AddFormatOption(write, &w->format);
+  AddAllowRootOption(write, &w->roots);
   write->add_option("FILE", w->file, "The disk")->required();
   write->add_option("OFFSET", w->offset, "Byte offset")->required()->check(SizeValidator());
   CLI::Option* pattern =

@@ -30,6 +30,7 @@ void RegisterConvertCommands(CLI::App& app);  // convert, compare (convert_comma
 void RegisterIoCommands(CLI::App& app);       // digest, map, read, write (io_commands.cc)
 void RegisterBenchCommand(CLI::App& app);     // bench (bench_command.cc)
 void RegisterDemoCommand(CLI::App& app);      // demo (demo_command.cc)
+void RegisterChainCommands(CLI::App& app);    // merge, reparent (chain_commands.cc)
 void RegisterStoreCommands(CLI::App& app);    // store create|recover|check (vm_commands.cc)
 void RegisterVmCommands(CLI::App& app);       // vm ... (vm_commands.cc)
 

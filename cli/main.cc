@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   RegisterIoCommands(app);
   RegisterBenchCommand(app);
   RegisterDemoCommand(app);
+  RegisterChainCommands(app);
   RegisterStoreCommands(app);
   RegisterVmCommands(app);
   try {

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   RegisterChainCommands(app);
   RegisterStoreCommands(app);
   RegisterVmCommands(app);
+  RegisterWmiCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

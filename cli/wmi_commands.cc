@@ -1,0 +1,182 @@
+// `hvdisk wmi`: the WMI-style facade of a replica store from the command line.
+//
+//   hvdisk wmi --store DIR invoke CLASS.METHOD [NAME=VALUE...] [--wait] [--json]
+//   hvdisk wmi --store DIR job ID [--json]
+//
+// `invoke` prints the out parameters and ReturnValue as Invoke-CimMethod does; with --wait, a
+// 4096 is followed by polling the job every 100 ms (progress on stderr) until it ends. `job`
+// shows one Msvm_ConcreteJob of any process on the store. Exit codes: 0 for ReturnValue 0, 4096
+// (without --wait) or a job that ended 7 Completed; 1 otherwise; 2 for usage errors.
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "ops/vm_record.h"
+#include "ops/wmi/cim_reference.h"
+#include "ops/wmi/method_call.h"
+#include "ops/wmi/replication_service.h"
+
+namespace hvdisk::cli {
+namespace {
+
+using ops::wmi::Job;
+using ops::wmi::MethodResult;
+using ops::wmi::ReplicationService;
+using Json = nlohmann::ordered_json;
+using Properties = std::vector<std::pair<std::string, Json>>;
+
+struct WmiArgs {
+  std::string store;
+  int lock_timeout_ms = 0;
+  std::string method;
+  std::vector<std::string> params;
+  std::string job;
+  bool wait = false;
+  bool json = false;
+};
+
+std::unique_ptr<ReplicationService> NewService(const WmiArgs& a) {
+  ops::wmi::ServiceOptions options;
+  options.store.lock_timeout = std::chrono::milliseconds(a.lock_timeout_ms);
+  return std::make_unique<ReplicationService>(DefaultFileSystem(), a.store, options);
+}
+
+Properties JobProperties(const Job& j) {
+  const int64_t now = ops::NowMs();
+  Properties p = {
+      {"InstanceID", j.id.ToString(false)},
+      {"JobType", static_cast<int>(j.type)},
+      {"JobState", static_cast<int>(j.state)},
+      {"PercentComplete", j.percent},
+      {"ErrorCode", j.error_code},
+      {"ErrorDescription", j.error_description},
+      {"TimeSubmitted", ops::wmi::CimDateTime(j.submitted_ms)},
+      {"StartTime", ops::wmi::CimDateTime(j.started_ms)},
+      {"ElapsedTime", ops::wmi::CimInterval(j.ElapsedMs(now))},
+      {"Cancellable", j.cancellable},
+  };
+  if (!j.resulting_system.IsZero()) {
+    p.emplace_back("ResultingSystem", ops::wmi::ComputerSystemPath(j.resulting_system));
+  }
+  return p;
+}
+
+// PowerShell's list view: "Name : value", names padded to the longest.
+void PrintList(const Properties& props) {
+  size_t width = 0;
+  for (const auto& [name, value] : props) width = std::max(width, name.size());
+  for (const auto& [name, value] : props) {
+    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (value.is_string() && (name == "Job" || name == "ResultingSystem")) {
+      text = ops::wmi::DisplayReference(text);
+    }
+    std::printf("%-*s : %s\n", static_cast<int>(width), name.c_str(), text.c_str());
+  }
+}
+
+Json ToJson(const Properties& props) {
+  Json j = Json::object();
+  for (const auto& [name, value] : props) j[name] = value;
+  return j;
+}
+
+Properties ResultProperties(const MethodResult& r) {
+  Properties p;
+  if (!r.job.empty()) p.emplace_back("Job", r.job);
+  if (!r.resulting_system.empty()) p.emplace_back("ResultingSystem", r.resulting_system);
+  p.emplace_back("ReturnValue", r.return_value);
+  return p;
+}
+
+// Polls every 100 ms, printing each new PercentComplete to stderr, until the job ends.
+Result<Job> WaitForJob(ReplicationService& service, const std::string& job) {
+  int shown = -1;
+  while (true) {
+    ASSIGN_OR_RETURN(Job j, service.GetJob(job));
+    if (j.percent != shown) {
+      std::fprintf(stderr, "PercentComplete : %d\n", j.percent);
+      shown = j.percent;
+    }
+    if (ops::wmi::IsFinished(j.state)) return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void ReportFailure(const MethodResult& r) {
+  std::fprintf(stderr, "hvdisk: ReturnValue %u %s%s%s\n", r.return_value,
+               std::string(ops::wmi::ReturnValueName(r.return_value)).c_str(),
+               r.error.empty() ? "" : ": ", r.error.c_str());
+}
+
+int RunInvoke(const WmiArgs& a) {
+  Result<ops::wmi::MethodParams> params = ops::wmi::ParseMethodParams(a.params);
+  if (!params.ok()) return UsageError(params.status());
+  auto service = NewService(a);
+  Result<MethodResult> r = ops::wmi::InvokeMethod(*service, a.method, *params);
+  if (!r.ok()) return UsageError(r.status());
+  const bool started = r->return_value == ops::wmi::kJobStarted && !r->job.empty();
+  bool ok = r->return_value == ops::wmi::kCompleted || started;
+  if (!ok) ReportFailure(*r);
+  Properties props = ResultProperties(*r);
+  if (a.wait && started) {
+    Result<Job> job = WaitForJob(*service, r->job);
+    if (!job.ok()) return ReportError(job.status());
+    ok = job->state == ops::wmi::JobState::kCompleted && job->error_code == 0;
+    Properties jp = JobProperties(*job);
+    if (a.json) {
+      props.emplace_back("JobResult", ToJson(jp));
+    } else {
+      props.insert(props.end(), jp.begin(), jp.end());
+    }
+  }
+  if (a.json) {
+    std::printf("%s\n", ToJson(props).dump(2).c_str());
+  } else {
+    PrintList(props);
+  }
+  return ok ? kExitOk : kExitFailure;
+}
+
+int RunJob(const WmiArgs& a) {
+  auto service = NewService(a);
+  Result<Job> job = service->GetJob(a.job);
+  if (!job.ok()) return ReportError(job.status());
+  if (a.json) {
+    std::printf("%s\n", ToJson(JobProperties(*job)).dump(2).c_str());
+  } else {
+    PrintList(JobProperties(*job));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterWmiCommands(CLI::App& app) {
+  auto args = std::make_shared<WmiArgs>();
+  CLI::App* wmi = app.add_subcommand("wmi", "Msvm_ReplicationService facade of a replica store");
+  wmi->require_subcommand(1);
+  wmi->add_option("--store", args->store, "Replica store directory")->required();
+  wmi->add_option("--lock-timeout", args->lock_timeout_ms,
+                  "Milliseconds to wait for a held VM (default 0: 32774 at once)");
+
+  CLI::App* invoke = wmi->add_subcommand("invoke", "Invoke CLASS.METHOD with NAME=VALUE params");
+  invoke->add_option("method", args->method, "e.g. Msvm_ReplicationService.InitiateFailover")
+      ->required();
+  invoke->add_option("params", args->params, "NAME=VALUE (REF values are CIM object paths)");
+  invoke->add_flag("--wait", args->wait, "On 4096, poll the job every 100 ms until it ends");
+  invoke->add_flag("--json", args->json, "Print JSON");
+  SetCommand(invoke, [args] { return RunInvoke(*args); });
+
+  CLI::App* job = wmi->add_subcommand("job", "Show one Msvm_ConcreteJob");
+  job->add_option("id", args->job, "Job InstanceID (GUID) or Msvm_ConcreteJob path")->required();
+  job->add_flag("--json", args->json, "Print JSON");
+  SetCommand(job, [args] { return RunJob(*args); });
+}
+
+}  // namespace hvdisk::cli

@@ -1,0 +1,110 @@
+// End-to-end tests of `hvdisk wmi`: invoke with --wait and --json, and `job` reading from another
+// process the record a finished invoke left in STORE/jobs/. The store is made through the library.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ops/store.h"
+#include "ops/wmi/cim_reference.h"
+#include "tests/testutil/cli_runner.h"
+#include "tests/testutil/testutil.h"
+#include "tests/testutil/wmi_fixture.h"
+
+namespace hvdisk {
+namespace {
+
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using testing::Hvdisk;
+using testing::Q;
+
+class WmiCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat st;
+    ASSERT_EQ(stat(testing::HvdiskPath().c_str(), &st), 0) << "build the hvdisk target";
+    ASSERT_OK(ops::Store::Create(DefaultFileSystem(), store_));
+    ASSERT_OK_AND_ASSIGN(auto store, ops::Store::Open(DefaultFileSystem(), store_));
+    ASSERT_OK_AND_ASSIGN(vm_, ops::wmi::testing::MakeReplica(*store, dir_.File("base.vhdx"), 2));
+  }
+  std::string Wmi(const std::string& args) { return "wmi --store " + Q(store_) + " " + args; }
+  std::string VmParam() { return Q("ComputerSystem=" + ops::wmi::ComputerSystemPath(vm_)); }
+
+  testing::TempDir dir_;
+  std::string store_ = dir_.File("store");
+  Guid vm_;
+};
+
+TEST_F(WmiCommandsTest, InvokeWaitPrintsTheJobAsItEnds) {
+  std::string out;
+  ASSERT_EQ(
+      Hvdisk(Wmi("invoke Msvm_ReplicationService.InitiateFailover " + VmParam() + " --wait"), &out),
+      0)
+      << out;
+  EXPECT_THAT(out, ContainsRegex("Job +: Msvm_ConcreteJob \\(InstanceID = \""));
+  EXPECT_THAT(out, ContainsRegex("ReturnValue +: 4096"));
+  EXPECT_THAT(out, ContainsRegex("PercentComplete +: 100"));
+  EXPECT_THAT(out, ContainsRegex("JobState +: 7"));
+  EXPECT_THAT(out, ContainsRegex("ErrorCode +: 0"));
+  EXPECT_THAT(out, ContainsRegex("JobType +: 97"));
+}
+
+TEST_F(WmiCommandsTest, JobOfAnotherProcessAndRefusedCalls) {
+  ASSERT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.InitiateFailover " + VmParam())), 0);
+  std::string out;
+  // A refused call: ReturnValue 32775 with no job, exit 1.
+  out.clear();
+  EXPECT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.InitiateFailover " + VmParam() + " --json"),
+                   &out, false),
+            1);
+  auto refused = nlohmann::json::parse(out);
+  EXPECT_EQ(refused["ReturnValue"], 32775);
+  EXPECT_FALSE(refused.contains("Job"));
+
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("invoke msvm_replicationservice.revertfailover " + VmParam() + " --json"),
+                   &out, false),
+            0);
+  auto started = nlohmann::json::parse(out);
+  ASSERT_EQ(started["ReturnValue"], 4096) << out;
+  const std::string job = started["Job"];
+  // The invoking process is gone; its job record tells how it ended.
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("job " + Q(job) + " --json"), &out, false), 0) << out;
+  auto shown = nlohmann::json::parse(out);
+  EXPECT_EQ(shown["JobState"], 7);
+  EXPECT_EQ(shown["JobType"], 98);
+  EXPECT_EQ(shown["ErrorCode"], 0);
+  EXPECT_EQ(shown["Cancellable"], false);
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("job " + std::string(shown["InstanceID"])), &out), 0);
+  EXPECT_THAT(out, HasSubstr("ElapsedTime "));
+}
+
+TEST_F(WmiCommandsTest, StateChangeCompletesAtOnceAndUsageErrorsExit2) {
+  std::string out;
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("invoke Msvm_ComputerSystem.RequestReplicationStateChange " + VmParam() +
+                       " RequestedState=7"),
+                   &out),
+            0)
+      << out;
+  EXPECT_THAT(out, ContainsRegex("ReturnValue +: 0"));
+  out.clear();
+  EXPECT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.Frobnicate " + VmParam()), &out), 2);
+  EXPECT_THAT(out, HasSubstr("unknown method"));
+  out.clear();
+  EXPECT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.RevertFailover Bogus=1"), &out), 2);
+  out.clear();
+  EXPECT_EQ(Hvdisk("wmi --store " + Q(dir_.File("nowhere")) +
+                       " invoke Msvm_ReplicationService.RevertFailover " + VmParam(),
+                   &out),
+            1);
+  EXPECT_THAT(out, HasSubstr("32777"));
+}
+
+}  // namespace
+}  // namespace hvdisk

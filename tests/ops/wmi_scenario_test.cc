@@ -33,6 +33,13 @@ Status CheckRetVal(ReplicationService& service, const MethodResult& r) {
   return Status::Ok();
 }
 
+// The VM runs on its failover disk and writes into it.
+Status RunAndWrite(Store& store, const Guid& vm) {
+  ASSIGN_OR_RETURN(auto running, AttachedDisk::Attach(store, vm));
+  RETURN_IF_ERROR(running->disk()->Write(1 << 20, hvdisk::testing::PatternBytes(65536, 77)));
+  return running->Detach();
+}
+
 TEST(WmiScenarioTest, FailoverRevertFailoverAgainCommitThroughTheFacade) {
   MemFileSystem fs;
   ops::testing::StoreEnv env(&fs);
@@ -52,11 +59,7 @@ TEST(WmiScenarioTest, FailoverRevertFailoverAgainCommitThroughTheFacade) {
       CheckRetVal(service, service.InitiateFailover(VmRef(vm), PointRef(replica.points[0].id))));
   const std::string failover = store->GetVm(vm)->failover_disk;
   EXPECT_EQ(digest(failover), digests[replica.points[0].file]);
-  {
-    ASSERT_OK_AND_ASSIGN(auto running, AttachedDisk::Attach(*store, vm));
-    ASSERT_OK(running->disk()->Write(1 << 20, hvdisk::testing::PatternBytes(65536, 77)));
-    ASSERT_OK(running->Detach());
-  }
+  ASSERT_OK(RunAndWrite(*store, vm));
   EXPECT_NE(digest(failover), digests[replica.points[0].file]);
 
   // Revert: the failover disk is discarded and every point and the head read as before.

@@ -71,7 +71,7 @@ std::string Journal::PathOf(const Guid& id) const {
 
 Status Journal::Write(const Intent& intent) {
   std::string text = EncodeIntent(intent);
-  return WriteFileAtomically(fs_, PathOf(intent.id), std::as_bytes(std::span(text)));
+  return WriteAtomicallyOrClean(fs_, PathOf(intent.id), std::as_bytes(std::span(text)));
 }
 
 Status Journal::Remove(const Guid& id) {

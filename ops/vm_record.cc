@@ -192,7 +192,14 @@ Result<VmRecord> ReadVmRecord(FileSystem* fs, const std::string& path) {
 
 Status WriteVmRecord(FileSystem* fs, const std::string& path, const VmRecord& record) {
   std::string text = EncodeVmRecord(record);
-  return WriteFileAtomically(fs, path, std::as_bytes(std::span(text)));
+  return WriteAtomicallyOrClean(fs, path, std::as_bytes(std::span(text)));
+}
+
+Status WriteAtomicallyOrClean(FileSystem* fs, const std::string& path,
+                              std::span<const std::byte> data) {
+  Status st = WriteFileAtomically(fs, path, data);
+  if (!st.ok()) (void)fs->Unlink(path + ".tmp");  // best effort; recovery removes what remains
+  return st;
 }
 
 int64_t NowMs() {

@@ -100,6 +100,10 @@ Result<VmRecord> ReadVmRecord(FileSystem* fs, const std::string& path);
 // Replaces `path` atomically with `record` (exactly as given: callers bump the generation).
 Status WriteVmRecord(FileSystem* fs, const std::string& path, const VmRecord& record);
 
+// WriteFileAtomically, removing its temporary (path + ".tmp") when it fails.
+Status WriteAtomicallyOrClean(FileSystem* fs, const std::string& path,
+                              std::span<const std::byte> data);
+
 // Milliseconds since the Unix epoch, now.
 int64_t NowMs();
 

@@ -84,23 +84,11 @@ class StoreCrashTest : public ::testing::TestWithParam<Scenario> {
     std::vector<std::string> problems = testing::ContractProblems(*store);
     EXPECT_TRUE(problems.empty()) << where << ": " << problems.front();
     ASSERT_OK_AND_ASSIGN(StoreState after, testing::CaptureState(*store));
-    const VmRecord& rec = after.records.at(vm_);
-    const bool rolled_back = rec == before_.records.at(vm_);
-    if (!rolled_back) {
-      const auto& states = GetParam().after_states;
-      EXPECT_TRUE(std::find(states.begin(), states.end(), rec.state) != states.end())
-          << where << ": state " << static_cast<int>(rec.state);
-      EXPECT_GT(rec.generation, before_.records.at(vm_).generation) << where;
-      if (GetParam().forward) GetParam().forward(before_, after, vm_);
-    }
-    for (const auto& [key, digest] : after.digests) {
-      if (before_.digests.count(key)) {
-        EXPECT_EQ(digest, before_.digests.at(key)) << where << " " << key;
-      }
-    }
-    if (rolled_back) {
-      EXPECT_EQ(after.digests, before_.digests) << where;
-    }
+    bool rolled_back = false;
+    problems =
+        testing::TransitionProblems(before_, after, vm_, GetParam().after_states, &rolled_back);
+    EXPECT_TRUE(problems.empty()) << where << ": " << problems.front();
+    if (!rolled_back && GetParam().forward) GetParam().forward(before_, after, vm_);
     if (!rolled_back) ++forward_;
   }
 

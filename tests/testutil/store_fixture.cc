@@ -1,5 +1,7 @@
 #include "tests/testutil/store_fixture.h"
 
+#include <algorithm>
+
 #include "chain/chain.h"
 #include "ops/recovery.h"
 #include "ops/replication.h"
@@ -55,6 +57,30 @@ Result<StoreState> CaptureState(Store& store) {
     }
   }
   return state;
+}
+
+std::vector<std::string> TransitionProblems(const StoreState& before, const StoreState& after,
+                                            const Guid& vm,
+                                            const std::vector<ReplicationState>& after_states,
+                                            bool* rolled_back) {
+  std::vector<std::string> out;
+  if (!after.records.count(vm)) return {"VM record gone"};
+  const VmRecord& rec = after.records.at(vm);
+  const VmRecord& old = before.records.at(vm);
+  *rolled_back = rec == old;
+  const bool state_ok =
+      std::find(after_states.begin(), after_states.end(), rec.state) != after_states.end();
+  if (!*rolled_back && (!state_ok || rec.generation <= old.generation)) {
+    out.push_back("state " + std::to_string(static_cast<int>(rec.state)) + " generation " +
+                  std::to_string(rec.generation) + " is neither before nor after");
+  }
+  for (const auto& [key, digest] : after.digests) {
+    if (before.digests.count(key) && before.digests.at(key) != digest) {
+      out.push_back("content of " + key + " changed");
+    }
+  }
+  if (*rolled_back && after.digests != before.digests) out.push_back("rolled back, disks differ");
+  return out;
 }
 
 std::vector<std::string> ContractProblems(Store& store) {

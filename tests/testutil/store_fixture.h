@@ -31,6 +31,14 @@ struct StoreState {
 };
 Result<StoreState> CaptureState(Store& store);
 
+// Problems with `after` as what an operation on `vm` left of `before`: the record is the
+// before-record (*rolled_back set) or has a later generation and a state of `after_states`; every
+// digest both name is unchanged; rolled back, all digests are.
+std::vector<std::string> TransitionProblems(const StoreState& before, const StoreState& after,
+                                            const Guid& vm,
+                                            const std::vector<ReplicationState>& after_states,
+                                            bool* rolled_back);
+
 // Problems with the store as DESIGN.md's contract states it: CheckStore's findings (pending
 // intents, orphans, missing or unclean images, chains that do not open). Empty when it holds.
 std::vector<std::string> ContractProblems(Store& store);

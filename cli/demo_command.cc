@@ -1,139 +1,215 @@
-// demo: an end-to-end run of the image layer that an operator can watch. It creates a dynamic
-// VHDX, writes patterns at aligned, unaligned and block-straddling offsets, reads them back,
-// flushes and closes, reopens read-only, checks the file clean and compares the content digest
-// with the one of an in-memory model. Ends with "demo: PASS ..." (exit 0) or "demo: FAIL ..."
+// demo: the replica lifecycle end to end, as a management service drives it. In a fresh store it
+// creates a replica VM, applies replicated changes and takes recovery points; then, through the
+// WMI facade (Msvm_ReplicationService) and its jobs, fails over to the oldest point, writes into
+// the failover disk, reverts, proves every point's digest unchanged, fails over again to the
+// latest point and commits. Each step prints the WMI return value, the job's end state and the
+// digests; the run ends with one verdict line, "demo: PASS ..." (exit 0) or "demo: FAIL ..."
 // (exit 1).
+#include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <memory>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "cli/chunk_reader.h"
+#include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
-#include "cli/size_parse.h"
+#include "ops/consumer.h"
+#include "ops/recovery.h"
+#include "ops/replication.h"
+#include "ops/store.h"
+#include "ops/wmi/cim_reference.h"
+#include "ops/wmi/replication_service.h"
 #include "platform/digest.h"
 #include "vhdx/image.h"
-#include "vhdx/layout.h"
 
 namespace hvdisk::cli {
 namespace {
 
-using vhdx::kKiB;
 using vhdx::kMiB;
 
-constexpr uint64_t kDemoSize = 64 * kMiB;
-constexpr uint32_t kDemoBlock = 1 * kMiB;
+constexpr uint64_t kDiskSize = 64 * kMiB;
+constexpr int kPoints = 3;
+const char kMarker[] = ".hvdisk-demo";  // marks a directory this command created
 
-struct DemoWrite {
-  uint64_t offset;
-  size_t length;
-};
-
-// Aligned, sector-unaligned, block-straddling and last-block writes.
-constexpr DemoWrite kWrites[] = {
-    {0, 4 * kKiB},         {kMiB - 512, 1 * kKiB}, {5 * kMiB + 12345, 100000},
-    {20 * kMiB, 3 * kMiB}, {40 * kMiB + 7, 1},     {kDemoSize - kMiB, kMiB},
+struct Demo {
+  FileSystem* fs = DefaultFileSystem();
+  std::string dir;
+  std::unique_ptr<ops::Store> store;
+  Guid vm;
+  std::map<std::string, std::string> digests;  // point name (and "head") -> digest
+  int step = 0;
 };
 
 std::vector<std::byte> Pattern(size_t size, uint64_t seed) {
   std::vector<std::byte> out(size);
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   for (std::byte& b : out) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     b = std::byte(x >> 24);
   }
   return out;
 }
 
-// Writes every pattern into the image and the model, then reads each back.
-Status WriteAndVerify(vhdx::Image* image, std::vector<std::byte>* model) {
-  uint64_t seed = 1;
-  for (const DemoWrite& w : kWrites) {
-    std::vector<std::byte> data = Pattern(w.length, seed++);
-    RETURN_IF_ERROR(image->Write(w.offset, data));
-    std::memcpy(model->data() + w.offset, data.data(), data.size());
+void Say(Demo& d, const std::string& text) { std::printf("[%d] %s\n", ++d.step, text.c_str()); }
+
+std::string DiskPath(Demo& d, const std::string& name) {
+  return d.store->layout().Abs(ops::StoreLayout::DiskRel(d.vm, name));
+}
+
+// XXH3-128 of the virtual content seen through `file` of the VM's disks.
+Result<std::string> DigestOf(Demo& d, const std::string& file) {
+  ASSIGN_OR_RETURN(auto chain, chain::Chain::Open(d.fs, DiskPath(d, file), {}));
+  Digest128 stream;
+  std::vector<std::byte> buf(8 * kMiB);
+  for (uint64_t off = 0; off < chain->virtual_size(); off += buf.size()) {
+    RETURN_IF_ERROR(chain->Read(off, buf));
+    stream.Update(buf);
   }
-  for (const DemoWrite& w : kWrites) {
-    std::vector<std::byte> back(w.length);
-    RETURN_IF_ERROR(image->Read(w.offset, back));
-    if (std::memcmp(back.data(), model->data() + w.offset, w.length) != 0) {
-      return Corrupt("read back differs at offset " + std::to_string(w.offset));
+  return stream.Finish().ToHex();
+}
+
+// A fresh store directory: refuses a non-empty directory this command did not create.
+Status PrepareDir(Demo& d) {
+  ASSIGN_OR_RETURN(bool exists, d.fs->Exists(d.dir));
+  if (exists) {
+    ASSIGN_OR_RETURN(bool ours, d.fs->Exists(JoinPath(d.dir, kMarker)));
+    ASSIGN_OR_RETURN(auto names, d.fs->List(d.dir));
+    if (!ours && !names.empty()) {
+      return InvalidArgument(d.dir + " exists and is not a demo directory: pass another DIR");
+    }
+    if (ours && std::system(("rm -rf '" + d.dir + "'").c_str()) != 0) {
+      return IoError("could not remove the previous demo in " + d.dir);
     }
   }
-  std::printf("wrote and read back %zu patterns\n", std::size(kWrites));
+  RETURN_IF_ERROR(d.fs->CreateDir(d.dir));
+  RETURN_IF_ERROR(WriteFileAtomically(d.fs, JoinPath(d.dir, kMarker), {}));
+  RETURN_IF_ERROR(ops::Store::Create(d.fs, JoinPath(d.dir, "store")));
+  ASSIGN_OR_RETURN(d.store, ops::Store::Open(d.fs, JoinPath(d.dir, "store")));
   return Status::Ok();
 }
 
-Status CreateAndWrite(const std::string& path, std::vector<std::byte>* model) {
-  FileSystem* fs = DefaultFileSystem();
-  vhdx::CreateOptions o;
-  o.type = vhdx::DiskType::kDynamic;
-  o.virtual_size = kDemoSize;
-  o.block_size = kDemoBlock;
-  RETURN_IF_ERROR(vhdx::Image::Create(fs, path, o));
-  std::printf("created %s: dynamic, %s, block %s\n", path.c_str(), FormatSize(kDemoSize).c_str(),
-              FormatSize(kDemoBlock).c_str());
-  ASSIGN_OR_RETURN(std::unique_ptr<vhdx::Image> image,
-                   vhdx::Image::Open(fs, path, {.read_only = false}));
-  RETURN_IF_ERROR(WriteAndVerify(image.get(), model));
-  RETURN_IF_ERROR(image->Flush());
+// A base disk with content, and the replica VM made from it.
+Status CreateReplica(Demo& d) {
+  const std::string base = JoinPath(d.dir, "base.vhdx");
+  RETURN_IF_ERROR(vhdx::Image::Create(d.fs, base, {.virtual_size = kDiskSize, .block_size = kMiB}));
+  ASSIGN_OR_RETURN(auto image, vhdx::Image::Open(d.fs, base, {.read_only = false}));
+  RETURN_IF_ERROR(image->Write(0, Pattern(8 * kMiB, 1)));
   RETURN_IF_ERROR(image->Close());
-  std::printf("flushed and closed\n");
+  ASSIGN_OR_RETURN(
+      d.vm, ops::CreateReplicaVm(*d.store, {.name = "demo-vm", .base_path = base, .adopt = true}));
+  Say(d, "replica VM demo-vm " + d.vm.ToString() + " on a 64 MiB dynamic base: state 3");
   return Status::Ok();
 }
 
-Status CheckClean(const std::string& path) {
-  ASSIGN_OR_RETURN(vhdx::CheckReport report, vhdx::Image::Check(DefaultFileSystem(), path));
-  for (const std::string& c : report.corruptions) std::printf("check: ERROR %s\n", c.c_str());
-  for (const std::string& l : report.leaks) std::printf("check: leak %s\n", l.c_str());
-  if (!report.corruptions.empty() || !report.leaks.empty()) {
-    return Corrupt("check found " + std::to_string(report.corruptions.size()) +
-                   " corruptions and " + std::to_string(report.leaks.size()) + " leaks");
+// Replicated changes, then a point, kPoints times; records each point's digest.
+Status Replicate(Demo& d) {
+  for (int i = 1; i <= kPoints; ++i) {
+    auto a = Pattern(2 * kMiB, 10 + i), b = Pattern(100000, 20 + i);
+    std::vector<ops::ChangeExtent> changes = {{.offset = uint64_t(i) * 10 * kMiB, .data = a},
+                                              {.offset = 3 * kMiB + 4096u * i + 512, .data = b}};
+    RETURN_IF_ERROR(ops::ApplyChanges(*d.store, d.vm, changes));
+    ASSIGN_OR_RETURN(ops::RecoveryPoint rp, ops::TakeRecoveryPoint(*d.store, d.vm));
+    ASSIGN_OR_RETURN(d.digests[rp.name()], DigestOf(d, rp.file));
+    Say(d, "applied 2 extents, took " + rp.name() + ": digest " + d.digests[rp.name()]);
   }
-  std::printf("check: clean, %llu/%llu blocks allocated\n",
-              static_cast<unsigned long long>(report.allocated_blocks),
-              static_cast<unsigned long long>(report.total_blocks));
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  ASSIGN_OR_RETURN(d.digests["head"], DigestOf(d, rec.head));
   return Status::Ok();
 }
 
-// Reopens read-only and compares the content digest with the model's.
-Status VerifyDigest(const std::string& path, const std::vector<std::byte>& model,
-                    std::string* hex) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Disk> disk, Disk::Open(path, {.format = DiskFormat::kVhdx}));
-  ASSIGN_OR_RETURN(Hash128 actual, DigestDisk(disk.get()));
-  const Hash128 expected = Xxh3_128(model);
-  *hex = actual.ToHex();
-  std::printf("digest (image): %s\ndigest (model): %s\n", hex->c_str(), expected.ToHex().c_str());
-  if (!(actual == expected)) return Corrupt("the image's content digest differs from the model's");
+// Polls a job like os-win does until it reaches a final state; prints and checks it.
+Status Await(Demo& d, ops::wmi::ReplicationService& service, const std::string& what,
+             const ops::wmi::MethodResult& r) {
+  if (r.return_value != 4096) {
+    return Unavailable(what + ": ReturnValue " + std::to_string(r.return_value) + " " + r.error);
+  }
+  for (;;) {
+    ASSIGN_OR_RETURN(ops::wmi::Job job, service.GetJob(r.job));
+    if (static_cast<int>(job.state) >= 7) {
+      ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+      Say(d, what + ": ReturnValue 4096, job " + job.id.ToString() + " -> JobState " +
+                 std::to_string(static_cast<int>(job.state)) + " (" +
+                 std::string(ops::wmi::JobStateName(job.state)) + "), ErrorCode " +
+                 std::to_string(job.error_code) + "; VM state " +
+                 std::to_string(static_cast<int>(rec.state)));
+      if (job.state != ops::wmi::JobState::kCompleted || job.error_code != 0) {
+        return Unavailable(what + " failed: " + job.error_description);
+      }
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Writes into the failover disk as the running VM would.
+Status WriteAsFailedOverVm(Demo& d) {
+  ASSIGN_OR_RETURN(auto attached, ops::AttachedDisk::Attach(*d.store, d.vm));
+  RETURN_IF_ERROR(attached->disk()->Write(5 * kMiB + 512, Pattern(3 * kMiB, 99)));
+  RETURN_IF_ERROR(attached->Detach());
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  ASSIGN_OR_RETURN(std::string digest, DigestOf(d, rec.failover_disk));
+  Say(d, "the failed-over VM wrote 3 MiB into " + rec.failover_disk + ": digest " + digest);
   return Status::Ok();
 }
 
-Status RunDemoSteps(const std::string& dir, std::string* hex) {
-  FileSystem* fs = DefaultFileSystem();
-  RETURN_IF_ERROR(fs->CreateDir(dir));
-  const std::string path = JoinPath(dir, "demo.vhdx");
-  ASSIGN_OR_RETURN(bool exists, fs->Exists(path));
-  if (exists) RETURN_IF_ERROR(fs->Unlink(path));  // a previous run's image
-  std::vector<std::byte> model(kDemoSize);
-  RETURN_IF_ERROR(CreateAndWrite(path, &model));
-  RETURN_IF_ERROR(CheckClean(path));
-  return VerifyDigest(path, model, hex);
+// Every point's digest, and the head's, as recorded before the failover.
+Status VerifyDigests(Demo& d) {
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  for (const ops::RecoveryPoint& rp : rec.points) {
+    ASSIGN_OR_RETURN(std::string now, DigestOf(d, rp.file));
+    bool same = now == d.digests[rp.name()];
+    std::printf("      %s digest %s %s\n", rp.name().c_str(), now.c_str(),
+                same ? "unchanged" : "CHANGED");
+    if (!same) return Corrupt(rp.name() + " changed");
+  }
+  ASSIGN_OR_RETURN(std::string head, DigestOf(d, rec.head));
+  std::printf("      head   digest %s %s\n", head.c_str(),
+              head == d.digests["head"] ? "unchanged" : "CHANGED");
+  return head == d.digests["head"] ? Status::Ok() : Corrupt("the head changed");
+}
+
+Status FailoverRevertCommit(Demo& d) {
+  ops::wmi::ReplicationService service(d.fs, JoinPath(d.dir, "store"));
+  const std::string vm = ops::wmi::ComputerSystemPath(d.vm);
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  const ops::RecoveryPoint oldest = rec.points.front();
+  RETURN_IF_ERROR(Await(d, service, "InitiateFailover(" + oldest.name() + ")",
+                        service.InitiateFailover(vm, ops::wmi::SnapshotPath(oldest.id))));
+  RETURN_IF_ERROR(WriteAsFailedOverVm(d));
+  RETURN_IF_ERROR(Await(d, service, "RevertFailover", service.RevertFailover(vm)));
+  RETURN_IF_ERROR(VerifyDigests(d));
+  RETURN_IF_ERROR(Await(d, service, "InitiateFailover(latest)", service.InitiateFailover(vm, "")));
+  RETURN_IF_ERROR(Await(d, service, "CommitFailover", service.CommitFailover(vm)));
+  ASSIGN_OR_RETURN(rec, d.store->GetVm(d.vm));
+  ASSIGN_OR_RETURN(std::string committed, DigestOf(d, rec.failover_disk));
+  const std::string latest = d.digests["rp-000" + std::to_string(kPoints)];
+  Say(d, "committed disk " + rec.failover_disk + ": digest " + committed +
+             (committed == latest ? " (= the latest point)" : " (DIFFERS from the latest point)"));
+  if (committed != latest) return Corrupt("the committed disk differs from its point");
+  ASSIGN_OR_RETURN(ops::StoreCheckReport check, ops::CheckStore(d.store.get()));
+  Say(d, "store check: " + std::string(check.ok() ? "clean" : "NOT CLEAN"));
+  return check.ok() ? Status::Ok() : Corrupt("the store does not check clean");
 }
 
 int RunDemo(const std::string& dir) {
-  std::string hex;
-  Status s = RunDemoSteps(dir, &hex);
-  if (!s.ok()) {
-    std::printf("demo: FAIL %s\n", s.ToString().c_str());
+  auto start = std::chrono::steady_clock::now();
+  Demo d{.dir = dir};
+  std::printf("hvdisk demo: a replica VM's lifecycle in %s\n", dir.c_str());
+  Status st = PrepareDir(d);
+  if (st.ok()) st = CreateReplica(d);
+  if (st.ok()) st = Replicate(d);
+  if (st.ok()) st = FailoverRevertCommit(d);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!st.ok()) {
+    std::printf("demo: FAIL at step %d: %s\n", d.step + 1, st.ToString().c_str());
     return kExitFailure;
   }
-  std::printf("demo: PASS image written, read back, closed, checked clean; digest %s\n",
-              hex.c_str());
+  std::printf(
+      "demo: PASS: %d recovery points; failover, revert and commit through "
+      "Msvm_ReplicationService jobs; every point's digest unchanged by the revert (%.1f s)\n",
+      kPoints, secs);
   return kExitOk;
 }
 
@@ -141,8 +217,9 @@ int RunDemo(const std::string& dir) {
 
 void RegisterDemoCommand(CLI::App& app) {
   auto dir = std::make_shared<std::string>("./hvdisk-demo");
-  CLI::App* sub = app.add_subcommand("demo", "Run the end-to-end image demo in DIR");
-  sub->add_option("DIR", *dir, "Working directory (default ./hvdisk-demo)");
+  CLI::App* sub = app.add_subcommand(
+      "demo", "Run the replica lifecycle demo in a fresh store in DIR (default ./hvdisk-demo)");
+  sub->add_option("DIR", *dir, "Directory for the demo (recreated when a previous demo made it)");
   SetCommand(sub, [dir] { return RunDemo(*dir); });
 }
 

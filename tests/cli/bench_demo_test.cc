@@ -1,4 +1,4 @@
-// End-to-end tests of `hvdisk bench` and `hvdisk demo`.
+// End-to-end tests of `hvdisk bench`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -85,25 +85,6 @@ TEST_F(BenchDemoTest, BenchBadArgumentsExit2) {
   std::string out;
   EXPECT_EQ(Hvdisk("bench " + Q(dir_.File("missing")), &out), 1);
   EXPECT_THAT(out, HasSubstr("kNotFound"));
-}
-
-TEST_F(BenchDemoTest, DemoPasses) {
-  const std::string demo = dir_.File("demo");
-  std::string out;
-  ASSERT_EQ(Hvdisk("demo " + Q(demo), &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("demo: PASS"));
-  EXPECT_EQ(Hvdisk("check " + Q(demo + "/demo.vhdx")), 0);
-  out.clear();
-  ASSERT_EQ(Hvdisk("demo " + Q(demo), &out), 0) << "re-runnable: " << out;
-  EXPECT_THAT(out, HasSubstr("demo: PASS"));
-}
-
-TEST_F(BenchDemoTest, DemoFailsWhereItCannotWrite) {
-  const std::string blocker = dir_.File("file");
-  ASSERT_EQ(Hvdisk("create " + Q(blocker) + " 1M"), 0);  // a file where the directory should be
-  std::string out;
-  EXPECT_EQ(Hvdisk("demo " + Q(blocker), &out), 1);
-  EXPECT_THAT(out, HasSubstr("demo: FAIL"));
 }
 
 }  // namespace

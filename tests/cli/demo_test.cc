@@ -1,0 +1,62 @@
+// `hvdisk demo`, the README's first command: its verdict, its store, and its refusals.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/testutil/cli_runner.h"
+#include "tests/testutil/testutil.h"
+
+namespace hvdisk {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Hvdisk;
+using testing::Q;
+
+TEST(DemoTest, RunsTheReplicaLifecycleToAPassingVerdict) {
+  testing::TempDir dir;
+  const std::string demo = dir.File("demo");
+  std::string out;
+  ASSERT_EQ(Hvdisk("demo " + Q(demo), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("InitiateFailover(rp-0001): ReturnValue 4096"));
+  EXPECT_THAT(out, HasSubstr("RevertFailover: ReturnValue 4096"));
+  EXPECT_THAT(out, HasSubstr("CommitFailover: ReturnValue 4096"));
+  EXPECT_THAT(out, HasSubstr("JobState 7 (Completed), ErrorCode 0; VM state 6"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("CHANGED")));
+  EXPECT_THAT(out, HasSubstr("\ndemo: PASS: "));
+  std::string check;
+  EXPECT_EQ(Hvdisk("store check " + Q(demo + "/store"), &check), 0) << check;
+}
+
+TEST(DemoTest, RerunsOverItsOwnDirectory) {
+  testing::TempDir dir;
+  std::string out;
+  ASSERT_EQ(Hvdisk("demo " + Q(dir.File("d")), &out), 0) << out;
+  out.clear();
+  ASSERT_EQ(Hvdisk("demo " + Q(dir.File("d")), &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("demo: PASS"));
+}
+
+TEST(DemoTest, RefusesADirectoryItDidNotCreate) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("precious.txt")) << "keep me";
+  std::string out;
+  EXPECT_EQ(Hvdisk("demo " + Q(dir.path()), &out), 1);
+  EXPECT_THAT(out, HasSubstr("demo: FAIL"));
+  EXPECT_THAT(out, HasSubstr("not a demo directory"));
+  std::ifstream in(dir.File("precious.txt"));
+  EXPECT_TRUE(in.good());
+}
+
+TEST(DemoTest, FailsWhereItCannotWrite) {
+  testing::TempDir dir;
+  const std::string blocker = dir.File("file");
+  std::ofstream(blocker) << "x";  // a file where the directory should be
+  std::string out;
+  EXPECT_EQ(Hvdisk("demo " + Q(blocker), &out), 1);
+  EXPECT_THAT(out, HasSubstr("demo: FAIL"));
+}
+
+}  // namespace
+}  // namespace hvdisk

@@ -1,4 +1,6 @@
 // CreateChild and Reparent: the single-step chain operations.
+#include <algorithm>
+
 #include "chain/chain.h"
 #include "chain/linkage.h"
 #include "chain/parent_path.h"
@@ -9,6 +11,22 @@ namespace {
 
 std::vector<std::string> RootsOr(const ChainOptions& options, const std::string& dir) {
   return options.allowed_roots.empty() ? std::vector<std::string>{dir} : options.allowed_roots;
+}
+
+// InvalidArgument when `child` already lies under `parent` (the new link would close a cycle).
+// A parent whose own chain does not open is judged by the part that does.
+Status RefuseCycle(FileSystem* fs, const std::string& child, const std::string& parent,
+                   const std::vector<std::string>& roots) {
+  ChainOptions probe{.allowed_roots = roots, .ignore_linkage = true};
+  auto chain = Chain::Open(fs, parent, probe);
+  if (!chain.ok()) return Status::Ok();
+  const auto& paths = (*chain)->paths();
+  if (std::find(paths.begin(), paths.end(), child) != paths.end()) {
+    return InvalidArgument(child + ": " + parent +
+                           " is its descendant; reparenting would make "
+                           "a cycle");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -42,6 +60,7 @@ Status Reparent(FileSystem* fs, const std::string& child_path, const std::string
   ASSIGN_OR_RETURN(std::string parent_real,
                    Confine(fs, new_parent_path, RootsOr(options, child_dir)));
   if (parent_real == child_real) return InvalidArgument(child_real + ": cannot be its own parent");
+  RETURN_IF_ERROR(RefuseCycle(fs, child_real, parent_real, RootsOr(options, child_dir)));
   ASSIGN_OR_RETURN(auto child, vhdx::Image::Open(fs, child_real, {.read_only = false}));
   if (child->type() != vhdx::DiskType::kDifferencing) {
     return InvalidArgument(child_real + ": not a differencing disk");

@@ -185,6 +185,13 @@ TEST_F(ChainTest, ReparentOntoAnUnrelatedDiskNeedsIgnoreIdMismatch) {
   EXPECT_OK(Chain::Open(&fs_, paths[1], {}));
 }
 
+TEST_F(ChainTest, ReparentOntoADescendantIsRefusedEvenIgnoringIds) {
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 3));
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fs_, paths[3]));
+  EXPECT_CODE(Reparent(&fs_, paths[1], paths[3], true), Code::kInvalidArgument);
+  EXPECT_EQ(*testing::ChainDigest(&fs_, paths[3]), before);
+}
+
 TEST_F(ChainTest, CheckChainReportsABrokenLink) {
   ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 2));
   ASSERT_OK_AND_ASSIGN(ChainCheckReport ok, CheckChain(&fs_, paths[2]));

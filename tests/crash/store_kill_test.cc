@@ -1,3 +1,4 @@
+// (tests/crash: needs the hvdisk binary, built by the release build this label runs in.)
 // The crash contract against real processes: `hvdisk vm revert` and `hvdisk vm commit` killed with
 // SIGKILL at random instants, then the store reopened (recovery runs) and checked as the
 // CrashFileSystem suite checks it. 20 rounds per command by default; HVDISK_KILL_ROUNDS=N (e.g.
@@ -42,8 +43,14 @@ pid_t Spawn(const std::string& store, const std::string& verb, const Guid& vm) {
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  int err =
-      posix_spawn(&pid, exe.c_str(), &actions, nullptr, const_cast<char**>(argv.data()), environ);
+  int err = 0;
+  // A shared build tree may be relinking hvdisk this instant (EACCES, ETXTBSY): retry a while.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    err =
+        posix_spawn(&pid, exe.c_str(), &actions, nullptr, const_cast<char**>(argv.data()), environ);
+    if (err != EACCES && err != ETXTBSY && err != ENOENT) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) ADD_FAILURE() << "posix_spawn " << exe << ": " << std::strerror(err);
   return err == 0 ? pid : -1;

@@ -1,0 +1,100 @@
+// End-to-end tests of `hvdisk store ...` and `hvdisk vm --store DIR ...`: the replica lifecycle
+// through the built binary (create, apply, checkpoint, failover, revert, test, destroy, commit),
+// VMs and points by name or GUID, --json output, and the exit codes of refused operations.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ops/change_set.h"
+#include "tests/testutil/cli_runner.h"
+#include "tests/testutil/testutil.h"
+
+namespace hvdisk {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Q;
+
+class VmCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = tmp_.File("store");
+    ASSERT_EQ(Run("store create " + Q(store_)), 0) << out_;
+    ASSERT_EQ(Run("create -t dynamic -b 1M " + Q(tmp_.File("base.vhdx")) + " 3M"), 0) << out_;
+    ASSERT_EQ(Vm("create web --base " + Q(tmp_.File("base.vhdx"))), 0) << out_;
+    vm_ = out_.substr(0, 36);
+  }
+  int Run(const std::string& args) {
+    out_.clear();
+    return testing::Hvdisk(args, &out_);
+  }
+  int Vm(const std::string& args) { return Run("vm --store " + Q(store_) + " " + args); }
+  nlohmann::json Show(const std::string& vm) {
+    std::string json;
+    EXPECT_EQ(testing::Hvdisk("vm --store " + Q(store_) + " show --json " + vm, &json, false), 0);
+    return nlohmann::json::parse(json);
+  }
+
+  hvdisk::testing::TempDir tmp_;
+  std::string store_, vm_, out_;
+};
+
+TEST_F(VmCommandsTest, FailoverRevertAndCommitByName) {
+  ASSERT_EQ(Vm("checkpoint web"), 0) << out_;
+  EXPECT_THAT(out_, HasSubstr("rp-0001"));
+  ASSERT_EQ(Vm("snapshot web --type Planned"), 0) << out_;
+  ASSERT_EQ(Vm("failover web --point rp-0001"), 0) << out_;
+  nlohmann::json j = Show("web");
+  EXPECT_EQ(j["state"], 5);
+  EXPECT_EQ(j["state_name"], "Recovered");
+  EXPECT_EQ(j["recovery_points"].size(), 2u);
+  EXPECT_EQ(j["recovery_points"][1]["type_name"], "Planned");
+  EXPECT_NE(j["failover_disk"], "");
+  ASSERT_EQ(Vm("revert " + vm_), 0) << out_;
+  EXPECT_EQ(Show(vm_)["state"], 3);
+  EXPECT_EQ(Vm("revert web"), 1);
+  EXPECT_THAT(out_, HasSubstr("kInvalidState"));
+  ASSERT_EQ(Vm("failover web"), 0) << out_;
+  ASSERT_EQ(Vm("commit web"), 0) << out_;
+  EXPECT_EQ(Show("web")["state"], 6);
+  EXPECT_EQ(Show("web")["chain"], nlohmann::json::array({"base.vhdx"}));
+  EXPECT_EQ(Run("store check " + Q(store_)), 0) << out_;
+}
+
+TEST_F(VmCommandsTest, TestVmIsListedAndDestroyed) {
+  ASSERT_EQ(Vm("checkpoint web"), 0) << out_;
+  ASSERT_EQ(Vm("test web"), 0) << out_;
+  const std::string test = out_.substr(0, 36);
+  std::string list;
+  ASSERT_EQ(testing::Hvdisk("vm --store " + Q(store_) + " list --json", &list, false), 0);
+  nlohmann::json vms = nlohmann::json::parse(list);
+  ASSERT_EQ(vms.size(), 2u);
+  EXPECT_EQ(vms[1]["mode"], 3);
+  EXPECT_EQ(Vm("commit web"), 1);
+  ASSERT_EQ(Vm("destroy " + test), 0) << out_;
+  EXPECT_EQ(Vm("show " + test), 1);
+  EXPECT_THAT(out_, HasSubstr("kNotFound"));
+}
+
+TEST_F(VmCommandsTest, ApplySuspendResumeAndRecover) {
+  auto data = hvdisk::testing::PatternBytes(4096, 3);
+  std::vector<ops::ChangeExtent> extents{{65536, data}};
+  const std::string set = ops::EncodeChangeSet(extents, 3 << 20);
+  testing::WriteBinaryFile(
+      tmp_.File("c.hvchg"),
+      std::vector<std::byte>(reinterpret_cast<const std::byte*>(set.data()),
+                             reinterpret_cast<const std::byte*>(set.data()) + set.size()));
+  ASSERT_EQ(Vm("apply web " + Q(tmp_.File("c.hvchg"))), 0) << out_;
+  ASSERT_EQ(Vm("suspend web"), 0) << out_;
+  EXPECT_EQ(Vm("apply web " + Q(tmp_.File("c.hvchg"))), 1);
+  EXPECT_THAT(out_, HasSubstr("kInvalidState"));
+  ASSERT_EQ(Vm("resume web"), 0) << out_;
+  EXPECT_EQ(Vm("show nobody"), 1);
+  ASSERT_EQ(Run("store recover " + Q(store_)), 0) << out_;
+  EXPECT_EQ(Run("store check " + Q(tmp_.File("missing"))), 1);
+}
+
+}  // namespace
+}  // namespace hvdisk

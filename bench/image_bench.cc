@@ -12,6 +12,8 @@
 // have been issued (--bytes=0: one pass over the disk for seq, unlimited for rand), whichever
 // comes first. Writes end with a flush and a close, inside the timing. --create makes a fresh
 // file first (raw: an empty file; vhdx: an empty image of SIZE with --block): allocating writes.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -289,11 +291,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "image_bench: %s\n", s.ToString().c_str());
     return 1;
   }
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
   std::printf(
       "{\"bytes\": %llu, \"ops\": %llu, \"requests\": %llu, \"seconds\": %.6f, "
-      "\"mib_per_s\": %.3f, \"iops\": %.1f, \"backend\": \"%s\"}\n",
+      "\"mib_per_s\": %.3f, \"iops\": %.1f, \"user_s\": %.4f, \"sys_s\": %.4f, "
+      "\"backend\": \"%s\"}\n",
       static_cast<unsigned long long>(t.bytes), static_cast<unsigned long long>(t.ops),
       static_cast<unsigned long long>(t.requests), t.seconds, t.bytes / t.seconds / (1 << 20),
-      t.ops / t.seconds, std::string(IoBackendName(args->backend)).c_str());
+      t.ops / t.seconds, secs(ru.ru_utime), secs(ru.ru_stime),
+      std::string(IoBackendName(args->backend)).c_str());
   return 0;
 }

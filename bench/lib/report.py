@@ -134,10 +134,11 @@ def plots(out_dir, stem, figs):
     series = {t: [(d, median_of(figs, f"matrix/randread/qd{d}/direct/uring", t))
                   for d in QD_SWEEP] for t in TARGETS}
     series = {t: [(x, y) for x, y in pts if y is not None] for t, pts in series.items()}
-    png = os.path.join(out_dir, f"{stem}-iops-by-qd.png")
-    gnuplot(png, "4K random read IOPS by queue depth (O_DIRECT, io_uring)", "queue depth",
-            "IOPS", series, logx=True)
-    done.append(("IOPS by queue depth", png))
+    if any(series.values()):
+        png = os.path.join(out_dir, f"{stem}-iops-by-qd.png")
+        gnuplot(png, "4K random read IOPS by queue depth (O_DIRECT, io_uring)", "queue depth",
+                "IOPS", {t: pts for t, pts in series.items() if pts}, logx=True)
+        done.append(("IOPS by queue depth", png))
     chain = [(d, median_of(figs, f"chain/read/depth{d}", "chain")) for d in CHAIN_DEPTHS]
     if all(y is not None for _, y in chain):
         png = os.path.join(out_dir, f"{stem}-chain-depth.png")

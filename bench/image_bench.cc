@@ -11,7 +11,8 @@
 // I/O for raw) and kept `depth` deep in the queue. The run stops after --seconds or once --bytes
 // have been issued (--bytes=0: one pass over the disk for seq, unlimited for rand), whichever
 // comes first. Writes end with a flush and a close, inside the timing. --create makes a fresh
-// file first (raw: an empty file; vhdx: an empty image of SIZE with --block): allocating writes.
+// file first (raw: a sparse file of SIZE; vhdx: an empty image of SIZE with --block): allocating
+// writes.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -104,6 +105,8 @@ Result<std::unique_ptr<Target>> OpenRaw(const Args& a) {
   uint64_t size = a.create;
   if (size == 0) {
     ASSIGN_OR_RETURN(size, file->Size());
+  } else {  // sized first, as `qemu-img create -f raw` does: writes never extend the file
+    RETURN_IF_ERROR(file->Truncate(size));
   }
   return std::unique_ptr<Target>(new RawTarget(std::move(file), size));
 }

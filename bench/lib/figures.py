@@ -17,10 +17,11 @@ QD_SWEEP = [1, 4, 16, 32]  # 4 KiB random reads, O_DIRECT, io_uring: the IOPS-by
 CHAIN_DEPTHS = [1, 4, 16]
 
 
-def figure(fid, title, unit, sides, ref="raw", peer=None, goals=(), params=None):
+def figure(fid, title, unit, sides, ref="raw", peer=None, goals=(), params=None, repeat=1):
+    """repeat: samples per side and round (cheap, noisy figures), each pass rotating the sides."""
     return {"id": fid, "title": title, "unit": unit, "sides": sides, "ref": ref, "peer": peer,
             "goals": list(goals), "params": params or {}, "samples": {s: [] for s in sides},
-            "run": {}}
+            "run": {}, "repeat": repeat}
 
 
 def not_measured(fid, title, reason):
@@ -161,7 +162,7 @@ def convert(ctx, to_vhdx):
     sides = ["raw", "hvdisk", "qemu"]
     f = figure("convert/" + ("to-vhdx" if to_vhdx else "to-raw"),
                f"convert {name}, {ctx.o.size // MIB} MiB of data, output flushed", "MiB/s",
-               sides, peer="qemu", goals=[("hvdisk", "qemu", 1.0)])
+               sides, peer="qemu", goals=[("hvdisk", "qemu", 1.0)], repeat=2)
     raw, vhdx = ctx.path(FILES["raw"]), ctx.path(FILES["dyn1M"])
     src, dst = (raw, ctx.path("conv.vhdx")) if to_vhdx else (vhdx, ctx.path("conv.img"))
     fmt = "vhdx" if to_vhdx else "raw"
@@ -173,6 +174,7 @@ def convert(ctx, to_vhdx):
 
     def one(side):
         remove(dst)
+        drop_cache(raw if side == "raw" else src)  # every side reads its source cold
         try:
             if side == "raw":  # the physical copy: raw->raw with cp, flushed
                 t0 = time.perf_counter()
@@ -204,7 +206,8 @@ print(n / (time.perf_counter() - t) / 1048576)
 def whole_read(ctx):
     sides = ["raw", "hvdisk", "pyvhdi"]
     f = figure("read/whole-disk", "whole-disk read, cold cache, 1M reads qd1 buffered sync, "
-               "dynamic 1M blocks", "MiB/s", sides, peer="pyvhdi", goals=[("hvdisk", "pyvhdi", 1.0)])
+               "dynamic 1M blocks", "MiB/s", sides, peer="pyvhdi", goals=[("hvdisk", "pyvhdi", 1.0)],
+               repeat=3)
     vhdx = ctx.path(FILES["dyn1M"])
     args = dict(op="read", pattern="seq", bs=MIB, depth=1, backend="sync", seconds=1e9)
     raw = ctx.path(FILES["raw"])

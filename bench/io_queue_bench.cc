@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/offset_stream.h"
 #include "platform/aligned_buffer.h"
 #include "platform/file.h"
 #include "platform/io_queue.h"
@@ -69,38 +70,13 @@ struct IoPattern {
   unsigned depth = 1;
 };
 
-// Yields the offsets of a pattern: sequential (wrapping at the end) or uniformly random.
-class OffsetStream {
- public:
-  OffsetStream(const IoPattern& p, uint64_t file_bytes)
-      : random_(p.random), block_(p.block), blocks_(file_bytes / p.block) {}
-  uint64_t Next() {
-    if (!random_) {
-      uint64_t off = next_ * block_;
-      next_ = next_ + 1 == blocks_ ? 0 : next_ + 1;
-      return off;
-    }
-    rng_ ^= rng_ << 13;  // xorshift64
-    rng_ ^= rng_ >> 7;
-    rng_ ^= rng_ << 17;
-    return (rng_ % blocks_) * block_;
-  }
-
- private:
-  bool random_;
-  uint64_t block_;
-  uint64_t blocks_;
-  uint64_t next_ = 0;
-  uint64_t rng_ = 0x2545F4914F6CDD1Dull;
-};
-
 // One in-flight request per slot; slot i owns buffer i and is its request's user_data.
 class Pipeline {
  public:
   Pipeline(const IoPattern& p, File* file, uint64_t file_bytes)
       : p_(p),
         file_(file),
-        offsets_(p, file_bytes),
+        offsets_(p.random, p.block, file_bytes),
         buffers_(p.depth * p.block),
         requests_(p.depth) {
     std::memset(buffers_.data(), 0x5A, buffers_.size());

@@ -112,6 +112,12 @@ class Image : public VirtualDisk {
   // data (adjacent runs coalesced). Parent ranges are read through the backing synchronously.
   // The caller submits the requests to its IoQueue. REQUIRES: the range lies within the disk.
   Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out);
+  // Plans a write for the caller's IoQueue: allocates the blocks the range needs (as Write does)
+  // and appends one request per run of file data. Unaligned edges and pieces that set sector-
+  // bitmap bits are written synchronously here instead (nothing appended for them). The data is
+  // durable only after its requests complete and Flush() runs: never Flush, Resize or Close with
+  // planned writes in flight.
+  Status PlanWrite(uint64_t offset, std::span<const std::byte> src, std::vector<IoRequest>* out);
   // This file's view of a range: data here, zeros, or the parent's.
   Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length);
 

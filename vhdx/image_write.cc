@@ -61,39 +61,55 @@ Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement
   return Status::Ok();
 }
 
-// Writes one piece that lies inside one block. REQUIRES: gate held shared; sector aligned.
-Status WritePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data) {
-  uint64_t block = pos / s->block_size(), bo = pos % s->block_size();
-  Placement p;
+// Places one piece that lies inside one block: allocates and reserves its space; returns the
+// handle to write it through. REQUIRES: gate held shared; sector aligned.
+Result<File*> PlacePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data,
+                         Placement* p) {
   {
     std::lock_guard<std::mutex> lock(s->mu);
-    RETURN_IF_ERROR(Place(s, block, bo, data.size(), &p));
+    RETURN_IF_ERROR(Place(s, pos / s->block_size(), pos % s->block_size(), data.size(), p));
   }
   // New space is reserved first so that the rest of a fresh block reads as zeros.
-  if (p.extend_len) RETURN_IF_ERROR(s->file->Allocate(p.extend_from, p.extend_len));
+  if (p->extend_len) RETURN_IF_ERROR(s->file->Allocate(p->extend_from, p->extend_len));
   File* f = s->data_file();
-  if (f->direct() &&
-      (p.file_offset | data.size() | reinterpret_cast<uintptr_t>(data.data())) % kDirectAlignment !=
-          0) {
-    f = s->file.get();
-  }
-  RETURN_IF_ERROR(f->WriteAt(p.file_offset, data));
-  if (p.set_bits) {  // after the payload: a bit never points at unwritten data
-    std::lock_guard<std::mutex> lock(s->mu);
-    uint64_t ss = s->sector_size();
-    uint64_t first = (block % s->chunk_ratio) * s->sectors_per_block() + bo / ss;
-    uint64_t chunk = block / s->chunk_ratio;
-    RETURN_IF_ERROR(LoadBitmap(s, chunk));
-    SetBits(s, chunk, first, data.size() / ss, true);
-  }
+  uintptr_t addr = reinterpret_cast<uintptr_t>(data.data());
+  bool aligned = (p->file_offset | data.size() | addr) % kDirectAlignment == 0;
+  return f->direct() && !aligned ? s->file.get() : f;
+}
+
+// After the payload of a partial piece: a bit never points at unwritten data. REQUIRES: gate.
+Status SetPieceBits(Image::State* s, uint64_t pos, uint64_t length) {
+  std::lock_guard<std::mutex> lock(s->mu);
+  uint64_t block = pos / s->block_size(), bo = pos % s->block_size();
+  uint64_t ss = s->sector_size();
+  uint64_t first = (block % s->chunk_ratio) * s->sectors_per_block() + bo / ss;
+  uint64_t chunk = block / s->chunk_ratio;
+  RETURN_IF_ERROR(LoadBitmap(s, chunk));
+  SetBits(s, chunk, first, length / ss, true);
   return Status::Ok();
 }
 
-Status WriteAligned(Image::State* s, uint64_t offset, std::span<const std::byte> src) {
+// Writes one piece that lies inside one block, or (out not null, no bitmap bits to set) appends
+// its request to *out. REQUIRES: gate held shared; sector aligned.
+Status WritePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data,
+                  std::vector<IoRequest>* out) {
+  Placement p;
+  ASSIGN_OR_RETURN(File * f, PlacePiece(s, pos, data, &p));
+  if (out != nullptr && !p.set_bits) {
+    std::byte* src = const_cast<std::byte*>(data.data());  // IoRequest never modifies a write
+    out->push_back({IoKind::kWrite, f, p.file_offset, src, data.size(), 0});
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(f->WriteAt(p.file_offset, data));
+  return p.set_bits ? SetPieceBits(s, pos, data.size()) : Status::Ok();
+}
+
+Status WriteAligned(Image::State* s, uint64_t offset, std::span<const std::byte> src,
+                    std::vector<IoRequest>* out = nullptr) {
   for (uint64_t done = 0; done < src.size();) {
     uint64_t pos = offset + done;
     uint64_t n = std::min<uint64_t>(s->block_size() - pos % s->block_size(), src.size() - done);
-    RETURN_IF_ERROR(WritePiece(s, pos, src.subspan(done, n)));
+    RETURN_IF_ERROR(WritePiece(s, pos, src.subspan(done, n), out));
     done += n;
   }
   return Status::Ok();
@@ -139,6 +155,18 @@ Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
   std::memcpy(buf.data() + (offset - head), src.data(), src.size());
   std::shared_lock<std::shared_mutex> gate(s->gate);
   return WriteAligned(s, head, buf);
+}
+
+Status Image::PlanWrite(uint64_t offset, std::span<const std::byte> src,
+                        std::vector<IoRequest>* out) {
+  State* s = s_.get();
+  uint64_t ss = s->sector_size();
+  if (offset % ss != 0 || src.size() % ss != 0) return Write(offset, src);
+  RETURN_IF_ERROR(CheckWritable(s, offset, src.size()));
+  if (src.empty()) return Status::Ok();
+  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
+  std::shared_lock<std::shared_mutex> gate(s->gate);
+  return WriteAligned(s, offset, src, out);
 }
 
 Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {

@@ -51,6 +51,27 @@ TEST_F(ImageTest, DynamicImageReadsZerosAndRoundTripsWritesAcrossReopen) {
   EXPECT_TRUE(rep.corruptions.empty() && rep.leaks.empty());
 }
 
+TEST_F(ImageTest, PlannedWritesThroughAQueueReadBackAfterReopen) {
+  std::string p = Make({.virtual_size = 16 * kMiB, .block_size = kMiB});
+  auto data = PatternBytes(3 * kMiB, 7);
+  {
+    auto img = OpenRw(p);
+    std::vector<IoRequest> reqs;
+    ASSERT_OK(img->PlanWrite(kMiB + 4096, data, &reqs));  // spans four blocks
+    EXPECT_EQ(reqs.size(), 4u);
+    ASSERT_OK(img->PlanWrite(100, std::span(data).first(10), &reqs));  // unaligned: written now
+    EXPECT_EQ(reqs.size(), 4u);
+    ASSERT_OK_AND_ASSIGN(auto queue, CreateIoQueue(IoBackend::kSync, 4));
+    ASSERT_OK(RunAll(queue.get(), reqs));
+    ASSERT_OK(img->Close());
+  }
+  ASSERT_OK_AND_ASSIGN(auto ro, Image::Open(fs_, p, {}));
+  EXPECT_EQ(ReadAll(ro.get(), kMiB + 4096, data.size()), data);
+  EXPECT_EQ(ReadAll(ro.get(), 100, 10), std::vector<std::byte>(data.begin(), data.begin() + 10));
+  ASSERT_OK_AND_ASSIGN(CheckReport rep, Image::Check(fs_, p));
+  EXPECT_TRUE(rep.corruptions.empty() && rep.leaks.empty());
+}
+
 TEST_F(ImageTest, FixedImageIsFullyAllocatedAndWritable) {
   std::string p = Make({.type = DiskType::kFixed, .virtual_size = 8 * kMiB, .block_size = kMiB});
   auto img = OpenRw(p);

@@ -1,0 +1,283 @@
+"""The benchmarks of bench/run, as figures: each has sides (raw, the hvdisk variants, peers), and
+each side a callable that performs one measurement and returns a value where higher is better
+(MiB/s, IOPS, ops/s). bench/run runs every side of every figure once per round, rotating the
+order of the sides from round to round, so drift on a shared machine hits all sides alike."""
+import json
+import os
+import shutil
+import time
+
+from tools import (PYTHON, BenchError, drop_cache, fdatasync, hvdisk_has, remove, run, timed,
+                   warm_cache)
+
+MIB = 1 << 20
+TARGETS = ["raw", "fixed", "dyn1M", "dyn32M"]  # the matrix's files, made by prepare()
+FILES = {"raw": "raw.img", "fixed": "fixed.vhdx", "dyn1M": "dyn1M.vhdx", "dyn32M": "dyn32M.vhdx"}
+BACKENDS = ["uring", "aio", "sync"]
+QD_SWEEP = [1, 4, 16, 32]  # 4 KiB random reads, O_DIRECT, io_uring: the IOPS-by-depth plot
+CHAIN_DEPTHS = [1, 4, 16]
+
+
+def figure(fid, title, unit, sides, ref="raw", peer=None, goals=(), params=None, repeat=1):
+    """repeat: samples per side and round (cheap, noisy figures), each pass rotating the sides."""
+    return {"id": fid, "title": title, "unit": unit, "sides": sides, "ref": ref, "peer": peer,
+            "goals": list(goals), "params": params or {}, "samples": {s: [] for s in sides},
+            "run": {}, "repeat": repeat}
+
+
+def not_measured(fid, title, reason):
+    return {"id": fid, "title": title, "not_measured": reason}
+
+
+class Context:
+    """Paths and options shared by the benchmarks."""
+
+    def __init__(self, opts, build_dir):
+        self.o = opts
+        self.dir = opts.data_dir
+        self.hvdisk = os.path.join(build_dir, "cli", "hvdisk")
+        self.image_bench = os.path.join(build_dir, "bench", "image_bench")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def image_bench_run(self, file, fmt, **kw):
+        args = [self.image_bench, f"--file={file}", f"--format={fmt}"]
+        args += [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]
+        return json.loads(run(args))
+
+
+def prepare(ctx):
+    """The matrix's files: a raw file full of data and VHDX copies of it (all blocks allocated)."""
+    size = ctx.o.size
+    os.makedirs(ctx.dir, exist_ok=True)
+    raw = ctx.path(FILES["raw"])
+    remove(*[ctx.path(f) for f in FILES.values()])
+    ctx.image_bench_run(raw, "raw", create=size, bs=MIB, depth=4, seconds=1e9)
+    for name, args in [("fixed", ["-t", "fixed", "-b", "32M"]), ("dyn1M", ["-b", "1M"]),
+                       ("dyn32M", ["-b", "32M"])]:
+        run([ctx.hvdisk, "convert", "-O", "vhdx", *args, raw, ctx.path(FILES[name])])
+
+
+# ---- the matrix --------------------------------------------------------------------------------
+
+MATRIX_OPS = [("seqread", "read", "seq", MIB), ("seqwrite", "write", "seq", MIB),
+              ("randread", "read", "rand", 4096), ("randwrite", "write", "rand", 4096)]
+
+
+def matrix_cell(ctx, name, op, pattern, bs, depth, direct, backend, goals=()):
+    mode = "direct" if direct else "buffered"
+    unit = "MiB/s" if pattern == "seq" else "IOPS"
+    key = "mib_per_s" if pattern == "seq" else "iops"
+    f = figure(f"matrix/{name}/qd{depth}/{mode}/{backend}",
+               f"{name} {bs // 1024}K qd{depth} {mode} {backend}", unit, TARGETS, goals=goals,
+               params={"op": op, "pattern": pattern, "bs": bs, "depth": depth, "direct": direct,
+                       "backend": backend})
+    for t in TARGETS:
+        fmt = "raw" if t == "raw" else "vhdx"
+        args = dict(op=op, pattern=pattern, bs=bs, depth=depth, backend=backend,
+                    direct=int(direct), seconds=ctx.o.seconds)
+        f["run"][t] = (lambda p=ctx.path(FILES[t]), fm=fmt, a=args:
+                       sample(ctx, p, fm, a, key, warm=op == "read" and not direct))
+    return f
+
+
+def sample(ctx, path, fmt, args, key, warm):
+    """One matrix sample; buffered reads start from a warm cache, whatever was evicted before."""
+    if warm:
+        warm_cache(path)
+    return ctx.image_bench_run(path, fmt, **args)[key]
+
+
+def matrix_goals(name, depth, direct, backend):
+    if backend != "uring":
+        return []
+    if name == "seqread" and depth == 32:
+        return [("dyn1M", "raw", 0.95), ("dyn32M", "raw", 0.95)]
+    if name == "randread" and depth == 32 and direct:
+        return [("dyn1M", "raw", 0.9), ("dyn32M", "raw", 0.9)]
+    return []
+
+
+def matrix(ctx):
+    out = []
+    for name, op, pattern, bs in MATRIX_OPS:
+        for depth in (1, 32):
+            for direct in (False, True):
+                for backend in ctx.o.backends:
+                    out.append(matrix_cell(ctx, name, op, pattern, bs, depth, direct, backend,
+                                           matrix_goals(name, depth, direct, backend)))
+    for depth in QD_SWEEP:
+        if depth not in (1, 32):
+            out.append(matrix_cell(ctx, "randread", "read", "rand", 4096, depth, True, "uring"))
+    return out
+
+
+# ---- allocating writes -------------------------------------------------------------------------
+
+def alloc_write(ctx, direct):
+    mode = "direct" if direct else "buffered"
+    sides = ["raw", "dyn32M", "dyn1M"]
+    f = figure(f"alloc/seqwrite/{mode}", f"allocating seq 1M writes qd4 {mode} uring, fresh "
+               f"file, {ctx.o.size // MIB} MiB + flush", "MiB/s", sides,
+               goals=[("dyn32M", "raw", 0.85), ("dyn1M", "raw", 0.75)])
+
+    def one(fmt, block):
+        p = ctx.path("alloc." + fmt)
+        try:
+            return ctx.image_bench_run(p, fmt, create=ctx.o.size, block=block, bs=MIB, depth=4,
+                                       direct=int(direct), seconds=1e9)["mib_per_s"]
+        finally:
+            remove(p)
+    f["run"] = {"raw": lambda: one("raw", MIB), "dyn32M": lambda: one("vhdx", 32 * MIB),
+                "dyn1M": lambda: one("vhdx", MIB)}
+    return f
+
+
+# ---- qemu-img bench pattern --------------------------------------------------------------------
+
+def qemu_bench(ctx):
+    count = ctx.o.bench_count
+    args = ["-w", "-c", str(count), "-s", "4K", "-S", "1M"]
+    sides = ["raw", "hvdisk", "qemu", "qemu-raw"]
+    f = figure("bench/alloc4k", f"bench -w -c {count} -s 4K -S 1M (one 4K write into each of "
+               f"{count} fresh 1 MiB blocks, then flush), ops/s", "ops/s", sides, peer="qemu",
+               goals=[("hvdisk", "raw", 0.3), ("hvdisk", "qemu", 1.0)])
+    size = f"{count}M"
+
+    def one(tool, fmt):
+        p = ctx.path("bench." + fmt)
+        remove(p)
+        if fmt == "vhdx":
+            run(["qemu-img", "create", "-q", "-f", "vhdx", "-o",
+                 "subformat=dynamic,block_size=1M", p, size])
+        else:
+            run(["qemu-img", "create", "-q", "-f", "raw", p, size])
+        cmd = [ctx.hvdisk, "bench"] if tool == "hvdisk" else ["qemu-img", "bench", "-f", fmt]
+        try:
+            return count / timed([*cmd, *args, p])
+        finally:
+            remove(p)
+    f["run"] = {"raw": lambda: one("hvdisk", "raw"), "hvdisk": lambda: one("hvdisk", "vhdx"),
+                "qemu": lambda: one("qemu", "vhdx"), "qemu-raw": lambda: one("qemu", "raw")}
+    return f
+
+
+# ---- convert -----------------------------------------------------------------------------------
+
+def convert(ctx, to_vhdx):
+    name = "raw->vhdx (dynamic, 1M blocks)" if to_vhdx else "vhdx (dynamic, 1M blocks)->raw"
+    sides = ["raw", "hvdisk", "qemu"]
+    f = figure("convert/" + ("to-vhdx" if to_vhdx else "to-raw"),
+               f"convert {name}, {ctx.o.size // MIB} MiB of data, output flushed", "MiB/s",
+               sides, peer="qemu", goals=[("hvdisk", "qemu", 1.0)], repeat=2)
+    raw, vhdx = ctx.path(FILES["raw"]), ctx.path(FILES["dyn1M"])
+    src, dst = (raw, ctx.path("conv.vhdx")) if to_vhdx else (vhdx, ctx.path("conv.img"))
+    fmt = "vhdx" if to_vhdx else "raw"
+    cmds = {
+        "hvdisk": [ctx.hvdisk, "convert", "-O", fmt] + (["-b", "1M"] if to_vhdx else []),
+        "qemu": ["qemu-img", "convert", "-t", "writeback", "-O", fmt]
+                + (["-o", "subformat=dynamic,block_size=1M"] if to_vhdx else []),
+    }
+
+    def one(side):
+        remove(dst)
+        drop_cache(raw if side == "raw" else src)  # every side reads its source cold
+        try:
+            if side == "raw":  # the physical copy: raw->raw with cp, flushed
+                t0 = time.perf_counter()
+                shutil.copyfile(raw, dst)
+                fdatasync(dst)
+                return ctx.o.size / MIB / (time.perf_counter() - t0)
+            return ctx.o.size / MIB / timed([*cmds[side], src, dst])
+        finally:
+            remove(dst)
+    f["run"] = {s: (lambda s=s: one(s)) for s in sides}
+    return f
+
+
+# ---- whole-disk read vs libvhdi ----------------------------------------------------------------
+
+PYVHDI_READ = """
+import pyvhdi, sys, time
+t = time.perf_counter()
+f = pyvhdi.file(); f.open(sys.argv[1]); n = f.get_media_size(); o = 0
+while o < n:
+    b = f.read_buffer_at_offset(min(1 << 20, n - o), o)
+    if not b: raise SystemExit("short read at %d" % o)
+    o += len(b)
+f.close()
+print(n / (time.perf_counter() - t) / 1048576)
+"""
+
+
+def whole_read(ctx):
+    sides = ["raw", "hvdisk", "pyvhdi"]
+    f = figure("read/whole-disk", "whole-disk read, cold cache, 1M reads qd1 buffered sync, "
+               "dynamic 1M blocks", "MiB/s", sides, peer="pyvhdi", goals=[("hvdisk", "pyvhdi", 1.0)],
+               repeat=3)
+    vhdx = ctx.path(FILES["dyn1M"])
+    args = dict(op="read", pattern="seq", bs=MIB, depth=1, backend="sync", seconds=1e9)
+    raw = ctx.path(FILES["raw"])
+
+    def cold(path, fn):  # every side reads from the device: this file's cached pages dropped
+        drop_cache(path)
+        return fn()
+    f["run"] = {
+        "raw": lambda: cold(raw, lambda: ctx.image_bench_run(raw, "raw", **args)["mib_per_s"]),
+        "hvdisk": lambda: cold(vhdx, lambda: ctx.image_bench_run(vhdx, "vhdx", **args)[
+            "mib_per_s"]),
+        "pyvhdi": lambda: cold(vhdx, lambda: float(run([PYTHON, "-c", PYVHDI_READ, vhdx]))),
+    }
+    return f
+
+
+# ---- chains and the replica store: hooks -------------------------------------------------------
+
+def chain_figures(ctx):
+    """Read throughput through chains of depth 1/4/16 (needs `hvdisk create -p PARENT CHILD`)."""
+    if not hvdisk_has(ctx.hvdisk, ["create"], r"(^|\s)-p[ ,]|--parent"):
+        reason = "`hvdisk create` has no -p PARENT in this build (chains not landed on branch)"
+        return [not_measured(f"chain/read/depth{d}", f"seq 1M read through a chain of depth {d}",
+                             reason) for d in CHAIN_DEPTHS]
+    out = []
+    for d in CHAIN_DEPTHS:
+        f = figure(f"chain/read/depth{d}", f"seq 1M read qd4 through a chain of depth {d}",
+                   "MiB/s", ["raw", "chain"], params={"depth": d})
+        f["run"] = {"raw": lambda: chain_read(ctx, 0), "chain": lambda d=d: chain_read(ctx, d)}
+        out.append(f)
+    return out
+
+
+def chain_read(ctx, depth):
+    """Builds base <- c1 <- ... <- cDEPTH over a copy of dyn1M (once) and reads the leaf."""
+    leaf = ctx.path(f"chain{depth}.avhdx") if depth else ctx.path(FILES["raw"])
+    if depth and not os.path.exists(leaf):
+        parent = ctx.path("chain-base.vhdx")
+        if not os.path.exists(parent):
+            shutil.copyfile(ctx.path(FILES["dyn1M"]), parent)
+        for i in range(1, depth + 1):
+            child = ctx.path(f"chain{depth}-{i}.avhdx") if i < depth else leaf
+            run([ctx.hvdisk, "create", "-p", parent, child])
+            parent = child
+    count = ctx.o.size // MIB
+    secs = timed([ctx.hvdisk, "bench", "-c", str(count), "-s", "1M", "-d", "4", leaf])
+    return count / secs
+
+
+def store_figures(ctx):
+    """Failover/revert latency by disk size and commit/merge vs cp (needs the replica store)."""
+    names = [("store/failover-latency", "failover latency by failover-disk size"),
+             ("store/revert-latency", "revert latency by failover-disk size"),
+             ("store/commit-vs-cp", "commit/merge throughput vs cp")]
+    if not hvdisk_has(ctx.hvdisk, [], r"\b(failover|store)\b"):
+        reason = "no replica store commands (failover/revert/commit) in this `hvdisk` build"
+        return [not_measured(fid, title, reason) for fid, title in names]
+    raise BenchError("the replica store exists: write its benchmarks in bench/lib/figures.py")
+
+
+def all_figures(ctx):
+    figs = matrix(ctx)
+    figs += [alloc_write(ctx, False), alloc_write(ctx, True), qemu_bench(ctx)]
+    figs += [convert(ctx, True), convert(ctx, False), whole_read(ctx)]
+    return figs + chain_figures(ctx) + store_figures(ctx)

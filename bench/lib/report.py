@@ -1,0 +1,147 @@
+"""The report of bench/run: Markdown (machine identity first), JSON with every sample, and PNG
+plots through gnuplot."""
+import json
+import os
+import statistics
+import subprocess
+
+from figures import CHAIN_DEPTHS, QD_SWEEP, TARGETS
+
+
+def summary(values):
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def ratio(fig, side, other):
+    a, b = summary(fig["samples"].get(side, [])), summary(fig["samples"].get(other, []))
+    return a["median"] / b["median"] if a and b and b["median"] > 0 else None
+
+
+def num(v):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def goal_rows(figs):
+    rows = []
+    for f in figs:
+        for side, vs, want in f.get("goals", []):
+            r = ratio(f, side, vs)
+            met = "**met**" if r is not None and r >= want else "SHORT"
+            rows.append(f"| {f['title']} | {side} vs {vs} | {want:.2f}x | "
+                        f"{'-' if r is None else f'{r:.3f}x'} | {met} |")
+    return rows
+
+
+def figure_rows(f):
+    rows = []
+    for side in f["sides"]:
+        s = summary(f["samples"][side])
+        if s is None:
+            rows.append(f"| {f['title']} | {side} | FAILED: {f.get('error', 'no sample')} |"
+                        " | | |")
+            continue
+        to_ref = ratio(f, side, f["ref"]) if side != f["ref"] else None
+        to_peer = ratio(f, side, f["peer"]) if f["peer"] and side != f["peer"] else None
+        rows.append(f"| {f['title']} | {side} | {num(s['median'])} {f['unit']} | "
+                    f"{num(s['min'])}-{num(s['max'])} | "
+                    f"{'-' if to_ref is None else f'{to_ref:.3f}x'} | "
+                    f"{'-' if to_peer is None else f'{to_peer:.3f}x'} |")
+    return rows
+
+
+def section(title, figs):
+    lines = [f"\n## {title}\n", "| benchmark | side | median | min-max | ratio to raw | "
+             "ratio to peer |", "|---|---|---|---|---|---|"]
+    for f in figs:
+        lines += figure_rows(f)
+    return lines
+
+
+def markdown(meta, figs, plots, notes):
+    m = meta["machine"]
+    lines = [f"# hvdisk benchmarks: {meta['date']} on {m['host']}\n",
+             f"- CPU: {m['cpu']} ({m['cpus']} CPUs), memory {m['memory']}",
+             f"- kernel: {m['kernel']}",
+             f"- data dir: `{m['data_dir']}` on {m['filesystem']}",
+             f"- I/O backends: {', '.join(m['backends'])} (matrix); goals use io_uring",
+             f"- peers: {m['qemu_img']}; pyvhdi {m['pyvhdi']}",
+             f"- hvdisk: {meta['commit']}, build `{meta['build']}`",
+             f"- run: {meta['mode']}, data size {meta['size_mib']} MiB, {meta['rounds']} rounds "
+             f"interleaved (sides rotated per round), {meta['seconds']} s per matrix sample, "
+             f"{meta['elapsed']:.0f} s in all\n",
+             "Each figure is the median of the rounds, with min-max; `ratio to raw` divides by "
+             "the raw file on the same backend in the same run (the physical limit), `ratio to "
+             "peer` by qemu-img or libvhdi. Higher is better everywhere.\n",
+             "## Goals\n", "| benchmark | comparison | goal | measured | |", "|---|---|---|---|---|"]
+    lines += goal_rows(figs)
+    groups = {}
+    for f in figs:
+        groups.setdefault(f["id"].split("/")[0], []).append(f)
+    titles = {"matrix": "Matrix: raw, fixed, dynamic 1M and 32M blocks",
+              "alloc": "Allocating writes", "bench": "hvdisk bench vs qemu-img bench",
+              "convert": "convert vs qemu-img convert", "read": "Whole-disk read vs libvhdi"}
+    for g, title in titles.items():
+        if g in groups:
+            lines += section(title, [f for f in groups[g] if "not_measured" not in f])
+    lines += ["\n## Not measured\n"]
+    lines += [f"- {f['title']} (`{f['id']}`): not measured: {f['not_measured']}"
+              for f in figs if "not_measured" in f]
+    lines += ["\n## Plots\n"] + [f"![{t}]({os.path.basename(p)})" for t, p in plots]
+    lines += ["\n## Notes\n"] + notes
+    return "\n".join(lines) + "\n"
+
+
+def to_json(meta, figs):
+    out = []
+    for f in figs:
+        g = {k: v for k, v in f.items() if k != "run"}
+        if "samples" in f:
+            g["summary"] = {s: summary(v) for s, v in f["samples"].items()}
+        out.append(g)
+    return json.dumps({"meta": meta, "figures": out}, indent=1, default=str)
+
+
+def gnuplot(png, title, xlabel, ylabel, series, logx=False):
+    """series: {name: [(x, y), ...]}; writes png with one line per series."""
+    data = png[:-4] + ".dat"
+    with open(data, "w") as d:
+        for name, pts in series.items():
+            d.write(f"# {name}\n" + "".join(f"{x} {y}\n" for x, y in pts) + "\n\n")
+    plots = ", ".join(f"'{data}' index {i} with linespoints title '{n}'"
+                      for i, n in enumerate(series))
+    script = (f"set terminal pngcairo size 800,500 noenhanced\nset output '{png}'\n"
+              f"set title '{title}'\nset xlabel '{xlabel}'\nset ylabel '{ylabel}'\n"
+              f"set key left top\nset grid\n{'set logscale x 2' if logx else ''}\nplot {plots}\n")
+    subprocess.run(["gnuplot"], input=script, text=True, check=True, capture_output=True)
+    os.unlink(data)
+
+
+def median_of(figs, fid, side):
+    for f in figs:
+        if f["id"] == fid and "samples" in f:
+            s = summary(f["samples"][side])
+            return s["median"] if s else None
+    return None
+
+
+def plots(out_dir, stem, figs):
+    done = []
+    series = {t: [(d, median_of(figs, f"matrix/randread/qd{d}/direct/uring", t))
+                  for d in QD_SWEEP] for t in TARGETS}
+    series = {t: [(x, y) for x, y in pts if y is not None] for t, pts in series.items()}
+    if any(series.values()):
+        png = os.path.join(out_dir, f"{stem}-iops-by-qd.png")
+        gnuplot(png, "4K random read IOPS by queue depth (O_DIRECT, io_uring)", "queue depth",
+                "IOPS", {t: pts for t, pts in series.items() if pts}, logx=True)
+        done.append(("IOPS by queue depth", png))
+    chain = [(d, median_of(figs, f"chain/read/depth{d}", "chain")) for d in CHAIN_DEPTHS]
+    if all(y is not None for _, y in chain):
+        png = os.path.join(out_dir, f"{stem}-chain-depth.png")
+        gnuplot(png, "seq 1M read through chains", "chain depth", "MiB/s", {"chain": chain})
+        done.append(("throughput by chain depth", png))
+    return done

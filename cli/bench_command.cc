@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +39,7 @@ struct BenchArgs {
   std::string format;
   std::string file;
   std::vector<std::string> roots;
+  bool json = false;
 };
 
 struct BenchPlan {
@@ -206,6 +208,29 @@ Status RunPlan(Disk* disk, const BenchPlan& p, bool native) {
   return Status::Ok();
 }
 
+void PrintPlan(const BenchPlan& p) {
+  std::printf(
+      "Sending %llu %s requests, %zu bytes each, %u in parallel (starting at offset %llu, "
+      "step size %llu)\n",
+      static_cast<unsigned long long>(p.count), p.write ? "write" : "read", p.bufsize, p.depth,
+      static_cast<unsigned long long>(p.offset), static_cast<unsigned long long>(p.step));
+  std::fflush(stdout);
+}
+
+void PrintBenchJson(const BenchPlan& p, double seconds) {
+  const double s = seconds > 0 ? seconds : 1e-9;
+  nlohmann::ordered_json j{{"operation", p.write ? "write" : "read"},
+                           {"count", p.count},
+                           {"buffer-size", p.bufsize},
+                           {"depth", p.depth},
+                           {"offset", p.offset},
+                           {"step-size", p.step},
+                           {"seconds", seconds},
+                           {"iops", static_cast<double>(p.count) / s},
+                           {"bytes-per-second", static_cast<double>(p.count * p.bufsize) / s}};
+  std::printf("%s\n", j.dump(4).c_str());
+}
+
 int RunBench(const BenchArgs& a) {
   Result<DiskFormat> format = ParseFormat(a.format);
   if (!format.ok()) return UsageError(format.status());
@@ -217,19 +242,17 @@ int RunBench(const BenchArgs& a) {
   if (!disk.ok()) return ReportError(disk.status());
   Result<BenchPlan> plan = MakePlan(a, (*disk)->size());
   if (!plan.ok()) return UsageError(plan.status());
-  std::printf(
-      "Sending %llu %s requests, %zu bytes each, %u in parallel (starting at offset %llu, "
-      "step size %llu)\n",
-      static_cast<unsigned long long>(plan->count), a.write ? "write" : "read", plan->bufsize,
-      plan->depth, static_cast<unsigned long long>(plan->offset),
-      static_cast<unsigned long long>(plan->step));
-  std::fflush(stdout);
+  if (!a.json) PrintPlan(*plan);
   const auto start = std::chrono::steady_clock::now();
   Status s = RunPlan(disk->get(), *plan, a.aio == "native");
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   if (s.ok()) s = (*disk)->Close();
   if (!s.ok()) return ReportError(s);
-  std::printf("Run completed in %3.3f seconds.\n", elapsed.count());
+  if (a.json) {
+    PrintBenchJson(*plan, elapsed.count());
+  } else {
+    std::printf("Run completed in %3.3f seconds.\n", elapsed.count());
+  }
   return kExitOk;
 }
 
@@ -254,6 +277,7 @@ void RegisterBenchCommand(CLI::App& app) {
       ->check(CLI::IsMember({"native", "threads"}));
   sub->add_option("--pattern", a->pattern, "Byte written by -w (default 0)")
       ->check(ByteValidator());
+  AddJsonFlag(sub, &a->json, "the parameters, seconds, iops, bytes-per-second");
   AddFormatOption(sub, &a->format);
   AddAllowRootOption(sub, &a->roots);
   sub->add_option("FILE", a->file, "The disk")->required();

@@ -122,7 +122,7 @@ void RegisterMerge(CLI::App& app) {
       "Merge a differencing image into its parent, or into ANCESTOR (Merge-VHD): the merged files "
       "are deleted and the images in CHILD's directory that sat on CHILD are reparented");
   sub->add_option("--into", a->into, "The ancestor to merge into (default: the parent)");
-  sub->add_flag("--json", a->json, "Print JSON: target, removed, reparented, bytes-copied");
+  AddJsonFlag(sub, &a->json, "target, removed, reparented, bytes-copied");
   AddAllowRootOption(sub, &a->roots);
   sub->add_option("CHILD", a->child, "The differencing image to merge")->required();
   SetCommand(sub, [a] { return RunMerge(*a); });
@@ -134,6 +134,7 @@ struct ReparentArgs {
   std::string child;
   std::string parent;
   bool ignore_id_mismatch = false;
+  bool json = false;
   std::vector<std::string> roots;
 };
 
@@ -144,7 +145,12 @@ int RunReparent(const ReparentArgs& a) {
   Status s = chain::Reparent(fs, a.child, a.parent, a.ignore_id_mismatch,
                              {.allowed_roots = std::move(roots).value()});
   if (!s.ok()) return ReportError(ExplainChainError(s).WithContext("reparent " + a.child));
-  std::printf("Reparented '%s' onto '%s'\n", a.child.c_str(), a.parent.c_str());
+  if (a.json) {
+    Json j{{"child", a.child}, {"parent", a.parent}, {"ignored-id-mismatch", a.ignore_id_mismatch}};
+    std::printf("%s\n", j.dump(4).c_str());
+  } else {
+    std::printf("Reparented '%s' onto '%s'\n", a.child.c_str(), a.parent.c_str());
+  }
   return kExitOk;
 }
 
@@ -157,6 +163,7 @@ void RegisterReparent(CLI::App& app) {
   sub->add_flag("--ignore-id-mismatch", a->ignore_id_mismatch,
                 "Accept a parent whose DataWriteGuid does not match the child's linkage "
                 "(repairs only: the content seen through the child may change)");
+  AddJsonFlag(sub, &a->json, "child, parent, ignored-id-mismatch");
   AddAllowRootOption(sub, &a->roots);
   sub->add_option("CHILD", a->child, "The differencing image")->required();
   sub->add_option("PARENT", a->parent, "Its new parent")->required();

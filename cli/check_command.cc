@@ -4,6 +4,7 @@
 // linkage or geometry mismatch, a parent outside the allowed roots), 3 leaks only.
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,16 @@
 namespace hvdisk::cli {
 namespace {
 
+using Json = nlohmann::ordered_json;
+
 constexpr int kExitCorrupt = 2;
 constexpr int kExitLeaks = 3;
+
+struct CheckArgs {
+  std::string file;
+  std::vector<std::string> roots;
+  bool json = false;
+};
 
 // A status from detection or Check: a file we know to be a damaged VHDX is "corrupted" (2);
 // anything else means the check could not run (1).
@@ -63,7 +72,51 @@ void PrintImage(const std::string& path, const vhdx::CheckReport& r, bool named)
   if (named) std::printf("\n");
 }
 
-int RunCheck(const std::string& file, const std::vector<std::string>& extra_roots) {
+Json ImageJson(const std::string& path, const vhdx::CheckReport& r) {
+  return Json{{"filename", path},
+              {"corruptions", r.corruptions},
+              {"leaks", r.leaks},
+              {"allocated-blocks", r.allocated_blocks},
+              {"total-blocks", r.total_blocks},
+              {"log-replayed", r.log_replayed}};
+}
+
+// qemu-img check's keys (counts over the whole chain), then each image's findings.
+Json CheckJson(const std::string& file, const chain::ChainCheckReport& report) {
+  size_t corruptions = report.link_errors.size(), leaks = 0;
+  Json images = Json::array();
+  for (size_t i = 0; i < report.images.size(); ++i) {
+    corruptions += report.images[i].corruptions.size();
+    leaks += report.images[i].leaks.size();
+    images.push_back(ImageJson(report.paths[i], report.images[i]));
+  }
+  const char* result = report.corrupt() ? "corrupt" : report.leaks() ? "leaks" : "consistent";
+  const vhdx::CheckReport leaf = report.images.empty() ? vhdx::CheckReport{} : report.images[0];
+  return Json{{"filename", file},
+              {"format", "vhdx"},
+              {"result", result},
+              {"check-errors", 0},
+              {"corruptions", corruptions},
+              {"leaks", leaks},
+              {"allocated-clusters", leaf.allocated_blocks},
+              {"total-clusters", leaf.total_blocks},
+              {"images", images},
+              {"link-errors", report.link_errors}};
+}
+
+void PrintCheckText(const chain::ChainCheckReport& report) {
+  const bool named = report.images.size() > 1 || !report.link_errors.empty();
+  for (size_t i = 0; i < report.images.size(); ++i) {
+    PrintImage(report.paths[i], report.images[i], named);
+  }
+  for (const std::string& e : report.link_errors) std::printf("ERROR chain: %s\n", e.c_str());
+  if (!report.link_errors.empty()) {
+    std::printf("\nThe chain is broken: %zu link errors.\n", report.link_errors.size());
+  }
+}
+
+int RunCheck(const CheckArgs& a) {
+  const std::string& file = a.file;
   FileSystem* fs = DefaultFileSystem();
   Result<DiskFormat> format = DetectFormat(fs, file, DiskFormat::kAuto);
   if (!format.ok()) return ReportCheckFailure(format.status());
@@ -71,18 +124,15 @@ int RunCheck(const std::string& file, const std::vector<std::string>& extra_root
     return ReportError(WrongType(file + ": not a VHDX image (no \"vhdxfile\" signature); " +
                                  "check works on VHDX images only"));
   }
-  Result<std::vector<std::string>> roots = ChainRoots(fs, file, extra_roots);
+  Result<std::vector<std::string>> roots = ChainRoots(fs, file, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
   Result<chain::ChainCheckReport> report =
       chain::CheckChain(fs, file, {.allowed_roots = std::move(roots).value()});
   if (!report.ok()) return ReportCheckFailure(report.status());
-  const bool named = report->images.size() > 1 || !report->link_errors.empty();
-  for (size_t i = 0; i < report->images.size(); ++i) {
-    PrintImage(report->paths[i], report->images[i], named);
-  }
-  for (const std::string& e : report->link_errors) std::printf("ERROR chain: %s\n", e.c_str());
-  if (!report->link_errors.empty()) {
-    std::printf("\nThe chain is broken: %zu link errors.\n", report->link_errors.size());
+  if (a.json) {
+    std::printf("%s\n", CheckJson(file, *report).dump(4).c_str());
+  } else {
+    PrintCheckText(*report);
   }
   if (report->corrupt()) return kExitCorrupt;
   if (report->leaks()) return kExitLeaks;
@@ -92,16 +142,18 @@ int RunCheck(const std::string& file, const std::vector<std::string>& extra_root
 }  // namespace
 
 void RegisterCheckCommand(CLI::App& app) {
-  auto file = std::make_shared<std::string>();
-  auto roots = std::make_shared<std::vector<std::string>>();
+  auto a = std::make_shared<CheckArgs>();
   CLI::App* sub = app.add_subcommand(
       "check",
       "Check a VHDX image's structures, and a differencing image's whole chain and its links "
-      "(never writes). Exit 0: consistent; 1: could not check; 2: corrupted or a broken link; "
-      "3: leaked space only");
-  AddAllowRootOption(sub, roots.get());
-  sub->add_option("FILE", *file, "The image")->required();
-  SetCommand(sub, [file, roots] { return RunCheck(*file, *roots); });
+      "(never writes); exit codes as qemu-img check");
+  AddJsonFlag(sub, &a->json, "result, counts, each image's findings, link errors");
+  AddAllowRootOption(sub, &a->roots);
+  sub->add_option("FILE", a->file, "The image")->required();
+  SetExitStatus(sub, {"0  consistent", "1  could not check (not a VHDX, missing file, I/O error)",
+                      "2  corrupted or a broken chain link; also bad arguments (usage)",
+                      "3  leaked space only"});
+  SetCommand(sub, [a] { return RunCheck(*a); });
 }
 
 }  // namespace hvdisk::cli

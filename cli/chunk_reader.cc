@@ -131,7 +131,7 @@ void ChunkReader::Release(const Chunk& chunk) {
   cv_.notify_all();
 }
 
-Result<Hash128> DigestDisk(Disk* disk) {
+Result<Hash128> DigestDisk(Disk* disk, Progress* progress) {
   ChunkReader reader(disk, 0, disk->size(), 8 * vhdx::kMiB, 4);
   RETURN_IF_ERROR(reader.Start());
   Digest128 digest;
@@ -145,6 +145,7 @@ Result<Hash128> DigestDisk(Disk* disk) {
       digest.Update(std::span<const std::byte>(chunk.data, chunk.length));
     }
     reader.Release(chunk);
+    if (progress) progress->Update(chunk.offset + chunk.length);
   }
   return digest.Finish();
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli/disk_source.h"
+#include "cli/progress.h"
 #include "platform/digest.h"
 #include "platform/status.h"
 
@@ -85,7 +86,8 @@ class ChunkReader {
   bool stop_ = false;               // guarded by mu_
 };
 
-// XXH3-128 of the disk's whole virtual content (what `xxhsum -H2` prints for a raw copy).
-Result<Hash128> DigestDisk(Disk* disk);
+// XXH3-128 of the disk's whole virtual content (what `xxhsum -H2` prints for a raw copy);
+// `progress` (may be null) counts the bytes hashed.
+Result<Hash128> DigestDisk(Disk* disk, Progress* progress = nullptr);
 
 }  // namespace hvdisk::cli

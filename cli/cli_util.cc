@@ -9,8 +9,39 @@
 
 namespace hvdisk::cli {
 
+namespace {
+
+std::string& MutableCommandName() {
+  static std::string name;
+  return name;
+}
+
+std::string FullName(const CLI::App* sub) {
+  std::string name = sub->get_name();
+  for (const CLI::App* p = sub->get_parent(); p != nullptr && p->get_parent() != nullptr;
+       p = p->get_parent()) {
+    name = p->get_name() + " " + name;
+  }
+  return name;
+}
+
+}  // namespace
+
+const std::string& CommandName() { return MutableCommandName(); }
+
+void SetExitStatus(CLI::App* sub, const std::vector<std::string>& codes) {
+  std::string text = "Exit status:";
+  for (const std::string& c : codes) text += "\n  " + c;
+  sub->footer(text);
+}
+
 void SetCommand(CLI::App* sub, std::function<int()> body) {
-  sub->callback([body = std::move(body)] {
+  if (sub->get_footer().empty()) {
+    SetExitStatus(sub, {"0  done", "1  the operation failed (the error and its Code on stderr)",
+                        "2  bad arguments (usage)"});
+  }
+  sub->callback([sub, body = std::move(body)] {
+    MutableCommandName() = FullName(sub);
     try {
       ExitCode() = body();
     } catch (const std::bad_alloc&) {
@@ -41,6 +72,12 @@ CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots) 
                    "directory tree (repeatable)")
       ->allow_extra_args(false)
       ->type_name("DIR");
+}
+
+CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what) {
+  return sub->add_flag("--json", *json,
+                       "Print JSON on stdout instead of the table: " + what +
+                           " (keys in docs/json.md); no progress line");
 }
 
 Status WriteStdout(const void* data, size_t size) {

@@ -13,8 +13,19 @@
 namespace hvdisk::cli {
 
 // Makes `body` the subcommand's callback: its return value becomes the exit code, and an
-// exception (allocation failure, thread creation) is reported instead of escaping.
+// exception (allocation failure, thread creation) is reported instead of escaping. A command
+// whose help has no exit-status footer yet gets the standard one (0, 1, 2).
 void SetCommand(CLI::App* sub, std::function<int()> body);
+
+// The help footer listing a command's exit codes, e.g. {"0 consistent", "2 corrupted"}.
+void SetExitStatus(CLI::App* sub, const std::vector<std::string>& codes);
+
+// The full name of the command running, e.g. "vm show" (empty before one runs): error hints
+// point at its help.
+const std::string& CommandName();
+
+// Adds "--json" storing into *json; `what` names the keys (all documented in docs/json.md).
+CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what);
 
 // Reports a usage problem found after parsing (a value out of range for this disk, ...) and
 // returns kExitUsage.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
+#include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "cli/writeback.h"
 #include "vhdx/image.h"
@@ -42,6 +44,7 @@ struct ConvertArgs {
   std::string src;
   std::string dst;
   std::vector<std::string> roots;
+  bool json = false;
 };
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
@@ -101,7 +104,7 @@ Status WriteNonZero(Disk* dst, const Chunk& chunk, size_t granularity) {
 // Copies every non-zero range. Durable (the default): the output's writeback runs alongside
 // (Writeback) and one Flush ends the copy. Not durable (--cache unsafe, qemu-img convert's
 // default): no flush for a raw output; a VHDX output's Close still flushes its metadata.
-Status CopyData(Disk* src, Disk* dst, size_t granularity, bool durable) {
+Status CopyData(Disk* src, Disk* dst, size_t granularity, bool durable, Progress* progress) {
   ChunkReader reader(src, 0, src->size(), kChunkSize, kReadAhead);
   RETURN_IF_ERROR(reader.Start());
   Writeback writeback(dst, kWritebackInterval);
@@ -114,6 +117,7 @@ Status CopyData(Disk* src, Disk* dst, size_t granularity, bool durable) {
     writeback.Written(chunk.zero ? 0 : chunk.length);
     reader.Release(chunk);
     RETURN_IF_ERROR(s);
+    progress->Update(chunk.offset + chunk.length);
   }
   if (durable) RETURN_IF_ERROR(dst->Flush());
   return dst->Close();
@@ -152,11 +156,20 @@ int RunConvert(const ConvertArgs& a) {
     (void)fs->Unlink(a.dst);
     return ReportError(dst.status().WithContext("create " + a.dst));
   }
-  Status s = CopyData(src->get(), dst->get(), granularity, a.cache != "unsafe");
+  Progress progress("convert", (*src)->size(), a.json);
+  Status s = CopyData(src->get(), dst->get(), granularity, a.cache != "unsafe", &progress);
+  progress.Finish();
   dst->reset();
   if (!s.ok()) {
     (void)fs->Unlink(a.dst);
     return ReportError(s.WithContext("convert " + a.src + " to " + a.dst));
+  }
+  if (a.json) {
+    nlohmann::ordered_json j{{"source", a.src},
+                             {"destination", a.dst},
+                             {"format", OutputFormat(a) == DiskFormat::kVhdx ? "vhdx" : "raw"},
+                             {"virtual-size", (*src)->size()}};
+    std::printf("%s\n", j.dump(4).c_str());
   }
   return kExitOk;
 }
@@ -165,6 +178,7 @@ void RegisterConvert(CLI::App& app) {
   auto a = std::make_shared<ConvertArgs>();
   CLI::App* sub = app.add_subcommand(
       "convert", "Copy a disk's content into a new raw file or VHDX image (sparse output)");
+  AddJsonFlag(sub, &a->json, "source, destination, format, virtual-size");
   AddFormatOption(sub, &a->src_format);
   AddAllowRootOption(sub, &a->roots);
   sub->add_option("-O,--output-format", a->out_format,
@@ -198,6 +212,7 @@ struct CompareArgs {
   std::string a;
   std::string b;
   std::vector<std::string> roots;
+  bool json = false;
 };
 
 // The offset of the first 512-byte unit where a and b differ; a null side reads as zeros.
@@ -248,7 +263,7 @@ class Side {
 
 // The first differing offset, or nullopt when the content is the same (a longer disk's extra part
 // must be zeros). The two disks' chunks need not line up: zero chunks span many cells.
-Result<std::optional<uint64_t>> FindMismatch(Disk* a, Disk* b) {
+Result<std::optional<uint64_t>> FindMismatch(Disk* a, Disk* b, Progress* progress) {
   Side sa(a), sb(b);
   RETURN_IF_ERROR(sa.Start());
   RETURN_IF_ERROR(sb.Start());
@@ -261,6 +276,7 @@ Result<std::optional<uint64_t>> FindMismatch(Disk* a, Disk* b) {
       return std::optional<uint64_t>(pos + *d);
     }
     pos = stop;
+    progress->Update(pos);
   }
   return std::optional<uint64_t>();
 }
@@ -268,6 +284,27 @@ Result<std::optional<uint64_t>> FindMismatch(Disk* a, Disk* b) {
 int CompareError(const Status& status) {
   ReportError(status);
   return kExitCompareError;
+}
+
+void PrintCompare(const CompareArgs& args, uint64_t size_a, uint64_t size_b,
+                  std::optional<uint64_t> mismatch) {
+  if (args.json) {
+    nlohmann::ordered_json j{{"a", args.a},
+                             {"b", args.b},
+                             {"identical", !mismatch.has_value()},
+                             {"size-mismatch", size_a != size_b},
+                             {"a-size", size_a},
+                             {"b-size", size_b}};
+    if (mismatch) j["mismatch-offset"] = *mismatch;
+    std::printf("%s\n", j.dump(4).c_str());
+    return;
+  }
+  if (size_a != size_b) std::printf("Warning: Image size mismatch!\n");
+  if (mismatch) {
+    std::printf("Content mismatch at offset %llu!\n", static_cast<unsigned long long>(*mismatch));
+  } else {
+    std::printf("Images are identical.\n");
+  }
 }
 
 int RunCompare(const CompareArgs& args) {
@@ -280,23 +317,19 @@ int RunCompare(const CompareArgs& args) {
   Result<std::unique_ptr<Disk>> b =
       Disk::Open(args.b, {.format = *fb, .allowed_roots = args.roots});
   if (!b.ok()) return CompareError(b.status());
-  if ((*a)->size() != (*b)->size()) std::printf("Warning: Image size mismatch!\n");
-  Result<std::optional<uint64_t>> m = FindMismatch(a->get(), b->get());
+  Progress progress("compare", std::max((*a)->size(), (*b)->size()), args.json);
+  Result<std::optional<uint64_t>> m = FindMismatch(a->get(), b->get(), &progress);
+  progress.Finish();
   if (!m.ok()) return CompareError(m.status());
-  if (*m) {
-    std::printf("Content mismatch at offset %llu!\n", static_cast<unsigned long long>(**m));
-    return kExitDifferent;
-  }
-  std::printf("Images are identical.\n");
-  return kExitOk;
+  PrintCompare(args, (*a)->size(), (*b)->size(), *m);
+  return *m ? kExitDifferent : kExitOk;
 }
 
 void RegisterCompare(CLI::App& app) {
   auto a = std::make_shared<CompareArgs>();
   CLI::App* sub = app.add_subcommand(
-      "compare",
-      "Compare two disks' content. Exit 0: same; 1: different; 2: error. A longer disk's extra "
-      "part must read as zeros");
+      "compare", "Compare two disks' content (a longer disk's extra part must read as zeros)");
+  AddJsonFlag(sub, &a->json, "a, b, identical, size-mismatch, sizes, mismatch-offset");
   sub->add_option("-f,--format", a->format_a, "Format of A: raw or vhdx (default: detected)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
   sub->add_option("-F,--format-b", a->format_b, "Format of B: raw or vhdx (default: detected)")
@@ -304,6 +337,8 @@ void RegisterCompare(CLI::App& app) {
   AddAllowRootOption(sub, &a->roots);
   sub->add_option("A", a->a, "First disk")->required();
   sub->add_option("B", a->b, "Second disk")->required();
+  SetExitStatus(sub, {"0  same content", "1  different content",
+                      "2  could not compare (missing file, I/O error) or bad arguments (usage)"});
   SetCommand(sub, [a] { return RunCompare(*a); });
 }
 

@@ -286,9 +286,8 @@ void RegisterInfo(CLI::App& app) {
   auto a = std::make_shared<InfoArgs>();
   CLI::App* sub = app.add_subcommand(
       "info", "Show an image's type, sizes, GUIDs and locator, and each layer of its chain");
-  sub->add_flag("--json", a->json,
-                "Print JSON (keys as qemu-img info where they exist; \"chain\": every layer, "
-                "leaf first)");
+  AddJsonFlag(sub, &a->json,
+              "qemu-img info's keys where they exist; \"chain\": every layer, leaf first");
   AddFormatOption(sub, &a->format);
   AddAllowRootOption(sub, &a->roots);
   sub->add_option("FILE", a->file, "The image")->required();

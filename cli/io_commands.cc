@@ -10,6 +10,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
+#include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "platform/digest.h"
 #include "vhdx/layout.h"
@@ -49,9 +50,19 @@ Status CheckRange(const Disk& disk, uint64_t offset, uint64_t length) {
 int RunDigest(const FileArgs& a) {
   Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
   if (!disk.ok()) return ReportError(disk.status());
-  Result<Hash128> hash = DigestDisk(disk->get());
+  Progress progress("digest", (*disk)->size(), a.json);
+  Result<Hash128> hash = DigestDisk(disk->get(), &progress);
+  progress.Finish();
   if (!hash.ok()) return ReportError(hash.status());
-  std::printf("%s  %s\n", hash->ToHex().c_str(), a.file.c_str());
+  if (a.json) {
+    nlohmann::ordered_json j{{"filename", a.file},
+                             {"algorithm", "xxh3-128"},
+                             {"digest", hash->ToHex()},
+                             {"virtual-size", (*disk)->size()}};
+    std::printf("%s\n", j.dump(4).c_str());
+  } else {
+    std::printf("%s  %s\n", hash->ToHex().c_str(), a.file.c_str());
+  }
   return kExitOk;
 }
 
@@ -209,6 +220,7 @@ void RegisterContent(CLI::App& app) {
   auto d = std::make_shared<FileArgs>();
   CLI::App* digest = app.add_subcommand(
       "digest", "XXH3-128 of the whole virtual content, printed as 'xxhsum -H2' prints it");
+  AddJsonFlag(digest, &d->json, "filename, algorithm, digest, virtual-size");
   AddFormatOption(digest, &d->format);
   AddAllowRootOption(digest, &d->roots);
   digest->add_option("FILE", d->file, "The disk")->required();
@@ -216,7 +228,7 @@ void RegisterContent(CLI::App& app) {
 
   auto m = std::make_shared<FileArgs>();
   CLI::App* map = app.add_subcommand("map", "Show the runs of data and zeros and where they lie");
-  map->add_flag("--json", m->json, "Print JSON as 'qemu-img map --output=json' does");
+  AddJsonFlag(map, &m->json, "an array of extents, as 'qemu-img map --output=json'");
   AddFormatOption(map, &m->format);
   AddAllowRootOption(map, &m->roots);
   map->add_option("FILE", m->file, "The disk")->required();

@@ -1,7 +1,11 @@
 // hvdisk: the offline repair utility and admin front end for VHDX disks and replica stores.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 
 namespace hvdisk::cli {
@@ -13,7 +17,7 @@ int& ExitCode() {
 
 namespace {
 
-const char* HintFor(Code code) {
+std::string HintFor(Code code) {
   switch (code) {
     case Code::kNotFound:
       return "check the path";
@@ -28,17 +32,29 @@ const char* HintFor(Code code) {
     case Code::kNoSpace:
       return "free space on the file system";
     case Code::kInvalidArgument:
-      return "see 'hvdisk help COMMAND'";
+      return "run 'hvdisk " + (CommandName().empty() ? "COMMAND" : CommandName()) + " --help'";
     default:
-      return nullptr;
+      return "";
   }
+}
+
+// "hvdisk help [COMMAND...]" is "hvdisk [COMMAND...] --help".
+std::vector<std::string> RewriteHelp(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "help") {
+    args.erase(args.begin());
+    args.push_back("--help");
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
+  return args;
 }
 
 }  // namespace
 
 int ReportError(const Status& status) {
   std::fprintf(stderr, "hvdisk: %s\n", status.ToString().c_str());
-  if (const char* hint = HintFor(status.code())) std::fprintf(stderr, "hint: %s\n", hint);
+  const std::string hint = HintFor(status.code());
+  if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
   return kExitFailure;
 }
 
@@ -46,7 +62,7 @@ int ReportError(const Status& status) {
 
 int main(int argc, char** argv) {
   using namespace hvdisk::cli;
-  CLI::App app{"hvdisk: VHDX virtual disks, differencing chains and replica stores"};
+  CLI::App app{"hvdisk: VHDX virtual disks, differencing chains and replica stores", "hvdisk"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hvdisk 0.1.0");
   RegisterImageCommands(app);
@@ -59,8 +75,12 @@ int main(int argc, char** argv) {
   RegisterStoreCommands(app);
   RegisterVmCommands(app);
   RegisterWmiCommands(app);
+  app.footer(
+      "'hvdisk help COMMAND' (or 'hvdisk COMMAND --help') shows a command's options and exit "
+      "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments (check and compare "
+      "document more).");
   try {
-    app.parse(argc, argv);
+    app.parse(RewriteHelp(argc, argv));
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -4,9 +4,9 @@
 //   hvdisk wmi --store DIR job ID [--json]
 //
 // `invoke` prints the out parameters and ReturnValue as Invoke-CimMethod does; with --wait, a
-// 4096 is followed by polling the job every 100 ms (progress on stderr) until it ends. `job`
-// shows one Msvm_ConcreteJob of any process on the store. Exit codes: 0 for ReturnValue 0, 4096
-// (without --wait) or a job that ended 7 Completed; 1 otherwise; 2 for usage errors.
+// 4096 is followed by polling the job every 100 ms (a progress line on a terminal) until it ends.
+// `job` shows one Msvm_ConcreteJob of any process on the store. Exit codes: 0 for ReturnValue 0,
+// 4096 (without --wait) or a job that ended 7 Completed; 1 otherwise; 2 for usage errors.
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -17,6 +17,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "ops/vm_record.h"
 #include "ops/wmi/cim_reference.h"
 #include "ops/wmi/method_call.h"
@@ -94,15 +95,12 @@ Properties ResultProperties(const MethodResult& r) {
   return p;
 }
 
-// Polls every 100 ms, printing each new PercentComplete to stderr, until the job ends.
-Result<Job> WaitForJob(ReplicationService& service, const std::string& job) {
-  int shown = -1;
+// Polls every 100 ms, showing PercentComplete as a progress line, until the job ends.
+Result<Job> WaitForJob(ReplicationService& service, const std::string& job, bool json) {
+  Progress progress("job", 100, json);
   while (true) {
     ASSIGN_OR_RETURN(Job j, service.GetJob(job));
-    if (j.percent != shown) {
-      std::fprintf(stderr, "PercentComplete : %d\n", j.percent);
-      shown = j.percent;
-    }
+    progress.Percent(j.percent);
     if (ops::wmi::IsFinished(j.state)) return j;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -125,7 +123,7 @@ int RunInvoke(const WmiArgs& a) {
   if (!ok) ReportFailure(*r);
   Properties props = ResultProperties(*r);
   if (a.wait && started) {
-    Result<Job> job = WaitForJob(*service, r->job);
+    Result<Job> job = WaitForJob(*service, r->job, a.json);
     if (!job.ok()) return ReportError(job.status());
     ok = job->state == ops::wmi::JobState::kCompleted && job->error_code == 0;
     Properties jp = JobProperties(*job);
@@ -170,12 +168,15 @@ void RegisterWmiCommands(CLI::App& app) {
       ->required();
   invoke->add_option("params", args->params, "NAME=VALUE (REF values are CIM object paths)");
   invoke->add_flag("--wait", args->wait, "On 4096, poll the job every 100 ms until it ends");
-  invoke->add_flag("--json", args->json, "Print JSON");
+  AddJsonFlag(invoke, &args->json, "ReturnValue, Job, ResultingSystem, JobResult");
+  SetExitStatus(invoke, {"0  ReturnValue 0, 4096 without --wait, or a job that ended 7 Completed",
+                         "1  any other ReturnValue or job end (printed on stderr)",
+                         "2  bad arguments (usage, malformed NAME=VALUE, unknown method)"});
   SetCommand(invoke, [args] { return RunInvoke(*args); });
 
   CLI::App* job = wmi->add_subcommand("job", "Show one Msvm_ConcreteJob");
   job->add_option("id", args->job, "Job InstanceID (GUID) or Msvm_ConcreteJob path")->required();
-  job->add_flag("--json", args->json, "Print JSON");
+  AddJsonFlag(job, &args->json, "the Msvm_ConcreteJob properties");
   SetCommand(job, [args] { return RunJob(*args); });
 }
 

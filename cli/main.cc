@@ -38,11 +38,15 @@ std::string HintFor(Code code) {
   }
 }
 
-// "hvdisk help [COMMAND...]" is "hvdisk [COMMAND...] --help".
-std::vector<std::string> RewriteHelp(int argc, char** argv) {
+// "hvdisk help [COMMAND...]" is "hvdisk [COMMAND...] --help"; COMMAND must name a command.
+std::vector<std::string> RewriteHelp(CLI::App& app, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "help") {
     args.erase(args.begin());
+    CLI::App* cmd = &app;
+    for (const std::string& name : args) {
+      cmd = cmd->get_subcommand(name);  // throws CLI::OptionNotFound, a usage error
+    }
     args.push_back("--help");
   }
   std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
@@ -80,7 +84,7 @@ int main(int argc, char** argv) {
       "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments (check and compare "
       "document more).");
   try {
-    app.parse(RewriteHelp(argc, argv));
+    app.parse(RewriteHelp(app, argc, argv));
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -89,6 +93,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
+    return kExitUsage;
+  } catch (const CLI::OptionNotFound& e) {
+    std::fprintf(stderr, "hvdisk: unknown command (%s); see 'hvdisk --help'\n", e.what());
     return kExitUsage;
   }
   return ExitCode();

@@ -1,0 +1,209 @@
+// What every hvdisk command shares, checked over the whole command tree read from `--help`:
+// `hvdisk help COMMAND` prints COMMAND's --help, each help ends with its exit codes, an unknown
+// option exits 2, a missing file exits 1 (compare 2) naming kNotFound, a damaged image is
+// refused with kCorrupt and a hint (check exits 2), and the progress line appears on a terminal
+// only: never in a pipe, never with --json.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/testutil/cli_runner.h"
+#include "tests/testutil/testutil.h"
+
+namespace hvdisk {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Hvdisk;
+using ::testing::Not;
+using testing::Q;
+
+// The names listed under "Subcommands:" in a help text ("checkpoint, snapshot" -> checkpoint).
+std::vector<std::string> SubcommandsOf(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream in(help);
+  std::string line;
+  bool listed = false;
+  while (std::getline(in, line)) {
+    if (line == "Subcommands:") {
+      listed = true;
+    } else if (listed && line.rfind("  ", 0) == 0) {
+      std::string name;
+      std::istringstream(line) >> name;
+      if (!name.empty() && name.back() == ',') name.pop_back();
+      names.push_back(name);
+    } else if (listed) {
+      listed = false;
+    }
+  }
+  return names;
+}
+
+// Every command that runs (the leaves of the tree), e.g. "info", "vm show", "wmi job".
+std::vector<std::string> LeafCommands(const std::string& prefix = "") {
+  std::string help;
+  Hvdisk(prefix + " --help", &help);
+  std::vector<std::string> subs = SubcommandsOf(help);
+  if (subs.empty() && !prefix.empty()) return {prefix.substr(1)};
+  std::vector<std::string> leaves;
+  for (const std::string& s : subs) {
+    for (std::string& leaf : LeafCommands(prefix + " " + s)) leaves.push_back(std::move(leaf));
+  }
+  return leaves;
+}
+
+class CliContractTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat st;
+    ASSERT_EQ(stat(testing::HvdiskPath().c_str(), &st), 0) << "build the hvdisk target";
+  }
+  std::string MakeImage(const std::string& name, const std::string& size = "64M") {
+    const std::string path = dir_.File(name);
+    EXPECT_EQ(Hvdisk("create -b 1M " + Q(path) + " " + size), 0);
+    return path;
+  }
+  // Runs hvdisk with stdout discarded; returns its stderr (a pipe).
+  static std::string Stderr(const std::string& args, int* rc) {
+    std::string err;
+    *rc = testing::RunCommand(testing::HvdiskPath() + " " + args + " 2>&1 >/dev/null", &err, false);
+    return err;
+  }
+  // Runs hvdisk on a pseudo-terminal (script(1)); returns what the terminal showed.
+  static std::string OnTerminal(const std::string& args) {
+    std::string out;
+    const std::string cmd = testing::HvdiskPath() + " " + args;
+    EXPECT_EQ(testing::RunCommand("script -qec " + Q(cmd) + " /dev/null", &out, false), 0) << out;
+    return out;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(CliContractTest, TheCommandTreeIsFound) {
+  const std::vector<std::string> leaves = LeafCommands();
+  for (const char* name : {"info", "check", "convert", "vm show", "store check", "wmi job"}) {
+    EXPECT_THAT(leaves, ::testing::Contains(name));
+  }
+}
+
+TEST_F(CliContractTest, HelpCommandPrintsTheCommandsHelpWithItsExitCodes) {
+  std::string top, help_top;
+  ASSERT_EQ(Hvdisk("--help", &top), 0);
+  ASSERT_EQ(Hvdisk("help", &help_top), 0);
+  EXPECT_EQ(top, help_top);
+  for (const std::string& cmd : LeafCommands()) {
+    SCOPED_TRACE(cmd);
+    std::string own, via_help;
+    EXPECT_EQ(Hvdisk(cmd + " --help", &own), 0);
+    EXPECT_EQ(Hvdisk("help " + cmd, &via_help), 0);
+    EXPECT_EQ(own, via_help);
+    EXPECT_THAT(own, HasSubstr("Exit status:"));
+    EXPECT_THAT(own, HasSubstr("bad arguments"));
+  }
+  std::string out;
+  EXPECT_EQ(Hvdisk("help no-such-command", &out), 2) << out;
+}
+
+TEST_F(CliContractTest, AnUnknownOptionExits2EverywhereWithAHint) {
+  for (const std::string& cmd : LeafCommands()) {
+    SCOPED_TRACE(cmd);
+    std::string out;
+    std::string prefix = cmd;
+    if (cmd.rfind("vm ", 0) == 0 || cmd.rfind("wmi ", 0) == 0) {
+      prefix.insert(cmd.find(' '), " --store " + Q(dir_.File("s")));
+    }
+    EXPECT_EQ(Hvdisk(prefix + " --no-such-option", &out), 2) << out;
+    EXPECT_THAT(out, HasSubstr("--help"));
+  }
+}
+
+TEST_F(CliContractTest, AnInvalidArgumentNamesTheCommandsHelp) {
+  const std::string img = MakeImage("d.vhdx", "8M");
+  std::string out;
+  EXPECT_EQ(Hvdisk("read " + Q(img) + " 8M 1", &out), 2);
+  EXPECT_THAT(out, HasSubstr("kInvalidArgument"));
+  EXPECT_THAT(out, HasSubstr("hint: run 'hvdisk read --help'"));
+}
+
+TEST_F(CliContractTest, AMissingFileExits1WithNotFound) {
+  const std::string img = MakeImage("d.vhdx", "8M");
+  const std::string gone = Q(dir_.File("gone.vhdx"));
+  const std::pair<std::string, int> cases[] = {
+      {"info " + gone, 1},
+      {"check " + gone, 1},
+      {"map " + gone, 1},
+      {"digest " + gone, 1},
+      {"read " + gone + " 0 1", 1},
+      {"write " + gone + " 0 --pattern 1 --length 1", 1},
+      {"bench " + gone, 1},
+      {"convert " + gone + " " + Q(dir_.File("o.raw")), 1},
+      {"compare " + Q(img) + " " + gone, 2},
+      {"merge " + gone, 1},
+      {"reparent " + gone + " " + Q(img), 1},
+      {"create -p " + gone + " " + Q(dir_.File("c.avhdx")), 1},
+  };
+  for (const auto& [args, rc] : cases) {
+    SCOPED_TRACE(args);
+    int got = -1;
+    const std::string err = Stderr(args, &got);
+    EXPECT_EQ(got, rc) << err;
+    EXPECT_THAT(err, HasSubstr("kNotFound"));
+    EXPECT_THAT(err, HasSubstr("hint: "));
+  }
+}
+
+TEST_F(CliContractTest, ACorruptImageIsRefusedAndCheckExits2) {
+  const std::string img = MakeImage("h.vhdx", "8M");
+  {
+    std::fstream f(img, std::ios::in | std::ios::out | std::ios::binary);
+    const std::string zeros(128 << 10, '\0');
+    f.seekp(64 << 10);  // both headers
+    f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  }
+  std::string out;
+  EXPECT_EQ(Hvdisk("check --json " + Q(img), &out, false), 2);
+  EXPECT_THAT(out, HasSubstr("\"result\": \"corrupt\""));
+  for (const std::string cmd : {"info", "map", "digest", "bench", "read"}) {
+    SCOPED_TRACE(cmd);
+    int rc = -1;
+    const std::string err = Stderr(cmd + " " + Q(img) + (cmd == "read" ? " 0 1" : ""), &rc);
+    EXPECT_EQ(rc, 1) << err;
+    EXPECT_THAT(err, HasSubstr("kCorrupt"));
+    EXPECT_THAT(err, HasSubstr("hint: run 'hvdisk check FILE'"));
+  }
+}
+
+TEST_F(CliContractTest, ProgressShowsOnATerminalOnly) {
+  const std::string img = MakeImage("p.vhdx", "64M");
+  ASSERT_EQ(Hvdisk("write " + Q(img) + " 0 --pattern 0x5a --length 40M"), 0);
+  const std::string cases[][2] = {
+      {"convert", "convert " + Q(img) + " " + Q(dir_.File("o%d.raw"))},
+      {"digest", "digest " + Q(img)},
+      {"compare", "compare " + Q(img) + " " + Q(img)},
+  };
+  int n = 0;
+  for (const auto& [label, args0] : cases) {
+    SCOPED_TRACE(label);
+    std::string args = args0;
+    auto fresh = [&] {  // convert needs a new destination each run
+      std::string a = args;
+      if (size_t p = a.find("%d"); p != std::string::npos) a.replace(p, 2, std::to_string(++n));
+      return a;
+    };
+    const std::string tty = OnTerminal(fresh());
+    EXPECT_THAT(tty, HasSubstr("\r" + label + ": "));
+    EXPECT_THAT(tty, HasSubstr("100%"));
+    EXPECT_THAT(OnTerminal(fresh() + " --json"), Not(HasSubstr("\r" + label)));
+    int rc = -1;
+    EXPECT_EQ(Stderr(fresh(), &rc), "");
+    EXPECT_EQ(rc, 0);
+  }
+}
+
+}  // namespace
+}  // namespace hvdisk

@@ -1,6 +1,8 @@
 // Replica-store commands: `hvdisk store create|recover|check DIR` and
 // `hvdisk vm --store DIR create|list|show|apply|checkpoint|suspend|resume|failover|revert|commit|
-// test|destroy ...`. A VM and a recovery point are given by GUID or by name.
+// test|destroy ...`. A VM and a recovery point are given by GUID or by name. Every command takes
+// --json (keys in docs/json.md): a state change prints the VM record it left. Long operations
+// (failover, revert, commit, test, destroy, checkpoint, create) show a progress line on a terminal.
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "ops/failover.h"
 #include "ops/recovery.h"
 #include "ops/replication.h"
@@ -68,6 +71,28 @@ Json RecordJson(const VmRecord& r) {
               {"attached", r.attached}};
 }
 
+void PrintJson(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+// Runs `op` with a progress line named `label` (on a terminal, without --json).
+template <typename Op>
+auto WithProgress(const char* label, bool json, Op op) {
+  Progress progress(label, 100, json);
+  ops::OpControl control{.progress = [&progress](int p) { progress.Percent(p); }};
+  return op(&control);
+}
+
+// After a state change: the record (--json) or "NAME: state N Name".
+Status PrintStateAfter(Store& store, const Guid& vm, bool json) {
+  ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
+  if (json) {
+    PrintJson(RecordJson(r));
+  } else {
+    std::printf("%s: state %d %s\n", r.name.c_str(), static_cast<int>(r.state),
+                ops::StateName(r.state).data());
+  }
+  return Status::Ok();
+}
+
 void PrintRecord(const VmRecord& r) {
   std::printf("%s  %s\n", r.id.ToString(false).c_str(), r.name.c_str());
   std::printf("  state:    %d %s\n", static_cast<int>(r.state), ops::StateName(r.state).data());
@@ -105,11 +130,18 @@ Result<std::optional<Guid>> PointArg(Store& store, const Guid& vm, const VmArgs&
 int RunCreate(const VmArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.store);
   if (!store.ok()) return ReportError(store.status());
-  Result<Guid> vm = ops::CreateReplicaVm(
-      **store, {.name = a.name, .base_path = a.base, .adopt = a.adopt, .retention = a.retention});
+  Result<Guid> vm = WithProgress("create", a.json, [&](const ops::OpControl* c) {
+    return ops::CreateReplicaVm(
+        **store, {.name = a.name, .base_path = a.base, .adopt = a.adopt, .retention = a.retention},
+        c);
+  });
   if (!vm.ok()) return ReportError(vm.status());
-  std::printf("%s\n", vm->ToString(false).c_str());
-  return kExitOk;
+  if (!a.json) {
+    std::printf("%s\n", vm->ToString(false).c_str());
+    return kExitOk;
+  }
+  Status st = PrintStateAfter(**store, *vm, true);
+  return st.ok() ? kExitOk : ReportError(st);
 }
 
 int RunList(const VmArgs& a) {
@@ -126,7 +158,7 @@ int RunList(const VmArgs& a) {
                   ops::StateName(r.state).data(), r.name.c_str());
     }
   }
-  if (a.json) std::printf("%s\n", out.dump(2).c_str());
+  if (a.json) PrintJson(out);
   return kExitOk;
 }
 
@@ -134,7 +166,7 @@ int RunShow(const VmArgs& a) {
   return WithVm(a, [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
     if (a.json) {
-      std::printf("%s\n", RecordJson(r).dump(2).c_str());
+      PrintJson(RecordJson(r));
     } else {
       PrintRecord(r);
     }
@@ -145,8 +177,15 @@ int RunShow(const VmArgs& a) {
 int RunCheckpoint(const VmArgs& a) {
   return WithVm(a, [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(ops::RecoveryPointType type, ops::ParsePointType(a.type));
-    ASSIGN_OR_RETURN(ops::RecoveryPoint p, ops::TakeRecoveryPoint(store, vm, type));
-    std::printf("%s %s\n", p.name().c_str(), p.id.ToString(false).c_str());
+    ASSIGN_OR_RETURN(ops::RecoveryPoint p,
+                     WithProgress("checkpoint", a.json, [&](const ops::OpControl* c) {
+                       return ops::TakeRecoveryPoint(store, vm, type, c);
+                     }));
+    if (a.json) {
+      PrintJson({{"id", p.id.ToString(false)}, {"name", p.name()}, {"file", p.file}});
+    } else {
+      std::printf("%s %s\n", p.name().c_str(), p.id.ToString(false).c_str());
+    }
     return Status::Ok();
   });
 }
@@ -154,7 +193,10 @@ int RunCheckpoint(const VmArgs& a) {
 int RunTest(const VmArgs& a) {
   return WithVm(a, [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(std::optional<Guid> point, PointArg(store, vm, a));
-    ASSIGN_OR_RETURN(Guid test, ops::TestReplicaSystem(store, vm, point));
+    ASSIGN_OR_RETURN(Guid test, WithProgress("test", a.json, [&](const ops::OpControl* c) {
+                       return ops::TestReplicaSystem(store, vm, point, c);
+                     }));
+    if (a.json) return PrintStateAfter(store, test, true);
     std::printf("%s\n", test.ToString(false).c_str());
     return Status::Ok();
   });
@@ -164,31 +206,56 @@ int RunTest(const VmArgs& a) {
 CLI::App* AddVmSub(CLI::App* vm, const char* name, const char* help, std::shared_ptr<VmArgs> a) {
   CLI::App* sub = vm->add_subcommand(name, help);
   sub->add_option("VM", a->vm, "VM GUID or name")->required();
+  AddJsonFlag(sub, &a->json, "the VM record (as vm show)");
   return sub;
 }
 
 void AddVmStateCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
-  using Fn = std::function<Status(Store&, const Guid&)>;
-  const std::pair<const char*, Fn> simple[] = {
-      {"suspend", ops::SuspendReplication},
-      {"resume", ops::ResumeReplication},
-      {"revert", [](Store& s, const Guid& v) { return ops::RevertFailover(s, v); }},
-      {"commit", [](Store& s, const Guid& v) { return ops::CommitFailover(s, v); }},
-      {"destroy", [](Store& s, const Guid& v) { return ops::DestroyTestVm(s, v); }},
+  using Fn = std::function<Status(Store&, const Guid&, const ops::OpControl*)>;
+  const std::tuple<const char*, const char*, Fn> simple[] = {
+      {"suspend", "Suspend replication (3 Replicating -> 7 Suspended)",
+       [](Store& s, const Guid& v, const ops::OpControl*) {
+         return ops::SuspendReplication(s, v);
+       }},
+      {"resume", "Resume replication (7 Suspended -> 3 Replicating)",
+       [](Store& s, const Guid& v, const ops::OpControl*) { return ops::ResumeReplication(s, v); }},
+      {"revert", "Discard the failover disk, back on the replica chain (-> 3 Replicating)",
+       [](Store& s, const Guid& v, const ops::OpControl* c) {
+         return ops::RevertFailover(s, v, c);
+       }},
+      {"commit", "Commit the failover: merge the points up to it into the base (-> 6 Committed)",
+       [](Store& s, const Guid& v, const ops::OpControl* c) {
+         return ops::CommitFailover(s, v, c);
+       }},
+      {"destroy", "Destroy a test VM and its disk",
+       [](Store& s, const Guid& v, const ops::OpControl* c) {
+         return ops::DestroyTestVm(s, v, c);
+       }},
   };
-  for (const auto& [name, fn] : simple) {
-    CLI::App* sub = AddVmSub(vm, name, "Replication state change (see DESIGN.md)", a);
-    SetCommand(sub, [a, fn = fn] { return WithVm(*a, fn); });
+  for (const auto& [name, help, fn] : simple) {
+    CLI::App* sub = AddVmSub(vm, name, help, a);
+    SetCommand(sub, [a, name = name, fn = fn] {
+      return WithVm(*a, [&](Store& s, const Guid& v) {
+        RETURN_IF_ERROR(
+            WithProgress(name, a->json, [&](const ops::OpControl* c) { return fn(s, v, c); }));
+        // A destroyed test VM has no record left to show.
+        return std::string_view(name) == "destroy" ? Status::Ok() : PrintStateAfter(s, v, a->json);
+      });
+    });
   }
   CLI::App* failover = AddVmSub(vm, "failover", "Fail over to a recovery point (latest)", a);
   failover->add_option("--point", a->point, "recovery point GUID or name (rp-NNNN)");
   SetCommand(failover, [a] {
     return WithVm(*a, [a](Store& s, const Guid& v) {
       ASSIGN_OR_RETURN(std::optional<Guid> point, PointArg(s, v, *a));
-      return ops::InitiateFailover(s, v, point);
+      RETURN_IF_ERROR(WithProgress("failover", a->json, [&](const ops::OpControl* c) {
+        return ops::InitiateFailover(s, v, point, c);
+      }));
+      return PrintStateAfter(s, v, a->json);
     });
   });
   CLI::App* test = AddVmSub(vm, "test", "Create a test VM on a recovery point (latest)", a);
+  test->get_option("--json")->description("Print the test VM's record as JSON (as vm show)");
   test->add_option("--point", a->point, "recovery point GUID or name (rp-NNNN)");
   SetCommand(test, [a] { return RunTest(*a); });
 }
@@ -199,42 +266,73 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   create->add_option("--base", a->base, "fixed or dynamic VHDX")->required();
   create->add_flag("--adopt", a->adopt, "move the base into the store instead of copying it");
   create->add_option("--retention", a->retention, "recovery points kept (24)");
+  AddJsonFlag(create, &a->json, "the new VM's record (as vm show)");
   SetCommand(create, [a] { return RunCreate(*a); });
   CLI::App* list = vm->add_subcommand("list", "List the VMs of the store");
-  list->add_flag("--json", a->json, "JSON output");
+  AddJsonFlag(list, &a->json, "an array of VM records (as vm show)");
   SetCommand(list, [a] { return RunList(*a); });
   CLI::App* show = AddVmSub(vm, "show", "Show a VM: state, chain, recovery points", a);
-  show->add_flag("--json", a->json, "JSON output");
+  show->get_option("--json")->description("Print the VM record as JSON (keys in docs/json.md)");
   SetCommand(show, [a] { return RunShow(*a); });
   CLI::App* apply = AddVmSub(vm, "apply", "Apply a change-set file to the VM's head", a);
   apply->add_option("CHANGESET", a->file, "change-set file")->required();
   SetCommand(apply, [a] {
-    return WithVm(*a, [a](Store& s, const Guid& v) { return ApplyChangeSetFile(s, v, a->file); });
+    return WithVm(*a, [a](Store& s, const Guid& v) {
+      RETURN_IF_ERROR(ApplyChangeSetFile(s, v, a->file));
+      return PrintStateAfter(s, v, a->json);
+    });
   });
   CLI::App* cp = AddVmSub(vm, "checkpoint", "Take a recovery point", a);
   cp->alias("snapshot");
+  cp->get_option("--json")->description("Print the new point as JSON: id, name, file");
   cp->add_option("--type", a->type, "Standard, ApplicationConsistent or Planned");
   SetCommand(cp, [a] { return RunCheckpoint(*a); });
 }
 
-int RunStoreCheck(const std::string& dir) {
-  Result<std::unique_ptr<Store>> store = OpenStore(dir);
+struct StoreArgs {
+  std::string dir;
+  bool json = false;
+};
+
+Json RecoveryJson(const ops::RecoveryReport& r) {
+  Json busy = Json::array();
+  for (const Guid& g : r.busy) busy.push_back(g.ToString(false));
+  return Json{{"rolled_back", r.rolled_back},
+              {"rolled_forward", r.rolled_forward},
+              {"removed", r.removed},
+              {"busy", busy}};
+}
+
+int RunStoreCheck(const StoreArgs& a) {
+  Result<std::unique_ptr<Store>> store = OpenStore(a.dir);
   if (!store.ok()) return ReportError(store.status());
+  Result<ops::StoreCheckReport> rep = ops::CheckStore(store->get());
+  if (!rep.ok()) return ReportError(rep.status());
+  if (a.json) {
+    PrintJson({{"ok", rep->ok()},
+               {"vms", rep->vms},
+               {"images_checked", rep->images_checked},
+               {"problems", rep->problems},
+               {"recovery", RecoveryJson((*store)->open_recovery())}});
+    return rep->ok() ? kExitOk : kExitCheckProblems;
+  }
   for (const std::string& r : (*store)->open_recovery().removed) {
     std::printf("recovery removed %s\n", r.c_str());
   }
-  Result<ops::StoreCheckReport> rep = ops::CheckStore(store->get());
-  if (!rep.ok()) return ReportError(rep.status());
   for (const std::string& p : rep->problems) std::printf("%s\n", p.c_str());
   std::printf("%d VMs, %d images checked, %zu problems\n", rep->vms, rep->images_checked,
               rep->problems.size());
   return rep->ok() ? kExitOk : kExitCheckProblems;
 }
 
-int RunStoreRecover(const std::string& dir) {
-  Result<std::unique_ptr<Store>> store = OpenStore(dir);
+int RunStoreRecover(const StoreArgs& a) {
+  Result<std::unique_ptr<Store>> store = OpenStore(a.dir);
   if (!store.ok()) return ReportError(store.status());
   const ops::RecoveryReport& r = (*store)->open_recovery();
+  if (a.json) {
+    PrintJson(RecoveryJson(r));
+    return kExitOk;
+  }
   for (const std::string& s : r.rolled_back) std::printf("rolled back %s\n", s.c_str());
   for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
   for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
@@ -247,19 +345,25 @@ int RunStoreRecover(const std::string& dir) {
 void RegisterStoreCommands(CLI::App& app) {
   CLI::App* store = app.add_subcommand("store", "Replica stores: create, recover, check");
   store->require_subcommand(1);
-  auto dir = std::make_shared<std::string>();
+  auto a = std::make_shared<StoreArgs>();
   CLI::App* create = store->add_subcommand("create", "Create an empty replica store");
-  create->add_option("DIR", *dir, "store directory")->required();
-  SetCommand(create, [dir] {
-    Status st = Store::Create(DefaultFileSystem(), *dir);
+  create->add_option("DIR", a->dir, "store directory")->required();
+  SetCommand(create, [a] {
+    Status st = Store::Create(DefaultFileSystem(), a->dir);
     return st.ok() ? kExitOk : ReportError(st);
   });
   CLI::App* recover = store->add_subcommand("recover", "Run crash recovery and report it");
-  recover->add_option("DIR", *dir, "store directory")->required();
-  SetCommand(recover, [dir] { return RunStoreRecover(*dir); });
-  CLI::App* check = store->add_subcommand("check", "Check the store (exit 2 on problems)");
-  check->add_option("DIR", *dir, "store directory")->required();
-  SetCommand(check, [dir] { return RunStoreCheck(*dir); });
+  recover->add_option("DIR", a->dir, "store directory")->required();
+  AddJsonFlag(recover, &a->json, "rolled_back, rolled_forward, removed, busy");
+  SetCommand(recover, [a] { return RunStoreRecover(*a); });
+  CLI::App* check = store->add_subcommand(
+      "check", "Check the store: records, intents, orphans, every image and chain");
+  check->add_option("DIR", a->dir, "store directory")->required();
+  AddJsonFlag(check, &a->json, "ok, vms, images_checked, problems, recovery");
+  SetExitStatus(check, {"0  the store keeps its contract",
+                        "1  could not check (store missing, unreadable, in use)",
+                        "2  problems found (listed on stdout); also bad arguments (usage)"});
+  SetCommand(check, [a] { return RunStoreCheck(*a); });
 }
 
 void RegisterVmCommands(CLI::App& app) {

@@ -162,6 +162,10 @@ class JsonSchemaTest : public ::testing::Test {
         {"wmi job", [this] { return Run(Wmi("job --json " + Q(JobOfAFailover()))); }},
         {"vm show", [this] { return Run(Vm("show --json " + vm_.ToString(false))); }},
         {"vm list", [this] { return Run(Vm("list --json")); }},
+        {"vm failover", [this] { return FailoverAndRevert(); }},
+        {"vm checkpoint", [this] { return Run(Vm("checkpoint --json " + vm_.ToString(false))); }},
+        {"store check", [this] { return Run("store check --json " + Q(store_)); }},
+        {"store recover", [this] { return Run("store recover --json " + Q(store_)); }},
     };
   }
   std::string Fresh(const std::string& stem) { return dir_.File(stem + std::to_string(++n_)); }
@@ -169,6 +173,13 @@ class JsonSchemaTest : public ::testing::Test {
   Json InvokeFailover() {
     if (failover_.is_null()) failover_ = Run(Failover() + " --json --wait");
     return failover_;
+  }
+  // `vm failover` then `vm revert`, both with --json: the VM ends where it began.
+  Json FailoverAndRevert() {
+    const std::string vm = vm_.ToString(false);
+    const Json failover = Run(Vm("failover --json " + vm));
+    EXPECT_EQ(Run(Vm("revert --json " + vm)).value("state", 0), 3);
+    return failover;
   }
   std::string JobOfAFailover() { return InvokeFailover().value("Job", ""); }
 

@@ -133,6 +133,8 @@ TEST_P(StoreCrashTest, EveryCrashPointEndsBeforeOrAfter) {
     }
   }
   EXPECT_GT(forward_, 1) << "some crashes must roll forward";
+  std::printf("%s: %llu crash points, %d crashes ended after the operation\n", GetParam().name,
+              static_cast<unsigned long long>(ops), forward_ - 1);
 }
 
 void CheckpointForward(const StoreState& before, const StoreState& after, const Guid& vm) {

@@ -17,25 +17,39 @@ int& ExitCode() {
 
 namespace {
 
+// What the operator can do about an error of this Code; every Code has a hint.
 std::string HintFor(Code code) {
   switch (code) {
+    case Code::kOk:
+      return "";
+    case Code::kInvalidArgument:
+      return "run 'hvdisk " + (CommandName().empty() ? "COMMAND" : CommandName()) + " --help'";
     case Code::kNotFound:
       return "check the path";
     case Code::kCorrupt:
       return "run 'hvdisk check FILE' for details";
     case Code::kUnsupported:
       return "this file uses a feature hvdisk does not support";
+    case Code::kIoError:
+      return "check the device and the system log (dmesg), then retry";
+    case Code::kNoSpace:
+      return "free space on the file system";
     case Code::kAccessDenied:
       return "check the file's permissions";
     case Code::kInUse:
       return "another process holds the file; retry when it is done";
-    case Code::kNoSpace:
-      return "free space on the file system";
-    case Code::kInvalidArgument:
-      return "run 'hvdisk " + (CommandName().empty() ? "COMMAND" : CommandName()) + " --help'";
-    default:
-      return "";
+    case Code::kTimeout:
+      return "the holder did not finish in time; retry, or raise --lock-timeout";
+    case Code::kInvalidState:
+      return "'hvdisk vm --store DIR show VM' shows the state; see DESIGN.md for what it allows";
+    case Code::kOutOfMemory:
+      return "free memory, or use smaller requests";
+    case Code::kUnavailable:
+      return "check that the store exists and is mounted ('hvdisk store check DIR')";
+    case Code::kWrongType:
+      return "'hvdisk info FILE' shows what the file is";
   }
+  return "";
 }
 
 // "hvdisk help [COMMAND...]" is "hvdisk [COMMAND...] --help"; COMMAND must name a command.

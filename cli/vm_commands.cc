@@ -210,39 +210,46 @@ CLI::App* AddVmSub(CLI::App* vm, const char* name, const char* help, std::shared
   return sub;
 }
 
-void AddVmStateCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
-  using Fn = std::function<Status(Store&, const Guid&, const ops::OpControl*)>;
-  const std::tuple<const char*, const char*, Fn> simple[] = {
-      {"suspend", "Suspend replication (3 Replicating -> 7 Suspended)",
-       [](Store& s, const Guid& v, const ops::OpControl*) {
-         return ops::SuspendReplication(s, v);
-       }},
-      {"resume", "Resume replication (7 Suspended -> 3 Replicating)",
-       [](Store& s, const Guid& v, const ops::OpControl*) { return ops::ResumeReplication(s, v); }},
-      {"revert", "Discard the failover disk, back on the replica chain (-> 3 Replicating)",
-       [](Store& s, const Guid& v, const ops::OpControl* c) {
-         return ops::RevertFailover(s, v, c);
-       }},
-      {"commit", "Commit the failover: merge the points up to it into the base (-> 6 Committed)",
-       [](Store& s, const Guid& v, const ops::OpControl* c) {
-         return ops::CommitFailover(s, v, c);
-       }},
-      {"destroy", "Destroy a test VM and its disk",
-       [](Store& s, const Guid& v, const ops::OpControl* c) {
-         return ops::DestroyTestVm(s, v, c);
-       }},
-  };
-  for (const auto& [name, help, fn] : simple) {
-    CLI::App* sub = AddVmSub(vm, name, help, a);
-    SetCommand(sub, [a, name = name, fn = fn] {
-      return WithVm(*a, [&](Store& s, const Guid& v) {
-        RETURN_IF_ERROR(
-            WithProgress(name, a->json, [&](const ops::OpControl* c) { return fn(s, v, c); }));
-        // A destroyed test VM has no record left to show.
-        return std::string_view(name) == "destroy" ? Status::Ok() : PrintStateAfter(s, v, a->json);
-      });
+using StateFn = std::function<Status(Store&, const Guid&, const ops::OpControl*)>;
+
+// `vm NAME VM`: runs `fn` with a progress line, then prints the record it left.
+void AddStateCommand(CLI::App* vm, std::shared_ptr<VmArgs> a, const char* name, const char* help,
+                     StateFn fn) {
+  CLI::App* sub = AddVmSub(vm, name, help, a);
+  SetCommand(sub, [a, name, fn = std::move(fn)] {
+    return WithVm(*a, [&](Store& s, const Guid& v) {
+      RETURN_IF_ERROR(
+          WithProgress(name, a->json, [&](const ops::OpControl* c) { return fn(s, v, c); }));
+      // A destroyed test VM has no record left to show.
+      return std::string_view(name) == "destroy" ? Status::Ok() : PrintStateAfter(s, v, a->json);
     });
-  }
+  });
+}
+
+void AddVmStateCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
+  AddStateCommand(
+      vm, a, "suspend", "Suspend replication (3 Replicating -> 7 Suspended)",
+      [](Store& s, const Guid& v, const ops::OpControl*) { return ops::SuspendReplication(s, v); });
+  AddStateCommand(
+      vm, a, "resume", "Resume replication (7 Suspended -> 3 Replicating)",
+      [](Store& s, const Guid& v, const ops::OpControl*) { return ops::ResumeReplication(s, v); });
+  AddStateCommand(vm, a, "revert",
+                  "Discard the failover disk, back on the replica chain (-> 3 Replicating)",
+                  [](Store& s, const Guid& v, const ops::OpControl* c) {
+                    return ops::RevertFailover(s, v, c);
+                  });
+  AddStateCommand(vm, a, "commit",
+                  "Commit the failover: merge the points up to it into the base (-> 6 Committed)",
+                  [](Store& s, const Guid& v, const ops::OpControl* c) {
+                    return ops::CommitFailover(s, v, c);
+                  });
+  AddStateCommand(
+      vm, a, "destroy", "Destroy a test VM and its disk",
+      [](Store& s, const Guid& v, const ops::OpControl* c) { return ops::DestroyTestVm(s, v, c); });
+}
+
+// failover and test: on a recovery point (--point, default the latest).
+void AddVmPointCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   CLI::App* failover = AddVmSub(vm, "failover", "Fail over to a recovery point (latest)", a);
   failover->add_option("--point", a->point, "recovery point GUID or name (rp-NNNN)");
   SetCommand(failover, [a] {
@@ -373,6 +380,7 @@ void RegisterVmCommands(CLI::App& app) {
   vm->require_subcommand(1);
   AddVmDataCommands(vm, a);
   AddVmStateCommands(vm, a);
+  AddVmPointCommands(vm, a);
 }
 
 }  // namespace hvdisk::cli

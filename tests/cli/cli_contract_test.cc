@@ -157,6 +157,37 @@ TEST_F(CliContractTest, AMissingFileExits1WithNotFound) {
   }
 }
 
+TEST_F(CliContractTest, AMissingStoreExits1WithAHint) {
+  const std::string gone = Q(dir_.File("no-store"));
+  for (const std::string& args :
+       {"store check --json " + gone, "store recover " + gone, "vm --store " + gone + " list",
+        "vm --store " + gone + " commit web --json",
+        "wmi --store " + gone + " job 00000000-0000-0000-0000-000000000001"}) {
+    SCOPED_TRACE(args);
+    int rc = -1;
+    const std::string err = Stderr(args, &rc);
+    EXPECT_EQ(rc, 1) << err;
+    EXPECT_THAT(err, ::testing::ContainsRegex("kNotFound|kUnavailable"));
+    EXPECT_THAT(err, HasSubstr("hint: "));
+  }
+}
+
+TEST_F(CliContractTest, StoreCommitShowsProgressOnATerminalOnly) {
+  const std::string store = Q(dir_.File("store"));
+  const std::string vm = "vm --store " + store + " ";
+  ASSERT_EQ(Hvdisk("store create " + store), 0);
+  ASSERT_EQ(Hvdisk(vm + "create web --base " + Q(MakeImage("b.vhdx", "8M"))), 0);
+  ASSERT_EQ(Hvdisk(vm + "checkpoint web"), 0);
+  ASSERT_EQ(Hvdisk(vm + "failover web"), 0);
+  EXPECT_THAT(OnTerminal(vm + "commit web"), HasSubstr("\rcommit: "));
+  ASSERT_EQ(Hvdisk(vm + "create db --base " + Q(MakeImage("c.vhdx", "8M"))), 0);
+  ASSERT_EQ(Hvdisk(vm + "checkpoint db"), 0);
+  ASSERT_EQ(Hvdisk(vm + "failover db"), 0);
+  int rc = -1;
+  EXPECT_EQ(Stderr(vm + "commit db", &rc), "");
+  EXPECT_EQ(rc, 0);
+}
+
 TEST_F(CliContractTest, ACorruptImageIsRefusedAndCheckExits2) {
   const std::string img = MakeImage("h.vhdx", "8M");
   {

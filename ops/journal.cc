@@ -86,8 +86,11 @@ Result<std::vector<Intent>> Journal::List() {
   for (const std::string& name : names) {
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
     const std::string path = JoinPath(layout_->JournalDir(), name);
-    ASSIGN_OR_RETURN(std::string text, ReadWholeFile(fs_, path, 64u << 20));
-    ASSIGN_OR_RETURN(Intent intent, DecodeIntent(text, path));
+    Result<std::string> text = ReadWholeFile(fs_, path, 64u << 20);
+    // An operation on another VM may finish, removing its intent, between List and the read.
+    if (!text.ok() && text.status().code() == Code::kNotFound) continue;
+    if (!text.ok()) return text.status();
+    ASSIGN_OR_RETURN(Intent intent, DecodeIntent(*text, path));
     out.push_back(std::move(intent));
   }
   return out;

@@ -32,7 +32,11 @@ struct CreateArgs {
   std::string parent;
   std::vector<std::string> roots;
   bool block_given = false;
+  bool json = false;
 };
+
+// --json: the new image as `info --json` shows it (defined with info below).
+int PrintCreatedJson(const CreateArgs& a);
 
 Status ValidateCreate(const vhdx::CreateOptions& o) {
   if (!vhdx::IsValidBlockSize(o.block_size)) {
@@ -67,6 +71,7 @@ int RunCreateChild(const CreateArgs& a) {
     (void)fs->Unlink(a.file);
     return ReportError(disk.status().WithContext("create " + a.file + " (removed again)"));
   }
+  if (a.json) return PrintCreatedJson(a);
   vhdx::Image* child = (*disk)->image();
   std::printf("Created '%s': differencing VHDX on '%s', virtual size %s, block size %s, depth %d\n",
               a.file.c_str(), a.parent.c_str(), FormatSize(child->virtual_size()).c_str(),
@@ -88,6 +93,7 @@ int RunCreate(const CreateArgs& a) {
   if (Status s = vhdx::Image::Create(DefaultFileSystem(), a.file, o); !s.ok()) {
     return ReportError(s.WithContext("create " + a.file));
   }
+  if (a.json) return PrintCreatedJson(a);
   std::printf("Created '%s': %s VHDX, virtual size %s (%llu bytes), block size %s, sectors %u/%u\n",
               a.file.c_str(), a.type.c_str(), FormatSize(o.virtual_size).c_str(),
               static_cast<unsigned long long>(o.virtual_size), FormatSize(o.block_size).c_str(),
@@ -113,6 +119,7 @@ void RegisterCreate(CLI::App& app) {
                                        "Block size, 1M..256M (default 32M; with -p the parent's)")
                            ->check(SizeValidator());
   AddAllowRootOption(sub, &a->roots)->needs(parent);
+  AddJsonFlag(sub, &a->json, "the new image, keys as info");
   sub->add_option("FILE", a->file, "The image to create (must not exist)")->required();
   CLI::Option* size = sub->add_option("SIZE", a->size, "Virtual size, e.g. 64M, 10G (not with -p)")
                           ->check(SizeValidator());
@@ -256,20 +263,35 @@ Result<std::unique_ptr<Disk>> OpenForInfo(const InfoArgs& a, DiskFormat format,
   return Disk::FromImage(std::move(leaf).value());
 }
 
+// The info keys of a.file; *chain_error as OpenForInfo sets it.
+Result<Json> BuildInfo(const InfoArgs& a, DiskFormat format, Status* chain_error) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Disk> disk, OpenForInfo(a, format, chain_error));
+  Json j;
+  j["filename"] = a.file;
+  j["format"] = std::string(FormatName(disk->format()));
+  j["virtual-size"] = disk->size();
+  AddFileSizes(a.file, &j);
+  if (vhdx::Image* img = disk->image()) AddImageInfo(*img, &j);
+  AddChainInfo(*disk, &j);
+  if (!chain_error->ok()) j["chain-error"] = chain_error->ToString();
+  return j;
+}
+
+int PrintCreatedJson(const CreateArgs& a) {
+  Status chain_error;
+  Result<Json> j = BuildInfo({.file = a.file, .roots = a.roots}, DiskFormat::kVhdx, &chain_error);
+  if (!j.ok()) return ReportError(j.status());
+  std::printf("%s\n", j->dump(4).c_str());
+  return kExitOk;
+}
+
 int RunInfo(const InfoArgs& a) {
   Result<DiskFormat> format = ParseFormat(a.format);
   if (!format.ok()) return UsageError(format.status());
   Status chain_error;
-  Result<std::unique_ptr<Disk>> disk = OpenForInfo(a, *format, &chain_error);
-  if (!disk.ok()) return ReportError(disk.status());
-  Json j;
-  j["filename"] = a.file;
-  j["format"] = std::string(FormatName((*disk)->format()));
-  j["virtual-size"] = (*disk)->size();
-  AddFileSizes(a.file, &j);
-  if (vhdx::Image* img = (*disk)->image()) AddImageInfo(*img, &j);
-  AddChainInfo(**disk, &j);
-  if (!chain_error.ok()) j["chain-error"] = chain_error.ToString();
+  Result<Json> info = BuildInfo(a, *format, &chain_error);
+  if (!info.ok()) return ReportError(info.status());
+  const Json& j = *info;
   if (a.json) {
     std::printf("%s\n", j.dump(4).c_str());
   } else {

@@ -209,8 +209,13 @@ int RunWrite(const FileArgs& a) {
   Status s = (*disk)->Flush();
   if (s.ok()) s = (*disk)->Close();
   if (!s.ok()) return ReportError(s);
-  std::printf("wrote %llu bytes at offset %llu\n", static_cast<unsigned long long>(*done),
-              static_cast<unsigned long long>(offset));
+  if (a.json) {
+    nlohmann::ordered_json j{{"filename", a.file}, {"offset", offset}, {"bytes-written", *done}};
+    std::printf("%s\n", j.dump(4).c_str());
+  } else {
+    std::printf("wrote %llu bytes at offset %llu\n", static_cast<unsigned long long>(*done),
+                static_cast<unsigned long long>(offset));
+  }
   return kExitOk;
 }
 
@@ -250,6 +255,7 @@ void RegisterReadWrite(CLI::App& app) {
   auto w = std::make_shared<FileArgs>();
   CLI::App* write = app.add_subcommand(
       "write", "Write stdin (or --length bytes of --pattern) at OFFSET, then flush and close");
+  AddJsonFlag(write, &w->json, "filename, offset, bytes-written");
   AddFormatOption(write, &w->format);
   AddAllowRootOption(write, &w->roots);
   write->add_option("FILE", w->file, "The disk")->required();

@@ -150,6 +150,10 @@ class JsonSchemaTest : public ::testing::Test {
   std::map<std::string, std::function<Json()>> Runners() {
     return {
         {"info", [this] { return Run("info --json " + Q(child_)); }},
+        {"create",
+         [this] { return Run("create --json -p " + Q(base_) + " " + Q(Fresh("c") + ".avhdx")); }},
+        {"write",
+         [this] { return Run("write --json " + Q(child_) + " 4M --pattern 3 --length 4K"); }},
         {"check", [this] { return Run("check --json " + Q(child_)); }},
         {"map", [this] { return Run("map --json " + Q(child_)); }},
         {"digest", [this] { return Run("digest --json " + Q(child_)); }},

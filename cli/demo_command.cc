@@ -220,6 +220,8 @@ void RegisterDemoCommand(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "demo", "Run the replica lifecycle demo in a fresh store in DIR (default ./hvdisk-demo)");
   sub->add_option("DIR", *dir, "Directory for the demo (recreated when a previous demo made it)");
+  SetExitStatus(sub, {"0  the verdict is PASS", "1  the verdict is FAIL, or the demo could not run",
+                      "2  bad arguments (usage)"});
   SetCommand(sub, [dir] { return RunDemo(*dir); });
 }
 

@@ -199,11 +199,26 @@ TEST_F(CliContractTest, ACorruptImageIsRefusedAndCheckExits2) {
   std::string out;
   EXPECT_EQ(Hvdisk("check --json " + Q(img), &out, false), 2);
   EXPECT_THAT(out, HasSubstr("\"result\": \"corrupt\""));
-  for (const std::string cmd : {"info", "map", "digest", "bench", "read"}) {
-    SCOPED_TRACE(cmd);
+  const std::string good = MakeImage("g.vhdx", "8M");
+  const std::string i = " " + Q(img);
+  const std::pair<std::string, int> cases[] = {
+      {"info --json" + i, 1},
+      {"map --json" + i, 1},
+      {"digest --json" + i, 1},
+      {"bench --json" + i, 1},
+      {"read" + i + " 0 1", 1},
+      {"write --json" + i + " 0 --pattern 1 --length 1", 1},
+      {"convert --json" + i + " " + Q(dir_.File("o.raw")), 1},
+      {"compare --json" + i + " " + Q(good), 2},
+      {"merge --json" + i, 1},
+      {"reparent --json" + i + " " + Q(good), 1},
+      {"create -p" + i + " " + Q(dir_.File("c.avhdx")), 1},
+  };
+  for (const auto& [args, expected] : cases) {
+    SCOPED_TRACE(args);
     int rc = -1;
-    const std::string err = Stderr(cmd + " " + Q(img) + (cmd == "read" ? " 0 1" : ""), &rc);
-    EXPECT_EQ(rc, 1) << err;
+    const std::string err = Stderr(args, &rc);
+    EXPECT_EQ(rc, expected) << err;
     EXPECT_THAT(err, HasSubstr("kCorrupt"));
     EXPECT_THAT(err, HasSubstr("hint: run 'hvdisk check FILE'"));
   }

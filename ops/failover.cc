@@ -97,6 +97,12 @@ Status CommitFailover(Store& store, const Guid& vm, const OpControl* control) {
   }
   const RecoveryPoint* chosen = v.record.FindPoint(v.record.failover_point);
   if (chosen == nullptr) return Corrupt("VM " + v.record.name + ": failover point not in record");
+  // Before the journal: the failover disk's chain must open, so that a disk removed behind the
+  // engine's back is kNotFound with nothing changed (the VM stays 5 Recovered).
+  RETURN_IF_ERROR(
+      chain::Chain::Open(store.fs(),
+                         store.layout().Abs(StoreLayout::DiskRel(vm, v.record.failover_disk)), {})
+          .status());
   Intent in = NewIntent("commit", v.record);
   in.after.state = State::kCommitted;
   in.after.points.clear();

@@ -110,7 +110,12 @@ IntentRunner::IntentRunner(FileSystem* fs, const StoreLayout* layout, Intent int
                            const OpControl* control)
     : fs_(fs), layout_(layout), intent_(std::move(intent)), control_(control) {}
 
-Status IntentRunner::Begin() { return Journal(fs_, layout_).Write(intent_); }
+Status IntentRunner::Begin() {
+  RETURN_IF_ERROR(Journal(fs_, layout_).Write(intent_));
+  // The operation is accepted: its preconditions held and its intent is durable.
+  if (control_ != nullptr) control_->Report(0);
+  return Status::Ok();
+}
 
 Status IntentRunner::Abort(const Status& cause) {
   Status rb = RollBack(fs_, *layout_, intent_);

@@ -187,15 +187,18 @@ TEST_F(WmiServiceTest, StoreMissingOrNotAStore_32777) {
   EXPECT_EQ(plain.RevertFailover(VmRef(vm_)).return_value, kSystemNotAvailable);
 }
 
-// The engine finds the failover disk missing only after commit's commit point (the record says 6
-// and the intent stays for recovery); the job still reports the cause, 32779. Revert needs no
-// failover disk (it discards it) and completes.
+// Commit checks the failover disk's chain before it journals anything: a disk removed behind the
+// engine's back is 32779 at once, with no job, and the VM stays 5 Recovered with a clean store.
 TEST_F(WmiServiceTest, FailoverDiskRemovedBehindTheEnginesBack_32779) {
   ASSERT_EQ(Finish(service_->InitiateFailover(VmRef(vm_), "")).state, JobState::kCompleted);
   ASSERT_OK(mem_.Unlink(store_->DiskPath(vm_, Record(vm_).failover_disk)));
   MethodResult r = service_->CommitFailover(VmRef(vm_));
-  Job job = r.return_value == kJobStarted ? Finish(r) : Job{.error_code = r.return_value};
-  EXPECT_EQ(job.error_code, kFileNotFound) << r.error << job.error_description;
+  EXPECT_EQ(r.return_value, kFileNotFound) << r.error;
+  EXPECT_TRUE(r.job.empty());
+  EXPECT_EQ(Record(vm_).state, ReplicationState::kRecovered);
+  // Revert needs no failover disk (it discards it) and brings the VM back.
+  EXPECT_EQ(Finish(service_->RevertFailover(VmRef(vm_))).state, JobState::kCompleted);
+  EXPECT_EQ(Record(vm_).state, ReplicationState::kReplicating);
 }
 
 TEST_F(WmiServiceTest, KillCancelsARunningJobWhichRollsBack) {

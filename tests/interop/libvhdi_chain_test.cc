@@ -1,9 +1,9 @@
 // Interoperability of our differencing chains: libvhdi (Debian's python3-libvhdi, pyvhdi, with
-// set_parent) must read chains made by hvdisk (depth 1 and 3, 512 and 4096 logical sectors, with
-// PARTIALLY_PRESENT blocks from sub-block writes, transparent and zeroing trims) as the same bytes
-// as `hvdisk digest` and as the model, also after `hvdisk merge` and `hvdisk reparent`; vhdiinfo
-// shows our parent locator; qemu-img identifies our .avhdx as VHDX (and refuses it as differencing,
-// which it does not support) and reads a chain merged into its base.
+// set_parent) must read chains made by hvdisk (depth 1, 2, 3 and 8, 512 and 4096 logical sectors,
+// with PARTIALLY_PRESENT blocks from sub-block writes, transparent and zeroing trims) as the same
+// bytes as `hvdisk digest` and as the model, also after `hvdisk merge` and `hvdisk reparent`;
+// vhdiinfo shows our parent locator; qemu-img identifies our .avhdx as VHDX (and refuses it as
+// differencing, which it does not support) and reads a chain merged into its base.
 //
 // These tests FAIL (never skip) when /usr/bin/python3 cannot import pyvhdi or qemu-img is missing.
 #include <gmock/gmock.h>
@@ -130,8 +130,9 @@ class LibvhdiChainTest : public ::testing::TestWithParam<uint32_t> {
     paths_.push_back(path);
     models_.push_back(models_.back());
     const uint64_t u = static_cast<uint64_t>(i);
+    const uint64_t v = (u - 1) % 4 + 1;  // keeps deep layers' sub-block writes inside the disk
     ASSERT_NO_FATAL_FAILURE(Write(u * kMiB, kMiB));
-    ASSERT_NO_FATAL_FAILURE(Write((4 + u) * kMiB + 4096 * u, 8192));
+    ASSERT_NO_FATAL_FAILURE(Write((4 + v) * kMiB + 4096 * u, 8192));
     ASSERT_NO_FATAL_FAILURE(Write(8 * kMiB - 4096 * u - 512, 5120));
     ASSERT_NO_FATAL_FAILURE(Write(10 * kMiB, kMiB));
     ASSERT_NO_FATAL_FAILURE(Trim(10 * kMiB - 8192, kMiB + 16384, true));
@@ -185,6 +186,11 @@ TEST_P(LibvhdiChainTest, ReadsADepth3ChainAndEveryLayerOfIt) {
     SCOPED_TRACE(chain[0]);
     ExpectLibvhdiReads(chain, models_[top]);
   }
+}
+
+TEST_P(LibvhdiChainTest, ReadsADepth8Chain) {
+  ASSERT_NO_FATAL_FAILURE(MakeChain(8));
+  ExpectLibvhdiReads(LeafFirst(), models_.back());
 }
 
 TEST_P(LibvhdiChainTest, ReadsTheChainAfterMerges) {

@@ -4,7 +4,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+
+#include "platform/file.h"
 
 namespace hvdisk::testing {
 
@@ -48,6 +51,15 @@ int RunCommand(const std::string& command, std::string* output, bool merge_stder
 
 std::string TestDataPath(const std::string& name) {
   return std::string(HVDISK_TESTDATA_DIR_VALUE) + "/windows-structures/" + name;
+}
+
+std::vector<std::byte> ReadTestData(const std::string& name) {
+  Result<std::string> s = ReadWholeFile(DefaultFileSystem(), TestDataPath(name));
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return {};
+  std::vector<std::byte> out(s->size());
+  std::memcpy(out.data(), s->data(), s->size());
+  return out;
 }
 
 }  // namespace hvdisk::testing

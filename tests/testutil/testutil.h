@@ -69,5 +69,7 @@ int RunCommand(const std::string& command, std::string* output = nullptr, bool m
 
 // The path of the Windows-made structures (shared/testdata/windows-structures).
 std::string TestDataPath(const std::string& name);
+// The bytes of one of those structures; fails the test (and returns empty) when unreadable.
+std::vector<std::byte> ReadTestData(const std::string& name);
 
 }  // namespace hvdisk::testing

@@ -12,17 +12,8 @@
 namespace hvdisk::vhdx {
 namespace {
 
-std::vector<std::byte> LoadTestData(const std::string& name) {
-  Result<std::string> s = ReadWholeFile(DefaultFileSystem(), testing::TestDataPath(name));
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  if (!s.ok()) return {};
-  std::vector<std::byte> out(s->size());
-  std::memcpy(out.data(), s->data(), s->size());
-  return out;
-}
-
 TEST(FileIdentifierTest, WindowsFileIdentifierRoundTripsByteIdentical) {
-  std::vector<std::byte> bytes = LoadTestData("file_identifier.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("file_identifier.1");
   ASSERT_EQ(bytes.size(), FileIdentifier::kEncodedSize);
   ASSERT_OK_AND_ASSIGN(FileIdentifier id, FileIdentifier::Decode(bytes));
   EXPECT_EQ(id.creator, "Microsoft Windows 10.0.19041.0");
@@ -41,13 +32,13 @@ TEST(FileIdentifierTest, EncodeZeroesTheReservedRestOfTheSlot) {
 }
 
 TEST(FileIdentifierTest, BadSignatureIsCorrupt) {
-  std::vector<std::byte> bytes = LoadTestData("file_identifier.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("file_identifier.1");
   bytes[0] = std::byte{'V'};
   EXPECT_CODE(FileIdentifier::Decode(bytes), Code::kCorrupt);
 }
 
 TEST(FileIdentifierTest, TruncatedIsCorrupt) {
-  std::vector<std::byte> bytes = LoadTestData("file_identifier.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("file_identifier.1");
   bytes.resize(519);
   EXPECT_CODE(FileIdentifier::Decode(bytes), Code::kCorrupt);
 }
@@ -69,7 +60,7 @@ TEST(FileIdentifierTest, CreatorWithoutNulFillsAll256Units) {
 }
 
 TEST(FileIdentifierTest, UnpairedSurrogateInCreatorIsTolerated) {
-  std::vector<std::byte> bytes = LoadTestData("file_identifier.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("file_identifier.1");
   StoreU16(bytes, 8, 0xD800);  // the creator is diagnostic only
   ASSERT_OK_AND_ASSIGN(FileIdentifier id, FileIdentifier::Decode(bytes));
   EXPECT_EQ(id.creator.substr(0, 3), "\xEF\xBF\xBD");  // U+FFFD

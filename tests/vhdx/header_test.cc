@@ -12,15 +12,6 @@
 namespace hvdisk::vhdx {
 namespace {
 
-std::vector<std::byte> LoadTestData(const std::string& name) {
-  Result<std::string> s = ReadWholeFile(DefaultFileSystem(), testing::TestDataPath(name));
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  if (!s.ok()) return {};
-  std::vector<std::byte> out(s->size());
-  std::memcpy(out.data(), s->data(), s->size());
-  return out;
-}
-
 VhdxHeader MakeHeader(uint64_t sequence) {
   VhdxHeader h;
   h.sequence_number = sequence;
@@ -37,7 +28,7 @@ void Reseal(std::vector<std::byte>& b) {
 }
 
 TEST(HeaderTest, WindowsHeaderRoundTripsByteIdentical) {
-  std::vector<std::byte> bytes = LoadTestData("image_header.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("image_header.1");
   ASSERT_EQ(bytes.size(), VhdxHeader::kSize);
   EXPECT_EQ(LoadU32(bytes, 4), 0x9F69B235u);
   ASSERT_OK_AND_ASSIGN(VhdxHeader h, VhdxHeader::Decode(bytes));
@@ -60,20 +51,20 @@ TEST(HeaderTest, EncodeWritesOnly4KiB) {
 }
 
 TEST(HeaderTest, CorruptedChecksumIsCorrupt) {
-  std::vector<std::byte> bytes = LoadTestData("image_header.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("image_header.1");
   bytes[4000] ^= std::byte{1};  // inside the reserved area: still covered by the CRC
   EXPECT_CODE(VhdxHeader::Decode(bytes), Code::kCorrupt);
 }
 
 TEST(HeaderTest, BadSignatureIsCorrupt) {
-  std::vector<std::byte> bytes = LoadTestData("image_header.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("image_header.1");
   StoreSignature(bytes, 0, "daeh");
   Reseal(bytes);
   EXPECT_CODE(VhdxHeader::Decode(bytes), Code::kCorrupt);
 }
 
 TEST(HeaderTest, TruncatedIsCorrupt) {
-  std::vector<std::byte> bytes = LoadTestData("image_header.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("image_header.1");
   EXPECT_CODE(VhdxHeader::Decode(std::span(bytes).first(4095)), Code::kCorrupt);
 }
 

@@ -11,15 +11,6 @@
 namespace hvdisk::vhdx {
 namespace {
 
-std::vector<std::byte> LoadTestData(const std::string& name) {
-  Result<std::string> s = ReadWholeFile(DefaultFileSystem(), testing::TestDataPath(name));
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  if (!s.ok()) return {};
-  std::vector<std::byte> out(s->size());
-  std::memcpy(out.data(), s->data(), s->size());
-  return out;
-}
-
 std::vector<std::byte> Bytes(std::initializer_list<uint8_t> v) {
   std::vector<std::byte> out;
   for (uint8_t b : v) out.push_back(std::byte{b});
@@ -74,14 +65,14 @@ std::vector<std::byte> EditTable(std::vector<std::byte> region, F edit) {
 std::vector<std::byte> DynamicRegion() { return Dynamic().EncodeRegion().value(); }
 
 TEST(MetadataTest, WindowsTableFragmentsRoundTrip) {
-  std::vector<std::byte> hb = LoadTestData("metadata_table_header.1");
+  std::vector<std::byte> hb = testing::ReadTestData("metadata_table_header.1");
   ASSERT_OK_AND_ASSIGN(MetadataTableHeader h, MetadataTableHeader::Decode(hb));
   EXPECT_EQ(h.entry_count, 5);
   std::vector<std::byte> hout(MetadataTableHeader::kSize);
   h.EncodeTo(hout);
   EXPECT_EQ(hout, hb);
 
-  std::vector<std::byte> eb = LoadTestData("metadata_table_entry.1");
+  std::vector<std::byte> eb = testing::ReadTestData("metadata_table_entry.1");
   ASSERT_OK_AND_ASSIGN(MetadataTableEntry e, MetadataTableEntry::Decode(eb));
   EXPECT_EQ(e, (MetadataTableEntry{kFileParametersGuid, 0x10000, 8, false, false, true}));
   std::vector<std::byte> eout(MetadataTableEntry::kSize);
@@ -92,14 +83,14 @@ TEST(MetadataTest, WindowsTableFragmentsRoundTrip) {
 TEST(MetadataTest, EncodedRegionStartsLikeWindows) {
   std::vector<std::byte> region = DynamicRegion();
   ASSERT_EQ(region.size(), kMiB);
-  EXPECT_TRUE(BytesAt(region, 0, LoadTestData("metadata_table_header.1")));
-  EXPECT_TRUE(BytesAt(region, 32, LoadTestData("metadata_table_entry.1")));
+  EXPECT_TRUE(BytesAt(region, 0, testing::ReadTestData("metadata_table_header.1")));
+  EXPECT_TRUE(BytesAt(region, 32, testing::ReadTestData("metadata_table_entry.1")));
 }
 
 TEST(MetadataTest, WindowsDifferencingLayoutIsReproduced) {
   ASSERT_OK_AND_ASSIGN(std::vector<std::byte> region, FatDifferential().EncodeRegion());
   EXPECT_EQ(LoadU16(region, 10), 6);
-  EXPECT_TRUE(BytesAt(region, 32, LoadTestData("metadata_table_entry.1")));
+  EXPECT_TRUE(BytesAt(region, 32, testing::ReadTestData("metadata_table_entry.1")));
   // Table entries 1-5 as dumped from fat-differential.vhdx @0x200040.
   std::vector<std::byte> entries = Bytes(
       {0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48, 0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4,

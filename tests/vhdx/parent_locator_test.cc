@@ -11,15 +11,6 @@
 namespace hvdisk::vhdx {
 namespace {
 
-std::vector<std::byte> LoadTestData(const std::string& name) {
-  Result<std::string> s = ReadWholeFile(DefaultFileSystem(), testing::TestDataPath(name));
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  if (!s.ok()) return {};
-  std::vector<std::byte> out(s->size());
-  std::memcpy(out.data(), s->data(), s->size());
-  return out;
-}
-
 std::vector<std::byte> Bytes(std::initializer_list<uint8_t> v) {
   std::vector<std::byte> out;
   for (uint8_t b : v) out.push_back(std::byte{b});
@@ -52,7 +43,7 @@ std::vector<std::byte> FatDifferentialTable() {
 }
 
 TEST(ParentLocatorTest, WindowsHeaderAndEntryFragmentsRoundTrip) {
-  std::vector<std::byte> hb = LoadTestData("parent_locator_header.1");
+  std::vector<std::byte> hb = testing::ReadTestData("parent_locator_header.1");
   ASSERT_OK_AND_ASSIGN(ParentLocatorHeader h, ParentLocatorHeader::Decode(hb));
   EXPECT_EQ(h.locator_type, kVhdxParentLocatorType);
   EXPECT_EQ(h.key_value_count, 5);
@@ -60,7 +51,7 @@ TEST(ParentLocatorTest, WindowsHeaderAndEntryFragmentsRoundTrip) {
   h.EncodeTo(hout);
   EXPECT_EQ(hout, hb);
 
-  std::vector<std::byte> eb = LoadTestData("parent_locator_entry.1");
+  std::vector<std::byte> eb = testing::ReadTestData("parent_locator_entry.1");
   ASSERT_OK_AND_ASSIGN(ParentLocatorEntry e, ParentLocatorEntry::Decode(eb));
   EXPECT_EQ(e, (ParentLocatorEntry{80, 108, 28, 76}));  // parent_linkage and its {guid}
   std::vector<std::byte> eout(ParentLocatorEntry::kSize);
@@ -73,8 +64,8 @@ TEST(ParentLocatorTest, WindowsDifferencingLocatorEncodesByteIdentically) {
   EXPECT_EQ(item.size(), 674u);  // the table entry's length in fat-differential.vhdx
   std::vector<std::byte> table = FatDifferentialTable();
   EXPECT_TRUE(std::equal(table.begin(), table.end(), item.begin()));
-  std::vector<std::byte> fragment = LoadTestData("parent_locator_header.1");
-  std::vector<std::byte> entry = LoadTestData("parent_locator_entry.1");
+  std::vector<std::byte> fragment = testing::ReadTestData("parent_locator_header.1");
+  std::vector<std::byte> entry = testing::ReadTestData("parent_locator_entry.1");
   fragment.insert(fragment.end(), entry.begin(), entry.end());
   EXPECT_TRUE(std::equal(fragment.begin(), fragment.end(), item.begin()));
   // The strings follow in UTF-16LE: "parent_linkage" at 80.

@@ -12,18 +12,9 @@
 namespace hvdisk::vhdx {
 namespace {
 
-std::vector<std::byte> LoadTestData(const std::string& name) {
-  Result<std::string> s = ReadWholeFile(DefaultFileSystem(), testing::TestDataPath(name));
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  if (!s.ok()) return {};
-  std::vector<std::byte> out(s->size());
-  std::memcpy(out.data(), s->data(), s->size());
-  return out;
-}
-
 // The Windows table zero-padded to 64 KiB, as it is on disk.
 std::vector<std::byte> WindowsTable() {
-  std::vector<std::byte> table = LoadTestData("region_table.1");
+  std::vector<std::byte> table = testing::ReadTestData("region_table.1");
   table.resize(RegionTable::kSize);
   return table;
 }
@@ -47,7 +38,7 @@ TEST(RegionTableTest, WindowsRegionTableRoundTripsByteIdentical) {
 }
 
 TEST(RegionTableTest, WindowsHeaderAndEntryFragmentsRoundTrip) {
-  std::vector<std::byte> hb = LoadTestData("region_table_header.1");
+  std::vector<std::byte> hb = testing::ReadTestData("region_table_header.1");
   ASSERT_OK_AND_ASSIGN(RegionTableHeader h, RegionTableHeader::Decode(hb));
   EXPECT_EQ(h.entry_count, 2u);
   EXPECT_EQ(h.checksum, 0xC66B8CAEu);
@@ -55,7 +46,7 @@ TEST(RegionTableTest, WindowsHeaderAndEntryFragmentsRoundTrip) {
   h.EncodeTo(hout);
   EXPECT_EQ(hout, hb);
 
-  std::vector<std::byte> eb = LoadTestData("region_table_entry.1");
+  std::vector<std::byte> eb = testing::ReadTestData("region_table_entry.1");
   ASSERT_OK_AND_ASSIGN(RegionTableEntry e, RegionTableEntry::Decode(eb));
   EXPECT_EQ(e.guid, kBatRegionGuid);
   std::vector<std::byte> eout(RegionTableEntry::kSize);
@@ -85,7 +76,7 @@ TEST(RegionTableTest, BadSignatureIsCorrupt) {
 }
 
 TEST(RegionTableTest, ShortBufferIsCorrupt) {
-  std::vector<std::byte> bytes = LoadTestData("region_table.1");
+  std::vector<std::byte> bytes = testing::ReadTestData("region_table.1");
   EXPECT_CODE(RegionTable::Decode(bytes), Code::kCorrupt);
 }
 

@@ -228,7 +228,7 @@ void PrintBenchJson(const BenchPlan& p, double seconds) {
                            {"seconds", seconds},
                            {"iops", static_cast<double>(p.count) / s},
                            {"bytes-per-second", static_cast<double>(p.count * p.bufsize) / s}};
-  std::printf("%s\n", j.dump(4).c_str());
+  PrintJson(j);
 }
 
 int RunBench(const BenchArgs& a) {

@@ -88,7 +88,7 @@ void PrintMerge(const chain::MergeResult& r, const std::vector<std::string>& dep
     j["removed"] = r.removed;
     j["reparented"] = dependents;
     j["bytes-copied"] = r.bytes_copied;
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
     return;
   }
   std::printf("Merged %zu image(s) into '%s' (%llu bytes copied)\n", r.removed.size(),
@@ -147,7 +147,7 @@ int RunReparent(const ReparentArgs& a) {
   if (!s.ok()) return ReportError(ExplainChainError(s).WithContext("reparent " + a.child));
   if (a.json) {
     Json j{{"child", a.child}, {"parent", a.parent}, {"ignored-id-mismatch", a.ignore_id_mismatch}};
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
   } else {
     std::printf("Reparented '%s' onto '%s'\n", a.child.c_str(), a.parent.c_str());
   }

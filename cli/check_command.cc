@@ -130,7 +130,7 @@ int RunCheck(const CheckArgs& a) {
       chain::CheckChain(fs, file, {.allowed_roots = std::move(roots).value()});
   if (!report.ok()) return ReportCheckFailure(report.status());
   if (a.json) {
-    std::printf("%s\n", CheckJson(file, *report).dump(4).c_str());
+    PrintJson(CheckJson(file, *report));
   } else {
     PrintCheckText(*report);
   }

@@ -80,6 +80,8 @@ CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what) {
                            " (keys in docs/json.md); no progress line");
 }
 
+void PrintJson(const nlohmann::ordered_json& j) { std::printf("%s\n", j.dump(4).c_str()); }
+
 Status WriteStdout(const void* data, size_t size) {
   if (size > 0 && std::fwrite(data, 1, size, stdout) != size) {
     return IoError(std::string("write to stdout: ") + std::strerror(errno));

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ CLI::Option* AddFormatOption(CLI::App* sub, std::string* format);
 // Adds "--allow-root DIR" (repeatable) storing into *roots: directory trees a differencing
 // image's parents may resolve into besides the leaf's own (see ChainRoots in disk_source.h).
 CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots);
+
+// Prints a --json document on stdout (4-space indent, as qemu-img).
+void PrintJson(const nlohmann::ordered_json& j);
 
 // Writes all of `data` to stdout; kIoError on failure (a closed pipe, a full disk).
 Status WriteStdout(const void* data, size_t size);

@@ -169,7 +169,7 @@ int RunConvert(const ConvertArgs& a) {
                              {"destination", a.dst},
                              {"format", OutputFormat(a) == DiskFormat::kVhdx ? "vhdx" : "raw"},
                              {"virtual-size", (*src)->size()}};
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
   }
   return kExitOk;
 }
@@ -296,7 +296,7 @@ void PrintCompare(const CompareArgs& args, uint64_t size_a, uint64_t size_b,
                              {"a-size", size_a},
                              {"b-size", size_b}};
     if (mismatch) j["mismatch-offset"] = *mismatch;
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
     return;
   }
   if (size_a != size_b) std::printf("Warning: Image size mismatch!\n");

@@ -281,7 +281,7 @@ int PrintCreatedJson(const CreateArgs& a) {
   Status chain_error;
   Result<Json> j = BuildInfo({.file = a.file, .roots = a.roots}, DiskFormat::kVhdx, &chain_error);
   if (!j.ok()) return ReportError(j.status());
-  std::printf("%s\n", j->dump(4).c_str());
+  PrintJson(*j);
   return kExitOk;
 }
 
@@ -293,7 +293,7 @@ int RunInfo(const InfoArgs& a) {
   if (!info.ok()) return ReportError(info.status());
   const Json& j = *info;
   if (a.json) {
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
   } else {
     PrintInfoText(j);
   }

@@ -59,7 +59,7 @@ int RunDigest(const FileArgs& a) {
                              {"algorithm", "xxh3-128"},
                              {"digest", hash->ToHex()},
                              {"virtual-size", (*disk)->size()}};
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
   } else {
     std::printf("%s  %s\n", hash->ToHex().c_str(), a.file.c_str());
   }
@@ -144,7 +144,7 @@ int RunMap(const FileArgs& a) {
   std::vector<LayerExtent> runs = Coalesce(*extents);
   const std::vector<std::string> files = (*disk)->layer_paths();
   if (a.json) {
-    std::printf("%s\n", MapJson(runs, files).dump(4).c_str());
+    PrintJson(MapJson(runs, files));
   } else {
     PrintMapText(runs, files);
   }
@@ -211,7 +211,7 @@ int RunWrite(const FileArgs& a) {
   if (!s.ok()) return ReportError(s);
   if (a.json) {
     nlohmann::ordered_json j{{"filename", a.file}, {"offset", offset}, {"bytes-written", *done}};
-    std::printf("%s\n", j.dump(4).c_str());
+    PrintJson(j);
   } else {
     std::printf("wrote %llu bytes at offset %llu\n", static_cast<unsigned long long>(*done),
                 static_cast<unsigned long long>(offset));

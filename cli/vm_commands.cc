@@ -71,8 +71,6 @@ Json RecordJson(const VmRecord& r) {
               {"attached", r.attached}};
 }
 
-void PrintJson(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
-
 // Runs `op` with a progress line named `label` (on a terminal, without --json).
 template <typename Op>
 auto WithProgress(const char* label, bool json, Op op) {

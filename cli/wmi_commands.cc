@@ -134,7 +134,7 @@ int RunInvoke(const WmiArgs& a) {
     }
   }
   if (a.json) {
-    std::printf("%s\n", ToJson(props).dump(2).c_str());
+    PrintJson(ToJson(props));
   } else {
     PrintList(props);
   }
@@ -146,7 +146,7 @@ int RunJob(const WmiArgs& a) {
   Result<Job> job = service->GetJob(a.job);
   if (!job.ok()) return ReportError(job.status());
   if (a.json) {
-    std::printf("%s\n", ToJson(JobProperties(*job)).dump(2).c_str());
+    PrintJson(ToJson(JobProperties(*job)));
   } else {
     PrintList(JobProperties(*job));
   }

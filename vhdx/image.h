@@ -101,7 +101,8 @@ class Image : public VirtualDisk {
   // Makes every write completed before the call durable, and its metadata with it.
   Status Flush();
   // Wholly covered blocks become ZERO (or, with make_transparent in a differencing image,
-  // NOT_PRESENT); partly covered edges are written with zeros (or left, when transparent).
+  // NOT_PRESENT); partly covered edges are written with zeros (or, when transparent, their whole
+  // sectors uncovered: present sectors stop being present and the parent shows through).
   Status Trim(uint64_t offset, uint64_t length, bool make_transparent = false);
   // Grows the virtual size (never shrinks); relocates the BAT when it must grow past its region.
   Status Resize(uint64_t new_virtual_size);

@@ -135,6 +135,33 @@ Status EnsureDataWriteGuid(Image::State* s) {
   return Status::Ok();
 }
 
+// A transparent trim of part of a present block of a differencing disk: the whole sectors of
+// [bo, bo + n) stop being present, so the parent shows through them. A FULLY_PRESENT block
+// becomes PARTIALLY_PRESENT with every other sector's bit set. The BAT and bitmap changes reach
+// the disk together in the next log entry. REQUIRES: gate held shared, mu held.
+Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint64_t n,
+                              Placement* p) {
+  const uint64_t ss = s->sector_size();
+  const uint64_t first = AlignUp(bo, ss) / ss, end = (bo + n) / ss;
+  const uint64_t idx = s->PayloadIndex(block);
+  const uint64_t e = s->bat[idx];
+  const uint8_t st = EntryState(e);
+  if (end <= first || (st != kStateFullyPresent && st != kStatePartiallyPresent)) {
+    return Status::Ok();  // nothing present to uncover (zero blocks stay zero)
+  }
+  const uint64_t chunk = block / s->chunk_ratio;
+  const uint64_t base = (block % s->chunk_ratio) * s->sectors_per_block();
+  if (st == kStateFullyPresent) {
+    RETURN_IF_ERROR(EnsureBitmapBlock(s, chunk, p));
+    SetBits(s, chunk, base, BlockLength(s, block) / ss, true);
+    s->SetEntry(idx, MakeEntry(kStatePartiallyPresent, EntryOffset(e)));
+  } else {
+    RETURN_IF_ERROR(LoadBitmap(s, chunk));
+  }
+  SetBits(s, chunk, base + first, end - first, false);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
@@ -176,6 +203,7 @@ Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
   RETURN_IF_ERROR(EnsureDataWriteGuid(s));
   bool transparent = make_transparent && s->differencing();
   std::vector<std::pair<uint64_t, uint64_t>> edges;  // partial pieces to zero
+  Placement reserve;                                 // file space for new sector bitmaps
   {
     std::shared_lock<std::shared_mutex> gate(s->gate);
     std::lock_guard<std::mutex> lock(s->mu);
@@ -191,9 +219,14 @@ Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
         s->SetEntry(idx, MakeEntry(transparent ? kStateNotPresent : kStateZero, 0));
       } else if (!transparent) {
         edges.push_back({pos, n});
+      } else {
+        RETURN_IF_ERROR(MakeSectorsTransparent(s, block, bo, n, &reserve));
       }
       pos += n;
     }
+    // A sector bitmap block allocated above: reserved before the log can expose it.
+    if (reserve.extend_len)
+      RETURN_IF_ERROR(s->file->Allocate(reserve.extend_from, reserve.extend_len));
   }
   for (auto [pos, n] : edges) {  // fixed disks and partial pieces: write zeros
     std::vector<std::byte> zeros(std::min<uint64_t>(n, 8 * kMiB));

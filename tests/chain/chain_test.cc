@@ -88,6 +88,33 @@ TEST_F(ChainTest, LeafWritesNeverTouchTheParent) {
       << "a transparent trim shows the parent again";
 }
 
+TEST_F(ChainTest, PartialTransparentTrimUncoversTheParentSectorBySector) {
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 1));
+  std::vector<std::byte> parent = ReadAll(paths[0]), before = ReadAll(paths[1]);
+  auto mine = ::hvdisk::testing::PatternBytes(2 * kBlock, 77);
+  {
+    ASSERT_OK_AND_ASSIGN(auto chain, Chain::Open(&fs_, paths[1], {.writable_leaf = true}));
+    ASSERT_OK(chain->Write(2 * kBlock, std::span(mine).first(kBlock)));  // FULLY_PRESENT
+    ASSERT_OK(chain->Write(3 * kBlock + 4096, std::span(mine).subspan(kBlock + 4096, 8192)));
+    // Unaligned edges: only the whole sectors inside the range are uncovered.
+    ASSERT_OK(chain->Trim(2 * kBlock + 1000, 3000, /*make_transparent=*/true));
+    ASSERT_OK(chain->Trim(3 * kBlock + 4096, 4096, /*make_transparent=*/true));
+    ASSERT_OK(chain->Close());
+  }
+  std::vector<std::byte> want = before;
+  std::copy(mine.begin(), mine.begin() + kBlock, want.begin() + 2 * kBlock);
+  std::copy(parent.begin() + 2 * kBlock + 1024, parent.begin() + 2 * kBlock + 3584,
+            want.begin() + 2 * kBlock + 1024);
+  std::copy(parent.begin() + 3 * kBlock + 4096, parent.begin() + 3 * kBlock + 8192,
+            want.begin() + 3 * kBlock + 4096);
+  std::copy(mine.begin() + kBlock + 8192, mine.begin() + kBlock + 12288,
+            want.begin() + 3 * kBlock + 8192);
+  EXPECT_TRUE(ReadAll(paths[1]) == want);
+  ASSERT_OK_AND_ASSIGN(ChainCheckReport check, CheckChain(&fs_, paths[1]));
+  EXPECT_FALSE(check.corrupt());
+  EXPECT_FALSE(check.leaks());
+}
+
 TEST_F(ChainTest, ParentFoundThroughTheAbsolutePathWhenTheRelativeOneIsStale) {
   ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 1));
   LocatorEntries loc = LocatorOf(paths[1]);

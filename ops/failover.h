@@ -33,10 +33,11 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point 
                         const OpControl* control = nullptr);
 Status RevertFailover(Store& store, const Guid& vm, const OpControl* control = nullptr);
 Status CommitFailover(Store& store, const Guid& vm, const OpControl* control = nullptr);
-// Returns the test VM's id.
+// Returns the test VM's id: `test_vm_id` when not zero (a caller that must name the test VM
+// before the work ends, as WMI's ResultingSystem does), else a random one.
 Result<Guid> TestReplicaSystem(Store& store, const Guid& vm,
                                std::optional<Guid> point = std::nullopt,
-                               const OpControl* control = nullptr);
+                               const OpControl* control = nullptr, const Guid& test_vm_id = Guid());
 Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control = nullptr);
 
 }  // namespace hvdisk::ops

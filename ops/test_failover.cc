@@ -45,7 +45,7 @@ Intent TestIntent(const VmRecord& src, const Guid& test_id, const Guid& point,
 //   4. source vm.json names the test VM and pins the point (the commit point)
 //   5. intent removed
 Result<Guid> TestReplicaSystem(Store& store, const Guid& vm, std::optional<Guid> point,
-                               const OpControl* control) {
+                               const OpControl* control, const Guid& test_vm_id) {
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(ExpectState(v.record, {State::kReplicating, State::kSuspended}, "test failover"));
   if (!v.record.test_vm.IsZero()) {
@@ -53,7 +53,7 @@ Result<Guid> TestReplicaSystem(Store& store, const Guid& vm, std::optional<Guid>
                         v.record.test_vm.ToString());
   }
   ASSIGN_OR_RETURN(RecoveryPoint p, ChoosePoint(v.record, point));
-  const Guid test_id = Guid::Random();
+  const Guid test_id = test_vm_id.IsZero() ? Guid::Random() : test_vm_id;
   ASSIGN_OR_RETURN(auto test_lock, store.LockVm(test_id));
   const std::string disk = TestDiskName(test_id);
   FileSystem* fs = store.fs();

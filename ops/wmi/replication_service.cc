@@ -130,10 +130,15 @@ MethodResult ReplicationService::RunFailoverMethod(JobType type, std::string_vie
       return StartJob(type, *vm, false, [&s, id, status_op](const OpControl& c) {
         return status_op(ops::CommitFailover(s, id, &c));
       });
-    case JobType::kInitiateTestReplica:
-      return StartJob(type, *vm, true, [&s, id, p](const OpControl& c) {
-        return ops::TestReplicaSystem(s, id, p, &c);
+    case JobType::kInitiateTestReplica: {
+      // The test VM is named up front, so ResultingSystem comes back with 4096.
+      const Guid test_id = Guid::Random();
+      MethodResult r = StartJob(type, *vm, true, [&s, id, p, test_id](const OpControl& c) {
+        return ops::TestReplicaSystem(s, id, p, &c, test_id);
       });
+      if (r.return_value == kJobStarted) r.resulting_system = ComputerSystemPath(test_id);
+      return r;
+    }
   }
   return ResultOf(InvalidArgument("unknown job type"));
 }

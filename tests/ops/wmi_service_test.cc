@@ -117,6 +117,8 @@ TEST_F(WmiServiceTest, RevertOnATestVmIsNotSupported_32770) {
   Job job = Finish(r);
   ASSERT_EQ(job.state, JobState::kCompleted) << job.error_description;
   ASSERT_FALSE(job.resulting_system.IsZero());
+  // ResultingSystem came back with 4096 already, naming the VM the job made.
+  EXPECT_EQ(r.resulting_system, ops::wmi::ComputerSystemPath(job.resulting_system));
   const std::string test_vm = VmRef(job.resulting_system);
   EXPECT_EQ(Record(job.resulting_system).mode, ReplicationMode::kTestReplica);
   MethodResult revert = service_->RevertFailover(test_vm);

@@ -7,6 +7,8 @@
 #include <new>
 #include <utility>
 
+#include "cli/size_parse.h"
+
 namespace hvdisk::cli {
 
 namespace {
@@ -78,6 +80,18 @@ CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what) {
   return sub->add_flag("--json", *json,
                        "Print JSON on stdout instead of the table: " + what +
                            " (keys in docs/json.md); no progress line");
+}
+
+CLI::Option* AddSectorOption(CLI::App* sub, const std::string& name, uint32_t* value,
+                             const std::string& help) {
+  return sub->add_option(name, *value, help)
+      ->check(CLI::IsMember({512, 4096}))
+      ->transform(
+          [](std::string text) {
+            Result<uint64_t> n = ParseSize(text);
+            return n.ok() ? std::to_string(*n) : text;
+          },
+          "", "SIZE");
 }
 
 void PrintJson(const nlohmann::ordered_json& j) { std::printf("%s\n", j.dump(4).c_str()); }

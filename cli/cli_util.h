@@ -39,6 +39,11 @@ CLI::Option* AddFormatOption(CLI::App* sub, std::string* format);
 // image's parents may resolve into besides the leaf's own (see ChainRoots in disk_source.h).
 CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots);
 
+// Adds a sector-size option ("--logical-sector" or "--physical-sector"): 512 or 4096, also
+// written with a suffix ("4K"); `help` says which default applies.
+CLI::Option* AddSectorOption(CLI::App* sub, const std::string& name, uint32_t* value,
+                             const std::string& help);
+
 // Prints a --json document on stdout (4-space indent, as qemu-img).
 void PrintJson(const nlohmann::ordered_json& j);
 

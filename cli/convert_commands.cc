@@ -188,10 +188,8 @@ void RegisterConvert(CLI::App& app) {
       ->check(CLI::IsMember({"fixed", "dynamic"}));
   sub->add_option("-b,--block-size", a->block, "VHDX output block size (default: SRC's or 32M)")
       ->check(SizeValidator());
-  sub->add_option("--logical-sector", a->logical_sector, "VHDX output: 512 or 4096")
-      ->check(CLI::IsMember({512, 4096}));
-  sub->add_option("--physical-sector", a->physical_sector, "VHDX output: 512 or 4096")
-      ->check(CLI::IsMember({512, 4096}));
+  AddSectorOption(sub, "--logical-sector", &a->logical_sector, "VHDX output: 512 or 4K");
+  AddSectorOption(sub, "--physical-sector", &a->physical_sector, "VHDX output: 512 or 4K");
   sub->add_option("--cache", a->cache,
                   "writeback (default: the output is flushed, durable when convert returns) or "
                   "unsafe (no final flush of a raw output, as qemu-img convert's default)")

@@ -111,10 +111,8 @@ void RegisterCreate(CLI::App& app) {
   CLI::Option* opts[] = {
       sub->add_option("-t,--type", a->type, "fixed or dynamic (default dynamic)")
           ->check(CLI::IsMember({"fixed", "dynamic"})),
-      sub->add_option("--logical-sector", a->logical_sector, "512 or 4096 (default 512)")
-          ->check(CLI::IsMember({512, 4096})),
-      sub->add_option("--physical-sector", a->physical_sector, "512 or 4096 (default 4096)")
-          ->check(CLI::IsMember({512, 4096}))};
+      AddSectorOption(sub, "--logical-sector", &a->logical_sector, "512 or 4K (default 512)"),
+      AddSectorOption(sub, "--physical-sector", &a->physical_sector, "512 or 4K (default 4K)")};
   CLI::Option* block = sub->add_option("-b,--block-size", a->block,
                                        "Block size, 1M..256M (default 32M; with -p the parent's)")
                            ->check(SizeValidator());

@@ -130,6 +130,23 @@ TEST_F(CliContractTest, AnInvalidArgumentNamesTheCommandsHelp) {
   EXPECT_THAT(out, HasSubstr("hint: run 'hvdisk read --help'"));
 }
 
+TEST_F(CliContractTest, SizesTakeSuffixesEverywhere) {
+  const std::string img = Q(dir_.File("s.vhdx"));
+  std::string out;
+  ASSERT_EQ(Hvdisk("create -b 1M --logical-sector 4K --physical-sector 4K " + img + " 8M", &out), 0)
+      << out;
+  ASSERT_EQ(Hvdisk("info --json " + img, &out, false), 0);
+  EXPECT_THAT(out, HasSubstr("\"logical-sector-size\": 4096"));
+  EXPECT_EQ(Hvdisk("write " + img + " 1M --pattern 7 --length 4K", &out), 0) << out;
+  std::string data;
+  EXPECT_EQ(Hvdisk("read " + img + " 1M 1K", &data, false), 0);
+  EXPECT_EQ(data, std::string(1024, '\x07'));
+  EXPECT_EQ(Hvdisk("bench -c 8 -s 4K -S 8K -o 1M " + img, &out), 0) << out;
+  EXPECT_EQ(
+      Hvdisk("convert -b 2M --logical-sector 512 " + img + " " + Q(dir_.File("c.vhdx")), &out), 0)
+      << out;
+}
+
 TEST_F(CliContractTest, AMissingFileExits1WithNotFound) {
   const std::string img = MakeImage("d.vhdx", "8M");
   const std::string gone = Q(dir_.File("gone.vhdx"));

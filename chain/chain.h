@@ -50,6 +50,11 @@ class Chain : public vhdx::VirtualDisk {
   uint64_t virtual_size() const override;
   uint32_t logical_sector_size() const override;
   Status Read(uint64_t offset, std::span<std::byte> dst) override;
+  // One batch of requests across every layer (Image::PlanRead through the backings).
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
+                  std::vector<IoRequest>* out) override {
+    return leaf()->PlanRead(offset, dst, out);
+  }
 
   // Leaf operations. REQUIRES: opened with writable_leaf.
   Status Write(uint64_t offset, std::span<const std::byte> src);

@@ -40,6 +40,13 @@ class VirtualDisk {
   virtual uint32_t logical_sector_size() const = 0;
   // Reads [offset, offset + dst.size()). REQUIRES: the range lies within virtual_size().
   virtual Status Read(uint64_t offset, std::span<std::byte> dst) = 0;
+  // Plans a read for an IoQueue: fills what it can at once and appends requests for the rest.
+  // The default reads everything at once; an Image plans its file data (and its parent's, so a
+  // chain read is one batch of requests across every layer).
+  virtual Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) {
+    (void)out;
+    return Read(offset, dst);
+  }
 };
 
 struct CreateOptions {
@@ -110,9 +117,10 @@ class Image : public VirtualDisk {
   Status Close();
 
   // Plans a read: fills zero ranges of dst at once, and appends one request per run of file
-  // data (adjacent runs coalesced). Parent ranges are read through the backing synchronously.
+  // data (adjacent runs coalesced). Parent ranges are planned through the backing.
   // The caller submits the requests to its IoQueue. REQUIRES: the range lies within the disk.
-  Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out);
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
+                  std::vector<IoRequest>* out) override;
   // Plans a write for the caller's IoQueue: allocates the blocks the range needs (as Write does)
   // and appends one request per run of file data. Unaligned edges and pieces that set sector-
   // bitmap bits are written synchronously here instead (nothing appended for them). The data is

@@ -110,7 +110,7 @@ Status Image::PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<Io
       File* f = direct->direct() && !aligned ? s_->file.get() : direct;
       out->push_back({IoKind::kRead, f, x.file_offset, p, x.length, 0});
     } else if (x.kind == Extent::Kind::kParent && s_->backing != nullptr) {
-      RETURN_IF_ERROR(s_->backing->Read(x.virtual_offset, {p, x.length}));
+      RETURN_IF_ERROR(s_->backing->PlanRead(x.virtual_offset, {p, x.length}, out));
     } else {
       std::memset(p, 0, x.length);
     }

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "chain/linkage.h"
+#include "platform/io_queue.h"
 #include "platform/mem_file_system.h"
+#include "platform/posix_file.h"
 #include "tests/testutil/chain_fixture.h"
 #include "tests/testutil/testutil.h"
 #include "vhdx/parent_locator.h"
@@ -54,6 +58,23 @@ TEST_F(ChainTest, ReadsThroughEveryLayerAsOneFlatDisk) {
   ASSERT_OK_AND_ASSIGN(auto chain, Chain::Open(&fs_, paths.back(), {}));
   EXPECT_EQ(chain->depth(), 5);
   EXPECT_EQ(chain->paths().back(), "/s/base.vhdx");
+}
+
+TEST_F(ChainTest, PlannedReadIsOneBatchAcrossEveryLayer) {
+  ::hvdisk::testing::TempDir dir;  // real files: the IoQueue backends need file descriptors
+  FileSystem* fs = DefaultFileSystem();
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(fs, dir.File("s"), 4));
+  ASSERT_OK_AND_ASSIGN(auto chain, Chain::Open(fs, paths.back(), {}));
+  std::vector<std::byte> planned(kDisk), direct(kDisk);
+  std::vector<IoRequest> requests;
+  ASSERT_OK(chain->PlanRead(0, planned, &requests));
+  std::set<File*> files;
+  for (const IoRequest& r : requests) files.insert(r.file);
+  EXPECT_EQ(files.size(), 5u) << "requests for the leaf, every middle layer and the base";
+  ASSERT_OK_AND_ASSIGN(auto queue, CreateIoQueue(IoBackend::kAuto, 32));
+  ASSERT_OK(RunAll(queue.get(), requests));
+  ASSERT_OK(chain->Read(0, direct));
+  EXPECT_TRUE(planned == direct);
 }
 
 TEST_F(ChainTest, ChildCopiesTheParentsIdentityAndWritesAWindowsLocator) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -51,8 +52,7 @@ class Chain : public vhdx::VirtualDisk {
   uint32_t logical_sector_size() const override;
   Status Read(uint64_t offset, std::span<std::byte> dst) override;
   // One batch of requests across every layer (Image::PlanRead through the backings).
-  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
-                  std::vector<IoRequest>* out) override {
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) override {
     return leaf()->PlanRead(offset, dst, out);
   }
 
@@ -104,6 +104,8 @@ struct MergeOptions {
   // (the child is a leaf). Merge-VHD finds them itself; callers that know the tree pass them.
   std::vector<std::string> dependents;
   ChainOptions chain;
+  // Called from the merging thread as the copy advances (bytes of virtual disk scanned, of total).
+  std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
 struct MergeResult {

@@ -62,7 +62,8 @@ Status CopyRange(const std::vector<std::unique_ptr<vhdx::Image>>& xs, size_t lev
 }
 
 // Step 3: opens X read-only (no backing: only their own ranges are read) and copies.
-Status CopyIntoTarget(FileSystem* fs, const Plan& plan, vhdx::Image* target, uint64_t* copied) {
+Status CopyIntoTarget(FileSystem* fs, const Plan& plan, vhdx::Image* target,
+                      const MergeOptions& options, uint64_t* copied) {
   std::vector<std::unique_ptr<vhdx::Image>> xs;
   for (const std::string& path : plan.merged) {
     ASSIGN_OR_RETURN(auto x, vhdx::Image::Open(fs, path, {.read_only = true}));
@@ -73,6 +74,7 @@ Status CopyIntoTarget(FileSystem* fs, const Plan& plan, vhdx::Image* target, uin
   for (uint64_t off = 0; off < size; off += kCopyChunk) {
     uint64_t len = std::min(kCopyChunk, size - off);
     RETURN_IF_ERROR(CopyRange(xs, 0, off, len, target, &buf, copied));
+    if (options.progress) options.progress(off + len, size);
   }
   return target->Flush();
 }
@@ -149,7 +151,7 @@ Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
   {
     ASSIGN_OR_RETURN(auto target, vhdx::Image::Open(fs, plan.target, {.read_only = false}));
     ASSIGN_OR_RETURN(Guid n, LinkTargetThroughLinkage2(fs, plan, target.get()));
-    RETURN_IF_ERROR(CopyIntoTarget(fs, plan, target.get(), &result.bytes_copied));
+    RETURN_IF_ERROR(CopyIntoTarget(fs, plan, target.get(), options, &result.bytes_copied));
     RETURN_IF_ERROR(target->Close());
     for (const std::string& dep : plan.dependents) {
       RETURN_IF_ERROR(ReparentDependent(fs, dep, plan.target, n));

@@ -15,6 +15,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
+#include "cli/progress.h"
 
 namespace hvdisk::cli {
 namespace {
@@ -109,7 +110,12 @@ int RunMerge(const MergeArgs& a) {
   Result<std::vector<std::string>> dependents = FindDependents(fs, *merged, o.chain);
   if (!dependents.ok()) return ReportError(dependents.status());
   o.dependents = *dependents;
+  Progress progress("merge", 0, a.json);
+  o.progress = [&progress](uint64_t done, uint64_t total) {
+    progress.Percent(static_cast<int>(done * 100 / std::max<uint64_t>(total, 1)));
+  };
   Result<chain::MergeResult> r = chain::Merge(fs, a.child, o);
+  progress.Finish();
   if (!r.ok()) return ReportError(ExplainChainError(r.status()).WithContext("merge " + a.child));
   PrintMerge(*r, *dependents, a.json);
   return kExitOk;

@@ -268,5 +268,21 @@ TEST_F(CliContractTest, ProgressShowsOnATerminalOnly) {
   }
 }
 
+TEST_F(CliContractTest, MergeShowsProgressOnATerminalOnly) {
+  for (const bool json : {false, true}) {
+    const std::string base = MakeImage(json ? "bj.vhdx" : "b.vhdx", "64M");
+    const std::string child = dir_.File(json ? "cj.avhdx" : "c.avhdx");
+    ASSERT_EQ(Hvdisk("create -p " + Q(base) + " " + Q(child)), 0);
+    ASSERT_EQ(Hvdisk("write " + Q(child) + " 0 --pattern 0x5a --length 20M"), 0);
+    const std::string tty = OnTerminal("merge " + Q(child) + (json ? " --json" : ""));
+    if (json) {
+      EXPECT_THAT(tty, Not(HasSubstr("\rmerge: ")));
+    } else {
+      EXPECT_THAT(tty, HasSubstr("\rmerge: "));
+      EXPECT_THAT(tty, HasSubstr("100%"));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hvdisk

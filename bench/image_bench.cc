@@ -3,9 +3,10 @@
 // backends and rounds, and computes the medians and ratios (a plain main, not Google Benchmark,
 // so that the driver controls the order of every measurement).
 //
-//   image_bench --file=F [--format=raw|vhdx] [--op=read|write] [--pattern=seq|rand] [--bs=N]
+//   image_bench --file=F [--format=raw|vhdx|chain] [--op=read|write] [--pattern=seq|rand] [--bs=N]
 //               [--depth=N] [--backend=uring|aio|sync] [--direct] [--seconds=T] [--bytes=N]
-//               [--create=SIZE [--block=N]] [--vhdx-type=fixed|dynamic]
+//               [--create=SIZE [--block=N]] [--vhdx-type=fixed|dynamic] [--stripe=K/L]
+//               [--chain-plan=leaf|layers]
 //
 // Requests are planned by the engine (Image::PlanRead / Image::PlanWrite for VHDX, one request per
 // I/O for raw) and kept `depth` deep in the queue. The run stops after --seconds or once --bytes
@@ -13,6 +14,14 @@
 // comes first. Writes end with a flush and a close, inside the timing. --create makes a fresh
 // file first (raw: a sparse file of SIZE; vhdx: an empty image of SIZE with --block): allocating
 // writes.
+//
+// --format=chain opens F as a differencing chain (chain::Chain::Open: every parent read-only, the
+// leaf writable for --op=write). --chain-plan=leaf (default) plans through the leaf, as the engine
+// does (Image::PlanRead: the leaf's data as queued requests, parent ranges read synchronously
+// through the backing); --chain-plan=layers resolves every layer here with Image::Map and plans
+// each piece on the image that holds it, so that every data read is queued (what an asynchronous
+// chain read path would reach). --stripe=K/L issues only the I/Os whose index (offset / bs) is K
+// modulo L: a chain layer that owns every L-th block.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -28,6 +37,7 @@
 #include "platform/aligned_buffer.h"
 #include "platform/file.h"
 #include "platform/io_queue.h"
+#include "chain/chain.h"
 #include "vhdx/image.h"
 
 namespace hvdisk {
@@ -49,6 +59,8 @@ struct Args {
   uint64_t create = 0;  // size of a fresh file to make first, 0: use the existing file
   uint32_t block = 32u << 20;
   bool fixed = false;
+  uint64_t stripe_k = 0, stripe_l = 1;
+  bool plan_layers = false;
 };
 
 // ---- targets -----------------------------------------------------------------------------------
@@ -95,6 +107,60 @@ class VhdxTarget : public Target {
  private:
   std::unique_ptr<vhdx::Image> image_;
 };
+
+class ChainTarget : public Target {
+ public:
+  ChainTarget(std::unique_ptr<chain::Chain> c, bool layers) : chain_(std::move(c)), layers_(layers) {}
+  uint64_t size() const override { return chain_->virtual_size(); }
+  Status Plan(bool write, uint64_t offset, std::span<std::byte> buf,
+              std::vector<IoRequest>* out) override {
+    if (write) return chain_->leaf()->PlanWrite(offset, buf, out);
+    if (!layers_) return chain_->leaf()->PlanRead(offset, buf, out);
+    return PlanLayer(0, offset, buf, out);
+  }
+  Status Flush() override { return chain_->Flush(); }
+  Status Close() override { return chain_->Close(); }
+
+ private:
+  // The pieces of [offset, offset + buf.size()) that layer k stores are planned on it; the
+  // transparent ones go down to layer k + 1 (zeros below the base).
+  Status PlanLayer(size_t k, uint64_t offset, std::span<std::byte> buf,
+                   std::vector<IoRequest>* out) {
+    const auto& images = chain_->images();
+    if (k == images.size()) {
+      std::memset(buf.data(), 0, buf.size());
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(std::vector<vhdx::Extent> map, images[k]->Map(offset, buf.size()));
+    for (const vhdx::Extent& e : map) {
+      std::span<std::byte> piece = buf.subspan(e.virtual_offset - offset, e.length);
+      switch (e.kind) {
+        case vhdx::Extent::Kind::kData:
+          RETURN_IF_ERROR(images[k]->PlanRead(e.virtual_offset, piece, out));
+          break;
+        case vhdx::Extent::Kind::kZero:
+          std::memset(piece.data(), 0, piece.size());
+          break;
+        case vhdx::Extent::Kind::kParent:
+          RETURN_IF_ERROR(PlanLayer(k + 1, e.virtual_offset, piece, out));
+          break;
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::unique_ptr<chain::Chain> chain_;
+  bool layers_;
+};
+
+Result<std::unique_ptr<Target>> OpenChain(const Args& a) {
+  chain::ChainOptions o;
+  o.writable_leaf = a.write;
+  o.direct = a.direct;
+  ASSIGN_OR_RETURN(std::unique_ptr<chain::Chain> c,
+                   chain::Chain::Open(DefaultFileSystem(), a.file, o));
+  return std::unique_ptr<Target>(new ChainTarget(std::move(c), a.plan_layers));
+}
 
 Result<std::unique_ptr<Target>> OpenRaw(const Args& a) {
   FileSystem* fs = DefaultFileSystem();
@@ -175,6 +241,10 @@ class Runner {
   Status Issue(size_t slot, Totals* t) {
     while (issued_ < limit_ && Clock::now() < deadline_) {
       const uint64_t off = offsets_.Next();
+      if (a_.stripe_l > 1 && (off / a_.bs) % a_.stripe_l != a_.stripe_k) {
+        issued_ += a_.bs;  // not this layer's: skipped, not counted
+        continue;
+      }
       requests_.clear();
       RETURN_IF_ERROR(target_->Plan(a_.write, off, buffers_[slot].span(), &requests_));
       issued_ += a_.bs;
@@ -202,7 +272,9 @@ class Runner {
 
 Status Measure(const Args& a, Totals* t) {
   const auto start = Clock::now();
-  ASSIGN_OR_RETURN(std::unique_ptr<Target> target, a.format == "vhdx" ? OpenVhdx(a) : OpenRaw(a));
+  ASSIGN_OR_RETURN(std::unique_ptr<Target> target, a.format == "vhdx"    ? OpenVhdx(a)
+                                                   : a.format == "chain" ? OpenChain(a)
+                                                                         : OpenRaw(a));
   if (target->size() < a.bs) return InvalidArgument("the disk is smaller than one I/O");
   ASSIGN_OR_RETURN(std::unique_ptr<IoQueue> queue, CreateIoQueue(a.backend, a.depth));
   {
@@ -259,6 +331,13 @@ Status SetArg(Args* a, const std::string& key, const std::string& v) {
     a->block = static_cast<uint32_t>(ParseSize(v));
   else if (key == "vhdx-type")
     a->fixed = v == "fixed";
+  else if (key == "stripe") {
+    size_t slash = v.find('/');
+    if (slash == std::string::npos) return InvalidArgument("--stripe=K/L");
+    a->stripe_k = ParseSize(v.substr(0, slash));
+    a->stripe_l = std::max<uint64_t>(1, ParseSize(v.substr(slash + 1)));
+  } else if (key == "chain-plan")
+    a->plan_layers = v == "layers";
   else
     return InvalidArgument("unknown option --" + key);
   return Status::Ok();

@@ -15,7 +15,7 @@ TARGETS = ["raw", "fixed", "dyn1M", "dyn32M"]  # the matrix's files, made by pre
 FILES = {"raw": "raw.img", "fixed": "fixed.vhdx", "dyn1M": "dyn1M.vhdx", "dyn32M": "dyn32M.vhdx"}
 BACKENDS = ["uring", "aio", "sync"]
 QD_SWEEP = [1, 4, 16, 32]  # 4 KiB random reads, O_DIRECT, io_uring: the IOPS-by-depth plot
-CHAIN_DEPTHS = [1, 4, 16]
+CHAIN_DEPTHS = [1, 4, 8, 16]
 
 
 def figure(fid, title, unit, sides, ref="raw", peer=None, goals=(), params=None, repeat=1):
@@ -232,48 +232,207 @@ def whole_read(ctx):
     return f
 
 
-# ---- chains and the replica store: hooks -------------------------------------------------------
+# ---- chains ------------------------------------------------------------------------------------
+
+def chain_leaf(ctx, depth):
+    """A chain of `depth` differencing layers over a copy of dyn1M (made once, on first use): with
+    L = depth + 1 levels, level k owns every block whose index is k modulo L (the base keeps the
+    rest of its data, hidden under the children), so the leaf's view is fully populated and a
+    read of the whole disk touches every layer alike."""
+    leaf = ctx.path(f"chain{depth}-{depth}.avhdx")
+    if os.path.exists(leaf):
+        return leaf
+    base = ctx.path("chain-base.vhdx")
+    if not os.path.exists(base):
+        shutil.copyfile(ctx.path(FILES["dyn1M"]), base + ".tmp")
+        fdatasync(base + ".tmp")
+        os.rename(base + ".tmp", base)
+    parent = base
+    for i in range(1, depth + 1):
+        child = ctx.path(f"chain{depth}-{i}.avhdx")
+        remove(child)
+        run([ctx.hvdisk, "create", "-p", parent, child])
+        ctx.image_bench_run(child, "chain", op="write", bs=MIB, depth=4, seconds=1e9,
+                            stripe=f"{i}/{depth + 1}")
+        parent = child
+    return leaf
+
 
 def chain_figures(ctx):
-    """Read throughput through chains of depth 1/4/16 (needs `hvdisk create -p PARENT CHILD`)."""
+    """Seq 1M and random 4K reads, qd32, O_DIRECT, io_uring, through chains of depth 1/4/8/16
+    against the raw file in the same run. `depthN` is the engine's planned read (the leaf's
+    Image::PlanRead: parent ranges read synchronously through the backing); `depth16-layers` plans
+    every layer's pieces on the image holding them (image_bench --chain-plan=layers), the bound an
+    asynchronous chain read path would reach."""
     if not hvdisk_has(ctx.hvdisk, ["create"], r"(^|\s)-p[ ,]|--parent"):
         reason = "`hvdisk create` has no -p PARENT in this build (chains not landed on branch)"
-        return [not_measured(f"chain/read/depth{d}", f"seq 1M read through a chain of depth {d}",
-                             reason) for d in CHAIN_DEPTHS]
+        return [not_measured("chain/read", "reads through chains", reason)]
+    sides = ["raw"] + [f"depth{d}" for d in CHAIN_DEPTHS] + [f"depth{CHAIN_DEPTHS[-1]}-layers"]
     out = []
-    for d in CHAIN_DEPTHS:
-        f = figure(f"chain/read/depth{d}", f"seq 1M read qd4 through a chain of depth {d}",
-                   "MiB/s", ["raw", "chain"], params={"depth": d})
-        f["run"] = {"raw": lambda: chain_read(ctx, 0), "chain": lambda d=d: chain_read(ctx, d)}
+    for name, pattern, bs, unit, key, goals in [
+            ("seqread", "seq", MIB, "MiB/s", "mib_per_s", [("depth16", "raw", 0.85)]),
+            ("randread", "rand", 4096, "IOPS", "iops", [("depth8", "raw", 0.8)])]:
+        f = figure(f"chain/{name}", f"chain {name} {bs // 1024}K qd32 direct uring", unit, sides,
+                   goals=goals,
+                   params={"pattern": pattern, "bs": bs, "depths": CHAIN_DEPTHS})
+        args = dict(op="read", pattern=pattern, bs=bs, depth=32, backend="uring", direct=1,
+                    seconds=ctx.o.seconds)
+
+        def one(side, a=args, k=key):
+            if side == "raw":
+                return ctx.image_bench_run(ctx.path(FILES["raw"]), "raw", **a)[k]
+            d = int(side[5:].split("-")[0])
+            plan = "layers" if side.endswith("-layers") else "leaf"
+            return ctx.image_bench_run(chain_leaf(ctx, d), "chain", chain_plan=plan, **a)[k]
+        f["run"] = {s: (lambda s=s, one=one: one(s)) for s in sides}
         out.append(f)
     return out
 
 
-def chain_read(ctx, depth):
-    """Builds base <- c1 <- ... <- cDEPTH over a copy of dyn1M (once) and reads the leaf."""
-    leaf = ctx.path(f"chain{depth}.avhdx") if depth else ctx.path(FILES["raw"])
-    if depth and not os.path.exists(leaf):
-        parent = ctx.path("chain-base.vhdx")
-        if not os.path.exists(parent):
-            shutil.copyfile(ctx.path(FILES["dyn1M"]), parent)
-        for i in range(1, depth + 1):
-            child = ctx.path(f"chain{depth}-{i}.avhdx") if i < depth else leaf
-            run([ctx.hvdisk, "create", "-p", parent, child])
-            parent = child
-    count = ctx.o.size // MIB
-    secs = timed([ctx.hvdisk, "bench", "-c", str(count), "-s", "1M", "-d", "4", leaf])
-    return count / secs
+# ---- the replica store -------------------------------------------------------------------------
+
+class Store:
+    """A replica store under the data dir with one VM on an empty dynamic base of `size`."""
+
+    def __init__(self, ctx, name, size):
+        self.ctx, self.dir, self.size = ctx, ctx.path(name), size
+        shutil.rmtree(self.dir, ignore_errors=True)
+        base = self.dir + "-base.vhdx"
+        remove(base)
+        run([ctx.hvdisk, "create", base, str(size)])
+        run([ctx.hvdisk, "store", "create", self.dir])
+        run([*self.vm("create"), "vm1", "--base", base, "--adopt"])
+
+    def vm(self, *args):
+        return [self.ctx.hvdisk, "vm", "--store", self.dir, *args]
+
+    def disk(self, key):
+        """The path of the VM's `attached` or `failover_disk` file (`vm show --json`)."""
+        rec = json.loads(run(self.vm("show", "vm1", "--json")))
+        if not rec.get(key):
+            raise BenchError(f"vm show --json: no {key} in {rec}")
+        if key == "attached":
+            return os.path.join(self.dir, rec[key])
+        vms = os.path.join(self.dir, "vms")
+        return os.path.join(vms, os.listdir(vms)[0], "disks", rec[key])
+
+    def write(self, path, mib):
+        """mib MiB of data at the start of a disk of the store, flushed, then dropped from the
+        page cache (so that the timed operation reads it from the device)."""
+        if mib:
+            run([self.ctx.hvdisk, "write", path, "0", "--pattern", "0x5a", "--length",
+                 f"{mib}M"])
+            drop_cache(path)
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        remove(self.dir + "-base.vhdx")
+
+
+def store_sizes_of(figs):
+    """The failover-disk sizes (MiB) the store figures ran with."""
+    for f in figs:
+        if f["id"] == "store/revert":
+            return f["params"]["sizes_mib"]
+    return []
+
+
+def store_sizes(ctx):
+    return [0, 4, 16] if ctx.o.quick else [0, 64, 256, 1024]
 
 
 def store_figures(ctx):
-    """Failover/revert latency by disk size and commit/merge vs cp (needs the replica store)."""
-    names = [("store/failover-latency", "failover latency by failover-disk size"),
-             ("store/revert-latency", "revert latency by failover-disk size"),
-             ("store/commit-vs-cp", "commit/merge throughput vs cp")]
+    """Failover and revert latency by failover-disk size; commit and merge vs cp."""
     if not hvdisk_has(ctx.hvdisk, [], r"\b(failover|store)\b"):
         reason = "no replica store commands (failover/revert/commit) in this `hvdisk` build"
-        return [not_measured(fid, title, reason) for fid, title in names]
-    raise BenchError("the replica store exists: write its benchmarks in bench/lib/figures.py")
+        return [not_measured("store/latency", "failover/revert latency", reason),
+                not_measured("store/commit-merge", "commit/merge throughput vs cp", reason)]
+    sizes = store_sizes(ctx)
+    sides = [f"{m}M" for m in sizes]
+    state = {"store": None, "failover": {s: [] for s in sides}}
+
+    def store():
+        if state["store"] is None:
+            state["store"] = Store(ctx, "store-lat", max(sizes[-1], 1) * MIB)
+            run(state["store"].vm("snapshot", "vm1"))
+        return state["store"]
+
+    def cycle(side):
+        """vm failover (timed), N MiB written into the failover disk, vm revert (timed)."""
+        st = store()
+        t_failover = timed(st.vm("failover", "vm1"))
+        st.write(st.disk("failover_disk"), int(side[:-1]))
+        t_revert = timed(st.vm("revert", "vm1"))
+        state["failover"][side].append(t_failover * 1000)
+        return t_revert * 1000
+
+    def failover(side):
+        if not state["failover"][side]:
+            raise BenchError("no failover sample: the revert cycle of this size failed")
+        return state["failover"][side].pop(0)
+
+    lat = "{} latency, ms (lower is better), by MiB written into the failover disk ({})"
+    rev = figure("store/revert", lat.format("vm revert", "/".join(map(str, sizes))), "ms", sides,
+                 ref=sides[0], params={"sizes_mib": sizes, "lower_is_better": True})
+    rev["run"] = {s: (lambda s=s: cycle(s)) for s in sides}
+    fo = figure("store/failover", lat.format("vm failover", "/".join(map(str, sizes))), "ms",
+                sides, ref=sides[0], params={"sizes_mib": sizes, "lower_is_better": True})
+    fo["run"] = {s: (lambda s=s: failover(s)) for s in sides}
+    return [rev, fo, commit_merge(ctx)]
+
+
+def commit_merge(ctx):
+    """`hvdisk merge` of a child holding N MiB into an empty parent, and `vm commit` of a recovery
+    point holding N MiB into an empty base, as MiB/s, beside `cp` of an N MiB file (flushed);
+    every side reads its source cold."""
+    n = ctx.o.size // MIB
+    sides = ["cp", "merge", "commit"]
+    f = figure("store/commit-merge", f"merge / vm commit of {n} MiB into an empty parent vs cp "
+               "(cold source, flushed)", "MiB/s", sides,
+               ref="cp", goals=[("merge", "cp", 0.8)], params={"mib": n})
+
+    def cp():
+        src, dst = ctx.path(FILES["raw"]), ctx.path("cp.img")
+        remove(dst)
+        drop_cache(src)
+        try:
+            t0 = time.perf_counter()
+            run(["cp", src, dst])
+            fdatasync(dst)
+            return n / (time.perf_counter() - t0)
+        finally:
+            remove(dst)
+
+    def merge():
+        parent, child = ctx.path("merge.vhdx"), ctx.path("merge.avhdx")
+        remove(parent, child)
+        try:
+            run([ctx.hvdisk, "create", parent, f"{n}M"])
+            run([ctx.hvdisk, "create", "-p", parent, child])
+            run([ctx.hvdisk, "write", child, "0", "--pattern", "0x5a", "--length", f"{n}M"])
+            drop_cache(child)
+            drop_cache(parent)
+            t0 = time.perf_counter()
+            out = json.loads(run([ctx.hvdisk, "merge", "--json", child]))
+            secs = time.perf_counter() - t0
+            copied = out.get("bytes-copied", out.get("bytes_copied"))
+            if copied is not None and copied < n * MIB:
+                raise BenchError(f"merge copied {copied} bytes, expected {n * MIB}: {out}")
+            return n / secs
+        finally:
+            remove(parent, child)
+
+    def commit():
+        st = Store(ctx, "store-commit", n * MIB)
+        try:
+            st.write(st.disk("attached"), n)  # the head: becomes the recovery point below
+            run(st.vm("snapshot", "vm1"))
+            run(st.vm("failover", "vm1"))
+            return n / timed(st.vm("commit", "vm1"))
+        finally:
+            st.close()
+    f["run"] = {"cp": cp, "merge": merge, "commit": commit}
+    return f
 
 
 def all_figures(ctx):

@@ -5,7 +5,7 @@ import os
 import statistics
 import subprocess
 
-from figures import CHAIN_DEPTHS, QD_SWEEP, TARGETS
+from figures import CHAIN_DEPTHS, QD_SWEEP, TARGETS, store_sizes_of
 
 
 def summary(values):
@@ -34,6 +34,11 @@ def goal_rows(figs):
             met = "**met**" if r is not None and r >= want else "SHORT"
             rows.append(f"| {f['title']} | {side} vs {vs} | {want:.2f}x | "
                         f"{'-' if r is None else f'{r:.3f}x'} | {met} |")
+        if f.get("params", {}).get("lower_is_better"):  # store latencies: no goal, as measured
+            for side in f["sides"]:
+                s = summary(f["samples"][side])
+                rows.append(f"| {f['title']} | {side} | no goal | "
+                            f"{'-' if s is None else num(s['median']) + ' ' + f['unit']} | |")
     return rows
 
 
@@ -76,7 +81,9 @@ def markdown(meta, figs, plots, notes):
              f"{meta['elapsed']:.0f} s in all\n",
              "Each figure is the median of the rounds, with min-max; `ratio to raw` divides by "
              "the raw file on the same backend in the same run (the physical limit), `ratio to "
-             "peer` by qemu-img or libvhdi. Higher is better everywhere.\n",
+             "peer` by qemu-img or libvhdi. Higher is better everywhere except the store "
+             "latencies (ms), whose ratio column divides by the smallest failover disk, and "
+             "commit/merge, whose ratio column divides by `cp`.\n",
              "## Goals\n", "| benchmark | comparison | goal | measured | |", "|---|---|---|---|---|"]
     lines += goal_rows(figs)
     groups = {}
@@ -84,7 +91,9 @@ def markdown(meta, figs, plots, notes):
         groups.setdefault(f["id"].split("/")[0], []).append(f)
     titles = {"matrix": "Matrix: raw, fixed, dynamic 1M and 32M blocks",
               "alloc": "Allocating writes", "bench": "hvdisk bench vs qemu-img bench",
-              "convert": "convert vs qemu-img convert", "read": "Whole-disk read vs libvhdi"}
+              "convert": "convert vs qemu-img convert", "read": "Whole-disk read vs libvhdi",
+              "chain": "Reads through differencing chains",
+              "store": "Replica store: failover, revert, commit; merge"}
     for g, title in titles.items():
         if g in groups:
             lines += section(title, [f for f in groups[g] if "not_measured" not in f])
@@ -139,9 +148,24 @@ def plots(out_dir, stem, figs):
         gnuplot(png, "4K random read IOPS by queue depth (O_DIRECT, io_uring)", "queue depth",
                 "IOPS", {t: pts for t, pts in series.items() if pts}, logx=True)
         done.append(("IOPS by queue depth", png))
-    chain = [(d, median_of(figs, f"chain/read/depth{d}", "chain")) for d in CHAIN_DEPTHS]
-    if all(y is not None for _, y in chain):
-        png = os.path.join(out_dir, f"{stem}-chain-depth.png")
-        gnuplot(png, "seq 1M read through chains", "chain depth", "MiB/s", {"chain": chain})
-        done.append(("throughput by chain depth", png))
+    for name, what, unit in [("seqread", "seq 1M read", "MiB/s"),
+                             ("randread", "4K random read", "IOPS")]:
+        chain = [(d, median_of(figs, f"chain/{name}", f"depth{d}")) for d in CHAIN_DEPTHS]
+        chain = [(x, y) for x, y in chain if y is not None]
+        raw = median_of(figs, f"chain/{name}", "raw")
+        if chain and raw is not None:
+            png = os.path.join(out_dir, f"{stem}-chain-{name}.png")
+            gnuplot(png, f"{what} qd32 O_DIRECT io_uring through chains (differencing layers)",
+                    "chain depth", unit, {"chain (engine: leaf PlanRead)": chain,
+                                          "raw file": [(d, raw) for d in CHAIN_DEPTHS]})
+            done.append((f"{what} by chain depth", png))
+    sizes = store_sizes_of(figs)
+    series = {op: [(m, median_of(figs, f"store/{op}", f"{m}M")) for m in sizes]
+              for op in ("revert", "failover")}
+    series = {f"vm {op}": [(x, y) for x, y in pts if y is not None] for op, pts in series.items()}
+    if any(series.values()):
+        png = os.path.join(out_dir, f"{stem}-store-latency.png")
+        gnuplot(png, "failover and revert latency by failover-disk size", "MiB written into the "
+                "failover disk", "ms", {k: v for k, v in series.items() if v})
+        done.append(("failover and revert latency by disk size", png))
     return done

@@ -1,6 +1,9 @@
 #include "cli/chunk_reader.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <new>
 
@@ -35,6 +38,8 @@ Status ChunkReader::Start() {
     buffers_.emplace_back(p);
     free_slots_.push_back(i);
   }
+  auto queue = CreateIoQueue(IoBackend::kAuto, kQueueDepth);
+  if (queue.ok()) queue_ = std::move(queue).value();
   try {
     thread_ = std::thread([this] { Run(); });
   } catch (const std::exception& e) {
@@ -85,8 +90,35 @@ bool ChunkReader::Produce(Chunk* chunk, Status* status) {
   if (!AcquireSlot(&chunk->slot)) return false;
   chunk->length = static_cast<size_t>(std::min<uint64_t>(chunk_size_, end_ - chunk->offset));
   chunk->data = buffers_[chunk->slot].get();
-  *status = disk_->Read(chunk->offset, std::span(chunk->data, chunk->length));
+  *status = ReadChunk(*chunk);
   return true;
+}
+
+Status ChunkReader::ReadChunk(const Chunk& chunk) {
+  std::span<std::byte> dst(chunk.data, chunk.length);
+  if (queue_ == nullptr) return disk_->Read(chunk.offset, dst);
+  std::vector<IoRequest> planned, pieces;
+  RETURN_IF_ERROR(disk_->PlanRead(chunk.offset, dst, &planned));
+  for (const IoRequest& r : planned) {
+    // Reads run ahead in order: let the kernel read ahead further than its default window.
+    if (advised_.insert(r.file).second && r.file->native_handle() >= 0) {
+      posix_fadvise(r.file->native_handle(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    // A last block cut short at EOF (older qemu files) reads as zeros past the end.
+    ASSIGN_OR_RETURN(uint64_t size, r.file->Size());
+    if (r.offset + r.length > size) {
+      const uint64_t keep = r.offset < size ? size - r.offset : 0;
+      std::memset(r.data + keep, 0, r.length - keep);
+    }
+    for (size_t done = 0; done < r.length; done += kPiece) {
+      IoRequest piece = r;
+      piece.offset += done;
+      piece.data += done;
+      piece.length = std::min(kPiece, r.length - done);
+      pieces.push_back(piece);
+    }
+  }
+  return RunAll(queue_.get(), pieces);
 }
 
 void ChunkReader::Run() {

@@ -15,12 +15,14 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "cli/disk_source.h"
 #include "cli/progress.h"
 #include "platform/digest.h"
+#include "platform/io_queue.h"
 #include "platform/status.h"
 
 namespace hvdisk::cli {
@@ -58,6 +60,10 @@ class ChunkReader {
   static constexpr uint64_t kZeroWindow = 1ull << 30;  // how far one map lookup looks ahead
 
   void Run();
+  // Reads one chunk: through queue_ when there is one, else Disk::Read.
+  Status ReadChunk(const Chunk& chunk);
+  static constexpr size_t kPiece = 1 << 20;
+  static constexpr unsigned kQueueDepth = 16;
   bool Produce(Chunk* chunk, Status* status);
   // The length of the zero run of whole cells at `offset` (0 when the cell holds data).
   Result<uint64_t> ZeroRun(uint64_t offset);
@@ -75,6 +81,10 @@ class ChunkReader {
   // Not zeroed: pages are touched only when a read fills them, so a sparse disk's copy never
   // pays for buffers it does not use.
   std::vector<std::unique_ptr<std::byte, FreeDeleter>> buffers_;
+  // Reads of one chunk go out together, in pieces of kPiece, so a cold source is read with
+  // many requests in flight (null: the platform has no queue; chunks are read synchronously).
+  std::unique_ptr<IoQueue> queue_;
+  std::set<File*> advised_;  // files told to expect sequential reads (reader thread only)
   std::thread thread_;
 
   std::mutex mu_;

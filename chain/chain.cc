@@ -130,7 +130,8 @@ bool ChainCheckReport::leaks() const {
 }
 
 Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path,
-                                    const ChainOptions& options) {
+                                    const ChainOptions& options,
+                                    const vhdx::Image::CheckProgress& progress) {
   ChainCheckReport report;
   ChainOptions ro = options;
   ro.writable_leaf = false;
@@ -148,8 +149,17 @@ Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path
     ASSIGN_OR_RETURN(std::string real, fs->RealPath(leaf_path));
     paths = {real};
   }
-  for (const std::string& path : paths) {
-    ASSIGN_OR_RETURN(vhdx::CheckReport r, vhdx::Image::Check(fs, path));
+  constexpr uint64_t kUnit = 1000;  // per image, so each image weighs the same
+  const uint64_t total = paths.size() * kUnit;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& path = paths[i];
+    vhdx::Image::CheckProgress each;
+    if (progress) {
+      each = [&progress, i, total](uint64_t done, uint64_t of) {
+        progress(i * kUnit + done * kUnit / std::max<uint64_t>(of, 1), total);
+      };
+    }
+    ASSIGN_OR_RETURN(vhdx::CheckReport r, vhdx::Image::Check(fs, path, each));
     report.paths.push_back(path);
     report.images.push_back(std::move(r));
   }

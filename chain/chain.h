@@ -129,7 +129,9 @@ struct ChainCheckReport {
   bool corrupt() const;
   bool leaks() const;
 };
+// `progress` (optional) is called as the check advances, over all images (done of total).
 Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path,
-                                    const ChainOptions& options = {});
+                                    const ChainOptions& options = {},
+                                    const vhdx::Image::CheckProgress& progress = {});
 
 }  // namespace hvdisk::chain

@@ -2,6 +2,7 @@
 // every parent and every link of its chain (chain::CheckChain), with qemu-img check's exit codes:
 // 0 consistent, 1 the check could not run, 2 corrupted (a broken link too: a missing parent, a
 // linkage or geometry mismatch, a parent outside the allowed roots), 3 leaks only.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
+#include "cli/progress.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::cli {
@@ -126,8 +128,13 @@ int RunCheck(const CheckArgs& a) {
   }
   Result<std::vector<std::string>> roots = ChainRoots(fs, file, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
-  Result<chain::ChainCheckReport> report =
-      chain::CheckChain(fs, file, {.allowed_roots = std::move(roots).value()});
+  Progress progress("check", 0, a.json);
+  Result<chain::ChainCheckReport> report = chain::CheckChain(
+      fs, file, {.allowed_roots = std::move(roots).value()},
+      [&progress](uint64_t done, uint64_t total) {
+        progress.Percent(static_cast<int>(done * 100 / std::max<uint64_t>(total, 1)));
+      });
+  progress.Finish();
   if (!report.ok()) return ReportCheckFailure(report.status());
   if (a.json) {
     PrintJson(CheckJson(file, *report));

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -92,8 +93,11 @@ class Image : public VirtualDisk {
   // memory and writes nothing. Every structure is validated against the file size first.
   static Result<std::unique_ptr<Image>> Open(FileSystem* fs, const std::string& path,
                                              const ImageOpenOptions& options);
-  // Validates every structure and the BAT against the file; never writes.
-  static Result<CheckReport> Check(FileSystem* fs, const std::string& path);
+  // Validates every structure and the BAT against the file; never writes. `progress`, when set,
+  // is called from the calling thread as the check advances (done of total, arbitrary units).
+  using CheckProgress = std::function<void(uint64_t done, uint64_t total)>;
+  static Result<CheckReport> Check(FileSystem* fs, const std::string& path,
+                                   const CheckProgress& progress = {});
 
   ~Image() override;  // a writable image not Closed is flushed and closed, errors ignored
 
@@ -119,8 +123,7 @@ class Image : public VirtualDisk {
   // Plans a read: fills zero ranges of dst at once, and appends one request per run of file
   // data (adjacent runs coalesced). Parent ranges are planned through the backing.
   // The caller submits the requests to its IoQueue. REQUIRES: the range lies within the disk.
-  Status PlanRead(uint64_t offset, std::span<std::byte> dst,
-                  std::vector<IoRequest>* out) override;
+  Status PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) override;
   // Plans a write for the caller's IoQueue: allocates the blocks the range needs (as Write does)
   // and appends one request per run of file data. Unaligned edges and pieces that set sector-
   // bitmap bits are written synchronously here instead (nothing appended for them). The data is

@@ -268,6 +268,17 @@ TEST_F(CliContractTest, ProgressShowsOnATerminalOnly) {
   }
 }
 
+TEST_F(CliContractTest, CheckShowsProgressOnATerminalOnly) {
+  const std::string img = MakeImage("k.vhdx", "64M");
+  const std::string tty = OnTerminal("check " + Q(img));
+  EXPECT_THAT(tty, HasSubstr("\rcheck: "));
+  EXPECT_THAT(tty, HasSubstr("100%"));
+  EXPECT_THAT(OnTerminal("check --json " + Q(img)), Not(HasSubstr("\rcheck")));
+  int rc = -1;
+  EXPECT_EQ(Stderr("check " + Q(img), &rc), "");
+  EXPECT_EQ(rc, 0);
+}
+
 TEST_F(CliContractTest, MergeShowsProgressOnATerminalOnly) {
   for (const bool json : {false, true}) {
     const std::string base = MakeImage(json ? "bj.vhdx" : "b.vhdx", "64M");

@@ -22,8 +22,6 @@ class AioIoQueue final : public IoQueue {
  public:
   explicit AioIoQueue(unsigned depth)
       : depth_(depth), slots_(depth), iocbs_(depth), events_(depth) {
-    free_.reserve(depth);
-    for (unsigned i = depth; i > 0; --i) free_.push_back(i - 1);
     batch_.reserve(depth);
   }
   ~AioIoQueue() override;
@@ -34,7 +32,7 @@ class AioIoQueue final : public IoQueue {
 
   Status Submit(std::span<const IoRequest> requests) override;
   Result<size_t> Reap(std::span<IoCompletion> out, size_t min_complete) override;
-  size_t pending() const override { return in_flight_ + ready_.size(); }
+  size_t pending() const override { return slots_.in_use() + ready_.size(); }
   size_t depth() const override { return depth_; }
   IoBackend backend() const override { return IoBackend::kLibaio; }
 
@@ -56,14 +54,12 @@ class AioIoQueue final : public IoQueue {
 
   io_context_t ctx_ = nullptr;
   unsigned depth_;
-  std::vector<InFlightIo> slots_;
+  SlotPool slots_;
   std::vector<iocb> iocbs_;  // iocbs_[i] belongs to slots_[i]
   std::vector<io_event> events_;
-  std::vector<unsigned> free_;  // free slot indexes
-  std::vector<iocb*> batch_;    // prepared, not yet submitted
-  size_t in_flight_ = 0;        // slots in use (batch_ included)
-  size_t in_kernel_ = 0;        // submitted, event not yet harvested
-  bool native_fsync_ = true;    // false once the kernel refused IOCB_CMD_FSYNC
+  std::vector<iocb*> batch_;  // prepared, not yet submitted
+  size_t in_kernel_ = 0;      // submitted, event not yet harvested
+  bool native_fsync_ = true;  // false once the kernel refused IOCB_CMD_FSYNC
   CompletionFifo ready_;
 };
 
@@ -116,8 +112,7 @@ void AioIoQueue::Finish(unsigned slot, long result) {
     }
     ready_.Push(std::move(done));
   }
-  free_.push_back(slot);
-  --in_flight_;
+  slots_.Release(slot);
 }
 
 Status AioIoQueue::SubmitBatch() {
@@ -166,21 +161,16 @@ Status AioIoQueue::WaitForReady(size_t want) {
 }
 
 Status AioIoQueue::Enqueue(const IoRequest& req) {
-  while (free_.empty()) {
+  while (slots_.full()) {
     RETURN_IF_ERROR(SubmitBatch());
-    if (free_.empty()) RETURN_IF_ERROR(GetEvents(1));
+    if (slots_.full()) RETURN_IF_ERROR(GetEvents(1));
   }
-  const unsigned slot = free_.back();
-  free_.pop_back();
-  ++in_flight_;
-  slots_[slot] = InFlightIo();
-  slots_[slot].req = req;
-  Prepare(slot);
+  Prepare(slots_.Take(req));
   return Status::Ok();
 }
 
 Status AioIoQueue::SubmitFlush(const IoRequest& req) {
-  RETURN_IF_ERROR(WaitForReady(ready_.size() + in_flight_));  // the barrier
+  RETURN_IF_ERROR(WaitForReady(ready_.size() + slots_.in_use()));  // the barrier
   if (!native_fsync_) {
     ready_.Push(RunIoRequestSync(req));
     return Status::Ok();
@@ -218,9 +208,7 @@ Result<size_t> AioIoQueue::Reap(std::span<IoCompletion> out, size_t min_complete
 }  // namespace
 
 Result<std::unique_ptr<IoQueue>> CreateAioIoQueue(unsigned depth) {
-  if (depth < 1 || depth > 4096) {
-    return InvalidArgument("io queue depth " + std::to_string(depth) + " not in 1..4096");
-  }
+  RETURN_IF_ERROR(CheckIoDepth(depth));
   auto queue = std::make_unique<AioIoQueue>(depth);
   RETURN_IF_ERROR(queue->Init());
   return std::unique_ptr<IoQueue>(std::move(queue));

@@ -12,7 +12,6 @@
 namespace hvdisk {
 namespace {
 
-constexpr unsigned kMaxDepth = 4096;
 constexpr const char* kBackendEnv = "HVDISK_IO_BACKEND";
 
 // HVDISK_IO_BACKEND, or kAuto when unset or empty.
@@ -58,9 +57,7 @@ Result<IoBackend> ParseIoBackend(std::string_view name) {
 }
 
 Result<std::unique_ptr<IoQueue>> CreateIoQueue(IoBackend backend, unsigned depth) {
-  if (depth < 1 || depth > kMaxDepth) {
-    return InvalidArgument("io queue depth " + std::to_string(depth) + " not in 1..4096");
-  }
+  RETURN_IF_ERROR(CheckIoDepth(depth));
   if (backend == IoBackend::kAuto) {
     ASSIGN_OR_RETURN(backend, BackendFromEnvironment());
   }

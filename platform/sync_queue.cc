@@ -137,4 +137,24 @@ Result<size_t> SyncIoQueue::Reap(std::span<IoCompletion> out, size_t /*min_compl
   return ready_.PopInto(out);
 }
 
+Status CheckIoDepth(unsigned depth) {
+  if (depth < 1 || depth > kMaxIoDepth) {
+    return InvalidArgument("io queue depth " + std::to_string(depth) + " not in 1..4096");
+  }
+  return Status::Ok();
+}
+
+SlotPool::SlotPool(unsigned depth) : slots_(depth) {
+  free_.reserve(depth);
+  for (unsigned i = depth; i > 0; --i) free_.push_back(i - 1);
+}
+
+unsigned SlotPool::Take(const IoRequest& req) {
+  const unsigned slot = free_.back();
+  free_.pop_back();
+  slots_[slot] = InFlightIo();
+  slots_[slot].req = req;
+  return slot;
+}
+
 }  // namespace hvdisk

@@ -64,6 +64,27 @@ struct InFlightIo {
 // reaches end of file finishes OK with fewer bytes; a write that makes no progress is kIoError.
 bool AdvanceIo(InFlightIo* io, int64_t result, IoCompletion* out);
 
+// kInvalidArgument unless 1 <= depth <= kMaxIoDepth (every backend's limit).
+inline constexpr unsigned kMaxIoDepth = 4096;
+Status CheckIoDepth(unsigned depth);
+
+// The slots of an async backend: one InFlightIo per request it may hold, the free ones kept
+// as a stack of indexes (the index is what travels through the kernel as user data).
+class SlotPool {
+ public:
+  explicit SlotPool(unsigned depth);
+  bool full() const { return free_.empty(); }
+  size_t in_use() const { return slots_.size() - free_.size(); }
+  // Takes a free slot for `req`, fresh. REQUIRES: !full().
+  unsigned Take(const IoRequest& req);
+  void Release(unsigned slot) { free_.push_back(slot); }
+  InFlightIo& operator[](unsigned slot) { return slots_[slot]; }
+
+ private:
+  std::vector<InFlightIo> slots_;
+  std::vector<unsigned> free_;
+};
+
 // Runs requests synchronously; pending() counts completions not yet reaped. depth() is
 // informational: nothing is ever in flight.
 class SyncIoQueue final : public IoQueue {

@@ -20,10 +20,7 @@ unsigned ChunkLength(const InFlightIo& io) {
 
 class UringIoQueue final : public IoQueue {
  public:
-  explicit UringIoQueue(unsigned depth) : depth_(depth), slots_(depth) {
-    free_.reserve(depth);
-    for (unsigned i = depth; i > 0; --i) free_.push_back(i - 1);
-  }
+  explicit UringIoQueue(unsigned depth) : depth_(depth), slots_(depth) {}
   ~UringIoQueue() override;
   UringIoQueue(const UringIoQueue&) = delete;
   UringIoQueue& operator=(const UringIoQueue&) = delete;
@@ -33,7 +30,7 @@ class UringIoQueue final : public IoQueue {
 
   Status Submit(std::span<const IoRequest> requests) override;
   Result<size_t> Reap(std::span<IoCompletion> out, size_t min_complete) override;
-  size_t pending() const override { return in_flight_ + ready_.size(); }
+  size_t pending() const override { return slots_.in_use() + ready_.size(); }
   size_t depth() const override { return depth_; }
   IoBackend backend() const override { return IoBackend::kIoUring; }
 
@@ -52,16 +49,14 @@ class UringIoQueue final : public IoQueue {
   io_uring ring_{};
   bool ring_ok_ = false;
   unsigned depth_;
-  std::vector<InFlightIo> slots_;
-  std::vector<unsigned> free_;  // free slot indexes
-  size_t in_flight_ = 0;        // slots in use
-  unsigned queued_ = 0;         // SQEs prepared but not yet submitted
+  SlotPool slots_;
+  unsigned queued_ = 0;  // SQEs prepared but not yet submitted
   CompletionFifo ready_;
 };
 
 UringIoQueue::~UringIoQueue() {
   if (!ring_ok_) return;
-  while (in_flight_ > 0) {  // the kernel may still use the buffers: wait for it
+  while (slots_.in_use() > 0) {  // the kernel may still use the buffers: wait for it
     if (!SubmitAndWait(1).ok()) break;
     Harvest();
   }
@@ -140,8 +135,7 @@ void UringIoQueue::Harvest() {
       continue;
     }
     ready_.Push(std::move(done));
-    free_.push_back(slot);
-    --in_flight_;
+    slots_.Release(slot);
   }
   io_uring_cq_advance(&ring_, seen);
 }
@@ -155,13 +149,8 @@ Status UringIoQueue::WaitForReady(size_t want) {
 }
 
 Status UringIoQueue::Enqueue(const IoRequest& req) {
-  if (free_.empty()) RETURN_IF_ERROR(WaitForReady(ready_.size() + 1));
-  const unsigned slot = free_.back();
-  free_.pop_back();
-  ++in_flight_;
-  slots_[slot] = InFlightIo();
-  slots_[slot].req = req;
-  Prepare(slot);
+  if (slots_.full()) RETURN_IF_ERROR(WaitForReady(ready_.size() + 1));
+  Prepare(slots_.Take(req));
   return Status::Ok();
 }
 
@@ -193,9 +182,7 @@ Result<size_t> UringIoQueue::Reap(std::span<IoCompletion> out, size_t min_comple
 }  // namespace
 
 Result<std::unique_ptr<IoQueue>> CreateUringIoQueue(unsigned depth) {
-  if (depth < 1 || depth > 4096) {
-    return InvalidArgument("io queue depth " + std::to_string(depth) + " not in 1..4096");
-  }
+  RETURN_IF_ERROR(CheckIoDepth(depth));
   auto queue = std::make_unique<UringIoQueue>(depth);
   Status s = queue->Init();
   if (!s.ok()) return Unsupported(s.message());

@@ -34,10 +34,10 @@
 #include <vector>
 
 #include "bench/offset_stream.h"
+#include "chain/chain.h"
 #include "platform/aligned_buffer.h"
 #include "platform/file.h"
 #include "platform/io_queue.h"
-#include "chain/chain.h"
 #include "vhdx/image.h"
 
 namespace hvdisk {
@@ -110,7 +110,8 @@ class VhdxTarget : public Target {
 
 class ChainTarget : public Target {
  public:
-  ChainTarget(std::unique_ptr<chain::Chain> c, bool layers) : chain_(std::move(c)), layers_(layers) {}
+  ChainTarget(std::unique_ptr<chain::Chain> c, bool layers)
+      : chain_(std::move(c)), layers_(layers) {}
   uint64_t size() const override { return chain_->virtual_size(); }
   Status Plan(bool write, uint64_t offset, std::span<std::byte> buf,
               std::vector<IoRequest>* out) override {

@@ -94,18 +94,24 @@ bool ChunkReader::Produce(Chunk* chunk, Status* status) {
   return true;
 }
 
+Result<uint64_t> ChunkReader::SourceSize(File* file) {
+  auto known = sizes_.find(file);
+  if (known != sizes_.end()) return known->second;
+  ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  // Reads run ahead in order: let the kernel read ahead further than its default window.
+  if (file->native_handle() >= 0) posix_fadvise(file->native_handle(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  sizes_.emplace(file, size);
+  return size;
+}
+
 Status ChunkReader::ReadChunk(const Chunk& chunk) {
   std::span<std::byte> dst(chunk.data, chunk.length);
   if (queue_ == nullptr) return disk_->Read(chunk.offset, dst);
   std::vector<IoRequest> planned, pieces;
   RETURN_IF_ERROR(disk_->PlanRead(chunk.offset, dst, &planned));
   for (const IoRequest& r : planned) {
-    // Reads run ahead in order: let the kernel read ahead further than its default window.
-    if (advised_.insert(r.file).second && r.file->native_handle() >= 0) {
-      posix_fadvise(r.file->native_handle(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    }
+    ASSIGN_OR_RETURN(uint64_t size, SourceSize(r.file));
     // A last block cut short at EOF (older qemu files) reads as zeros past the end.
-    ASSIGN_OR_RETURN(uint64_t size, r.file->Size());
     if (r.offset + r.length > size) {
       const uint64_t keep = r.offset < size ? size - r.offset : 0;
       std::memset(r.data + keep, 0, r.length - keep);

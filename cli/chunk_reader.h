@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <vector>
 
@@ -62,6 +62,7 @@ class ChunkReader {
   void Run();
   // Reads one chunk: through queue_ when there is one, else Disk::Read.
   Status ReadChunk(const Chunk& chunk);
+  Result<uint64_t> SourceSize(File* file);
   static constexpr size_t kPiece = 1 << 20;
   static constexpr unsigned kQueueDepth = 16;
   bool Produce(Chunk* chunk, Status* status);
@@ -84,7 +85,9 @@ class ChunkReader {
   // Reads of one chunk go out together, in pieces of kPiece, so a cold source is read with
   // many requests in flight (null: the platform has no queue; chunks are read synchronously).
   std::unique_ptr<IoQueue> queue_;
-  std::set<File*> advised_;  // files told to expect sequential reads (reader thread only)
+  // The source files met so far, with their sizes (read once; each told to expect sequential
+  // reads). Reader thread only.
+  std::map<File*, uint64_t> sizes_;
   std::thread thread_;
 
   std::mutex mu_;

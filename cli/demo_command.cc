@@ -7,6 +7,7 @@
 // (exit 1).
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
@@ -79,8 +80,9 @@ Status PrepareDir(Demo& d) {
     if (!ours && !names.empty()) {
       return InvalidArgument(d.dir + " exists and is not a demo directory: pass another DIR");
     }
-    if (ours && std::system(("rm -rf '" + d.dir + "'").c_str()) != 0) {
-      return IoError("could not remove the previous demo in " + d.dir);
+    std::error_code ec;
+    if (ours && (std::filesystem::remove_all(d.dir, ec), ec)) {
+      return IoError("could not remove the previous demo in " + d.dir + ": " + ec.message());
     }
   }
   RETURN_IF_ERROR(d.fs->CreateDir(d.dir));

@@ -11,13 +11,6 @@ namespace hvdisk::chain {
 
 namespace {
 
-std::vector<std::string> RootsFor(FileSystem* fs, const std::string& leaf_real,
-                                  const ChainOptions& options) {
-  if (!options.allowed_roots.empty()) return options.allowed_roots;
-  (void)fs;
-  return {DirName(leaf_real)};
-}
-
 struct Candidate {
   std::string real;
   std::unique_ptr<vhdx::Image> image;
@@ -76,7 +69,7 @@ Result<Candidate> OpenParent(FileSystem* fs, const vhdx::Image& child,
 Result<std::unique_ptr<Chain>> Chain::Open(FileSystem* fs, const std::string& leaf_path,
                                            const ChainOptions& options) {
   ASSIGN_OR_RETURN(std::string leaf_real, fs->RealPath(leaf_path));
-  std::vector<std::string> roots = RootsFor(fs, leaf_real, options);
+  std::vector<std::string> roots = options.RootsOr(DirName(leaf_real));
   std::unique_ptr<Chain> chain(new Chain());
   ASSIGN_OR_RETURN(auto leaf, vhdx::Image::Open(
                                   fs, leaf_real,

@@ -36,6 +36,11 @@ struct ChainOptions {
   int max_depth = kDefaultMaxDepth;
   // Accept a parent whose DataWriteGuid matches neither linkage (repairs only).
   bool ignore_linkage = false;
+
+  // allowed_roots, or `child_dir` when none are set.
+  std::vector<std::string> RootsOr(const std::string& child_dir) const {
+    return allowed_roots.empty() ? std::vector<std::string>{child_dir} : allowed_roots;
+  }
 };
 
 class Chain : public vhdx::VirtualDisk {

@@ -9,10 +9,6 @@ namespace hvdisk::chain {
 
 namespace {
 
-std::vector<std::string> RootsOr(const ChainOptions& options, const std::string& dir) {
-  return options.allowed_roots.empty() ? std::vector<std::string>{dir} : options.allowed_roots;
-}
-
 // InvalidArgument when `child` already lies under `parent` (the new link would close a cycle).
 // A parent whose own chain does not open is judged by the part that does.
 Status RefuseCycle(FileSystem* fs, const std::string& child, const std::string& parent,
@@ -58,9 +54,9 @@ Status Reparent(FileSystem* fs, const std::string& child_path, const std::string
   ASSIGN_OR_RETURN(std::string child_real, fs->RealPath(child_path));
   const std::string child_dir = DirName(child_real);
   ASSIGN_OR_RETURN(std::string parent_real,
-                   Confine(fs, new_parent_path, RootsOr(options, child_dir)));
+                   Confine(fs, new_parent_path, options.RootsOr(child_dir)));
   if (parent_real == child_real) return InvalidArgument(child_real + ": cannot be its own parent");
-  RETURN_IF_ERROR(RefuseCycle(fs, child_real, parent_real, RootsOr(options, child_dir)));
+  RETURN_IF_ERROR(RefuseCycle(fs, child_real, parent_real, options.RootsOr(child_dir)));
   ASSIGN_OR_RETURN(auto child, vhdx::Image::Open(fs, child_real, {.read_only = false}));
   if (child->type() != vhdx::DiskType::kDifferencing) {
     return InvalidArgument(child_real + ": not a differencing disk");

@@ -98,17 +98,35 @@ Status FlushMetadata(Image::State* s) {
   RETURN_IF_ERROR(EnsureLogActive(s));
   RETURN_IF_ERROR(s->file->Flush());  // (1) data before the metadata that exposes it
   ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
+  // Space reserved past the last object is not claimed by the entry (FlushedFileOffset and
+  // LastFileOffset, §2.3.1.1), so that Close may trim it while the log is in use.
+  size = std::min(size, last_offset);
   size_t per_entry = s->log->max_pages_per_entry();
   for (size_t i = 0; i < pages.size(); i += per_entry) {
     auto batch = std::span(pages).subspan(i, std::min(per_entry, pages.size() - i));
     if (i > 0) RETURN_IF_ERROR(s->file->Flush());  // the previous apply, before its entry is gone
-    RETURN_IF_ERROR(s->log->WriteEntry(batch, AlignDown(size, kMiB), std::max(last_offset, size)));
+    RETURN_IF_ERROR(s->log->WriteEntry(batch, AlignDown(size, kMiB), last_offset));
     RETURN_IF_ERROR(s->file->Flush());  // (3) the entry is durable before any page is applied
     RETURN_IF_ERROR(ApplyPages(s->file.get(), batch));  // (4)
   }
   s->apply_unsynced = true;
   return Status::Ok();
 }
+
+namespace {
+
+// Gives back the file space reserved past the last object (image_write.cc). No log entry
+// claims it, so the log may still be in use. REQUIRES: flush_mu held, no write in flight.
+Status TrimReservation(Image::State* s) {
+  uint64_t end = AlignUp(s->next_alloc, kMiB);
+  if (s->reserved_end <= end) return Status::Ok();
+  RETURN_IF_ERROR(s->file->Truncate(end));
+  s->reserved_end = end;
+  s->apply_unsynced = true;  // the new size reaches the disk with the flush below
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status Image::Flush() {
   if (s_->read_only) return Status::Ok();
@@ -122,6 +140,7 @@ Status Image::Close() {
   if (!s->read_only) {
     std::lock_guard<std::mutex> lock(s->flush_mu);
     RETURN_IF_ERROR(FlushMetadata(s));
+    RETURN_IF_ERROR(TrimReservation(s));
     if (s->apply_unsynced) RETURN_IF_ERROR(s->file->Flush());
     if (s->log) {  // the log is drained: clear LogGuid (a clean file)
       VhdxHeader next = s->header;

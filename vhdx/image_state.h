@@ -61,6 +61,7 @@ struct Image::State {
   std::set<std::pair<uint64_t, uint64_t>> dirty_bitmap_pages;  // (chunk, page)
   std::vector<LogPage> extra_pages;  // metadata/region-table pages for the next log entry
   uint64_t next_alloc = 0;           // file offset of the next block allocation (1 MiB aligned)
+  uint64_t reserved_end = 0;         // file space reserved ahead of next_alloc ends here
   uint64_t allocated = 0;            // FULLY/PARTIALLY_PRESENT payload blocks
 
   std::shared_mutex gate;

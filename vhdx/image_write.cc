@@ -1,5 +1,8 @@
 // Writes and trims. Write order for an allocating write (commented where it happens):
-//   allocate at next_alloc (in memory) -> extend the file -> write the payload -> set bitmap bits;
+//   allocate at next_alloc (in memory) -> reserve file space -> write the payload -> set bitmap
+//   bits;
+// file space is reserved ahead of next_alloc in steps of kReserveStep (one fallocate per step, not
+// per block); Close trims what was not used, and a writable open trims what a crash left.
 // the BAT and bitmap pages reach the disk only through the log at the next Flush, after the
 // payload has been flushed: data before the metadata that exposes it (MS-VHDX 2.3).
 #include <algorithm>
@@ -10,9 +13,11 @@
 namespace hvdisk::vhdx {
 namespace {
 
+// File space reserved per fallocate: 64 MiB, or one block if larger.
+constexpr uint64_t kReserveStep = 64 * kMiB;
+
 struct Placement {
   uint64_t file_offset = 0;
-  uint64_t extend_from = 0, extend_len = 0;  // file space to reserve before the write
   bool set_bits = false;
 };
 
@@ -20,8 +25,29 @@ uint64_t BlockLength(Image::State* s, uint64_t block) {
   return std::min<uint64_t>(s->block_size(), s->params.virtual_disk_size - block * s->block_size());
 }
 
+// The most file space the image could still allocate: every absent block and bitmap block.
+uint64_t MostStillNeeded(Image::State* s) {
+  uint64_t blocks = s->payload_blocks - std::min(s->allocated, s->payload_blocks);
+  uint64_t bitmaps = s->differencing() ? DivRoundUp(s->payload_blocks, s->chunk_ratio) : 0;
+  return blocks * s->block_size() + bitmaps * kSectorBitmapBlockSize;
+}
+
+// Makes sure the file space up to next_alloc is reserved, where `from` is where the allocations
+// just made began: fallocates the next step (capped at what the image could still need) once
+// next_alloc passes the reserved end. Runs under mu, so that no piece is written into space whose
+// reservation is still in flight. REQUIRES: mu held.
+Status ReserveThrough(Image::State* s, uint64_t from) {
+  if (s->next_alloc <= s->reserved_end) return Status::Ok();
+  from = std::max(from, s->reserved_end);
+  uint64_t step = std::min(std::max(kReserveStep, s->block_size()), MostStillNeeded(s));
+  uint64_t end = std::max(s->next_alloc, AlignUp(from + step, kMiB));
+  RETURN_IF_ERROR(s->file->Allocate(from, end - from));
+  s->reserved_end = end;
+  return Status::Ok();
+}
+
 // Ensures the chunk's sector bitmap block exists (allocating it if needed). REQUIRES: mu held.
-Status EnsureBitmapBlock(Image::State* s, uint64_t chunk, Placement* p) {
+Status EnsureBitmapBlock(Image::State* s, uint64_t chunk) {
   uint64_t idx = s->BitmapIndex(chunk);
   if (EntryState(s->bat[idx]) == 6) return LoadBitmap(s, chunk);
   uint64_t off = s->next_alloc;
@@ -30,9 +56,7 @@ Status EnsureBitmapBlock(Image::State* s, uint64_t chunk, Placement* p) {
   // Appended space reads as zeros and is made durable by the data flush that precedes the log
   // entry, so only the bitmap pages that get bits need logging.
   s->bitmaps[chunk].assign(kSectorBitmapBlockSize, std::byte{0});
-  p->extend_from = off;
-  p->extend_len = kSectorBitmapBlockSize;
-  return Status::Ok();
+  return ReserveThrough(s, off);
 }
 
 // Decides where a piece of a block goes, allocating the block if needed. REQUIRES: mu held.
@@ -48,17 +72,14 @@ Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement
   bool whole = bo == 0 && n == BlockLength(s, block);
   // A partial write into a transparent block of a differencing disk keeps the rest transparent.
   bool partial = s->differencing() && st == kStateNotPresent && !whole;
-  if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio, p));
+  if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio));
   uint64_t off = s->next_alloc;
   s->next_alloc += s->block_size();  // whole blocks, the last partial one included
   s->SetEntry(idx, MakeEntry(partial ? kStatePartiallyPresent : kStateFullyPresent, off));
   s->allocated++;
-  uint64_t from = p->extend_len ? p->extend_from : off;
-  p->extend_from = from;
-  p->extend_len = s->next_alloc - from;
   p->file_offset = off + bo;
   p->set_bits = partial;
-  return Status::Ok();
+  return ReserveThrough(s, off);  // new space reads as zeros past the piece
 }
 
 // Places one piece that lies inside one block: allocates and reserves its space; returns the
@@ -69,8 +90,6 @@ Result<File*> PlacePiece(Image::State* s, uint64_t pos, std::span<const std::byt
     std::lock_guard<std::mutex> lock(s->mu);
     RETURN_IF_ERROR(Place(s, pos / s->block_size(), pos % s->block_size(), data.size(), p));
   }
-  // New space is reserved first so that the rest of a fresh block reads as zeros.
-  if (p->extend_len) RETURN_IF_ERROR(s->file->Allocate(p->extend_from, p->extend_len));
   File* f = s->data_file();
   uintptr_t addr = reinterpret_cast<uintptr_t>(data.data());
   bool aligned = (p->file_offset | data.size() | addr) % kDirectAlignment == 0;
@@ -139,8 +158,7 @@ Status EnsureDataWriteGuid(Image::State* s) {
 // [bo, bo + n) stop being present, so the parent shows through them. A FULLY_PRESENT block
 // becomes PARTIALLY_PRESENT with every other sector's bit set. The BAT and bitmap changes reach
 // the disk together in the next log entry. REQUIRES: gate held shared, mu held.
-Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint64_t n,
-                              Placement* p) {
+Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint64_t n) {
   const uint64_t ss = s->sector_size();
   const uint64_t first = AlignUp(bo, ss) / ss, end = (bo + n) / ss;
   const uint64_t idx = s->PayloadIndex(block);
@@ -152,7 +170,7 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
   const uint64_t chunk = block / s->chunk_ratio;
   const uint64_t base = (block % s->chunk_ratio) * s->sectors_per_block();
   if (st == kStateFullyPresent) {
-    RETURN_IF_ERROR(EnsureBitmapBlock(s, chunk, p));
+    RETURN_IF_ERROR(EnsureBitmapBlock(s, chunk));
     SetBits(s, chunk, base, BlockLength(s, block) / ss, true);
     s->SetEntry(idx, MakeEntry(kStatePartiallyPresent, EntryOffset(e)));
   } else {
@@ -203,7 +221,6 @@ Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
   RETURN_IF_ERROR(EnsureDataWriteGuid(s));
   bool transparent = make_transparent && s->differencing();
   std::vector<std::pair<uint64_t, uint64_t>> edges;  // partial pieces to zero
-  Placement reserve;                                 // file space for new sector bitmaps
   {
     std::shared_lock<std::shared_mutex> gate(s->gate);
     std::lock_guard<std::mutex> lock(s->mu);
@@ -220,13 +237,10 @@ Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
       } else if (!transparent) {
         edges.push_back({pos, n});
       } else {
-        RETURN_IF_ERROR(MakeSectorsTransparent(s, block, bo, n, &reserve));
+        RETURN_IF_ERROR(MakeSectorsTransparent(s, block, bo, n));
       }
       pos += n;
     }
-    // A sector bitmap block allocated above: reserved before the log can expose it.
-    if (reserve.extend_len)
-      RETURN_IF_ERROR(s->file->Allocate(reserve.extend_from, reserve.extend_len));
   }
   for (auto [pos, n] : edges) {  // fixed disks and partial pieces: write zeros
     std::vector<std::byte> zeros(std::min<uint64_t>(n, 8 * kMiB));

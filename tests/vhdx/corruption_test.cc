@@ -534,16 +534,6 @@ TEST_F(CorruptionTest, TruncatedFilesAreCorrupt) {
   }
 }
 
-TEST_F(CorruptionTest, TruncatedDirtyLogImageIsCorrupt) {
-  Bytes full = Dirty();
-  EXPECT_OK(Open(full));
-  for (uint64_t size : {kLog + 4096, kMeta, kBat, full.size() - kMiB}) {
-    Bytes b(full.str().substr(0, size));
-    Status st = Open(b);
-    EXPECT_EQ(st.code(), Code::kCorrupt) << size << ": " << st.ToString();
-  }
-}
-
 // ---- Log ---------------------------------------------------------------------------------------
 
 // The dirty image's log holds two entries: an empty one @kLog (sequence 1, written when the log
@@ -552,6 +542,19 @@ TEST_F(CorruptionTest, TruncatedDirtyLogImageIsCorrupt) {
 constexpr uint64_t kHead = kLog + 4096;
 constexpr uint64_t kEntryLength = kHead + 8, kEntrySeq = kHead + 16, kEntryGuid = kHead + 32;
 constexpr uint64_t kEntryFlushed = kHead + 48, kEntryLast = kHead + 56;
+
+// Cut inside the objects (the log's LastFileOffset ends them; space reserved past it is free).
+TEST_F(CorruptionTest, TruncatedDirtyLogImageIsCorrupt) {
+  Bytes full = Dirty();
+  EXPECT_OK(Open(full));
+  const uint64_t objects_end = full.GetU64(kEntryLast);
+  ASSERT_LE(objects_end, full.size());
+  for (uint64_t size : {kLog + 4096, kMeta, kBat, objects_end - kMiB}) {
+    Bytes b(full.str().substr(0, size));
+    Status st = Open(b);
+    EXPECT_EQ(st.code(), Code::kCorrupt) << size << ": " << st.ToString();
+  }
+}
 
 // Damages the head (re-checksummed) and breaks the first entry, so nothing can fall back to it.
 template <typename F>

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "platform/fault_file_system.h"
 #include "platform/posix_file.h"
 #include "tests/testutil/testutil.h"
 #include "vhdx/log.h"
@@ -27,6 +28,10 @@ class ImageTest : public ::testing::Test {
     std::vector<std::byte> out(len);
     EXPECT_OK(img->Read(off, out));
     return out;
+  }
+  Result<uint64_t> FileSize(const std::string& p) {
+    ASSIGN_OR_RETURN(auto f, fs_->Open(p, {}));
+    return f->Size();
   }
   testing::TempDir dir_;
   FileSystem* fs_ = DefaultFileSystem();
@@ -115,6 +120,59 @@ TEST_F(ImageTest, UnflushedMetadataIsLoggedAndReplayedAfterAbandonment) {
   auto rw = OpenRw(p);
   EXPECT_TRUE(rw->log_guid().IsZero());  // replayed on disk, LogGuid cleared
   EXPECT_EQ(ReadAll(rw.get(), kMiB, data.size()), data);
+}
+
+// File space is reserved ahead of allocations in 64 MiB steps (one fallocate per step, not per
+// block); what a session did not use is given back at Close.
+TEST_F(ImageTest, AllocatingWritesReserveSpaceInStepsAndCloseTrimsTheRest) {
+  std::string p = Make({.virtual_size = 512 * kMiB, .block_size = kMiB});
+  FaultFileSystem counting(fs_);
+  auto data = PatternBytes(kMiB, 9);
+  ASSERT_OK_AND_ASSIGN(auto img, Image::Open(&counting, p, {.read_only = false}));
+  for (uint64_t b = 0; b < 100; ++b) ASSERT_OK(img->Write(b * kMiB, data));
+  EXPECT_EQ(counting.count(FileOp::kAllocate), 2u);  // 100 blocks: two 64 MiB steps
+  ASSERT_OK(img->Flush());
+  ASSERT_OK_AND_ASSIGN(uint64_t open_size, FileSize(p));
+  ASSERT_OK(img->Close());
+  ASSERT_OK_AND_ASSIGN(uint64_t closed_size, FileSize(p));
+  EXPECT_EQ(open_size - closed_size, 28 * kMiB);  // 128 MiB reserved, 100 used
+  ASSERT_OK_AND_ASSIGN(CheckReport rep, Image::Check(fs_, p));
+  EXPECT_TRUE(rep.corruptions.empty() && rep.leaks.empty()) << rep.leaks.size();
+  ASSERT_OK_AND_ASSIGN(auto ro, Image::Open(fs_, p, {}));
+  EXPECT_EQ(ReadAll(ro.get(), 99 * kMiB, kMiB), data);
+}
+
+// The reservation never exceeds what the disk could still allocate.
+TEST_F(ImageTest, ReservationStopsAtWhatTheDiskCanStillUse) {
+  std::string p = Make({.virtual_size = 8 * kMiB, .block_size = kMiB});
+  auto img = OpenRw(p);
+  ASSERT_OK(img->Write(0, PatternBytes(8 * kMiB, 3)));
+  ASSERT_OK_AND_ASSIGN(uint64_t open_size, FileSize(p));
+  ASSERT_OK(img->Close());
+  ASSERT_OK_AND_ASSIGN(uint64_t closed_size, FileSize(p));
+  EXPECT_EQ(open_size, closed_size);
+}
+
+// A process killed with a reservation outstanding leaves unreferenced space: a read-only check
+// reports it as a leak, and a writable open trims it.
+TEST_F(ImageTest, AReservationLeftByAKilledWriterIsTrimmedByAWritableOpen) {
+  std::string p = Make({.virtual_size = 256 * kMiB, .block_size = kMiB});
+  std::string killed = dir_.File("killed.vhdx");
+  {
+    auto img = OpenRw(p);
+    ASSERT_OK(img->Write(0, PatternBytes(2 * kMiB, 5)));
+    ASSERT_OK(img->Flush());
+    std::string out;
+    ASSERT_EQ(testing::RunCommand("cp " + p + " " + killed, &out), 0) << out;
+  }
+  ASSERT_OK_AND_ASSIGN(CheckReport before, Image::Check(fs_, killed));
+  EXPECT_TRUE(before.corruptions.empty());
+  EXPECT_EQ(before.leaks.size(), 1u);
+  OpenRw(killed).reset();
+  ASSERT_OK_AND_ASSIGN(CheckReport after, Image::Check(fs_, killed));
+  EXPECT_TRUE(after.corruptions.empty() && after.leaks.empty());
+  ASSERT_OK_AND_ASSIGN(auto ro, Image::Open(fs_, killed, {}));
+  EXPECT_EQ(ReadAll(ro.get(), 0, 2 * kMiB), PatternBytes(2 * kMiB, 5));
 }
 
 TEST_F(ImageTest, DataWriteGuidChangesOnlyOnFirstWrite) {

@@ -71,6 +71,7 @@ class FaultFileSystem::FaultFile final : public File {
     return base_->Allocate(offset, length);
   }
   Result<uint64_t> Size() override { return base_->Size(); }
+  void StartWriteback() override { base_->StartWriteback(); }
   int native_handle() const override { return base_->native_handle(); }
   bool direct() const override { return base_->direct(); }
 

@@ -1,6 +1,9 @@
 #include "platform/file.h"
 
+#include <algorithm>
 #include <cstdio>
+
+#include "platform/aligned_buffer.h"
 
 namespace hvdisk {
 
@@ -19,6 +22,18 @@ Status File::ReadExactAt(uint64_t offset, std::span<std::byte> dst, std::string_
     std::snprintf(buf, sizeof buf, " @0x%llx: short read (%zu of %zu bytes) in ",
                   static_cast<unsigned long long>(offset), n, dst.size());
     return Corrupt(std::string(what) + buf + path());
+  }
+  return Status::Ok();
+}
+
+Status File::CopyFrom(File& src, uint64_t src_offset, uint64_t offset, uint64_t length) {
+  constexpr uint64_t kCopyBuffer = 1 << 20;
+  AlignedBuffer buf(std::min(length, kCopyBuffer));
+  for (uint64_t done = 0; done < length;) {
+    std::span<std::byte> piece = buf.span().first(std::min(buf.size(), length - done));
+    RETURN_IF_ERROR(src.ReadExactAt(src_offset + done, piece, "copy source"));
+    RETURN_IF_ERROR(WriteAt(offset + done, piece));
+    done += piece.size();
   }
   return Status::Ok();
 }

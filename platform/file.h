@@ -71,6 +71,15 @@ class File {
   // Reserves [offset, offset+length) (fallocate mode 0): the file grows to cover it, reading zeros.
   virtual Status Allocate(uint64_t offset, uint64_t length) = 0;
   virtual Result<uint64_t> Size() = 0;
+  // Copies `length` bytes of `src` at `src_offset` to `offset` in this file, extending it as
+  // needed. The default reads and writes through this seam (so the fault and crash file systems
+  // count and record it as reads of src and writes of this file); PosixFile copies inside the
+  // kernel (copy_file_range) where it can. kCorrupt if src ends before the range does.
+  // REQUIRES: the ranges do not overlap if src is this file.
+  virtual Status CopyFrom(File& src, uint64_t src_offset, uint64_t offset, uint64_t length);
+  // A hint, not a barrier: starts writing this file's dirty pages back without waiting for them
+  // (sync_file_range), so that a later Flush has less to wait for. No-op where unsupported.
+  virtual void StartWriteback() {}
 
   const std::string& path() const { return path_; }
   // The OS descriptor for the async backends (io_uring, libaio); -1 when not an OS file.

@@ -19,6 +19,12 @@ std::string AtOffset(std::string_view op, uint64_t offset) {
   return std::string(op) + buf;
 }
 
+// copy_file_range cannot serve these files (other file systems, kernels, special files): the
+// copy falls back to reading and writing.
+bool CopyUnsupported(int err) {
+  return err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == EBADF;
+}
+
 class PosixFile : public File {
  public:
   PosixFile(std::string path, int fd, bool direct)
@@ -48,6 +54,28 @@ class PosixFile : public File {
     }
     return Status::Ok();
   }
+
+  Status CopyFrom(File& src, uint64_t src_offset, uint64_t offset, uint64_t length) override {
+    auto* from = dynamic_cast<PosixFile*>(&src);
+    if (from == nullptr || from->direct_ || direct_) {
+      return File::CopyFrom(src, src_offset, offset, length);
+    }
+    auto in = static_cast<off_t>(src_offset), out = static_cast<off_t>(offset);
+    for (uint64_t done = 0; done < length;) {
+      ssize_t n = ::copy_file_range(from->fd_, &in, fd_, &out, length - done, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && done == 0 && CopyUnsupported(errno)) {
+        return File::CopyFrom(src, src_offset, offset, length);
+      }
+      if (n < 0) return ErrnoStatus(errno, AtOffset("copy", offset + done), path());
+      if (n == 0)
+        return Corrupt(AtOffset("copy source", src_offset + done) + ": short in " + src.path());
+      done += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  void StartWriteback() override { (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE); }
 
   Status Flush() override {
     if (::fsync(fd_) != 0) return ErrnoStatus(errno, "flush", path());

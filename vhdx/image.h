@@ -130,6 +130,11 @@ class Image : public VirtualDisk {
   // durable only after its requests complete and Flush() runs: never Flush, Resize or Close with
   // planned writes in flight.
   Status PlanWrite(uint64_t offset, std::span<const std::byte> src, std::vector<IoRequest>* out);
+  // Writes `length` bytes of `src` at `src_offset` to the disk at `offset`, as Write would (same
+  // allocation, bitmap and durability rules), copying file to file (File::CopyFrom: inside the
+  // kernel where it can) instead of through memory. `src` is not owned.
+  // REQUIRES: offset and length sector aligned.
+  Status CopyFrom(uint64_t offset, File& src, uint64_t src_offset, uint64_t length);
   // This file's view of a range: data here, zeros, or the parent's.
   Result<std::vector<Extent>> Map(uint64_t offset, uint64_t length);
 

@@ -82,18 +82,36 @@ Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement
   return ReserveThrough(s, off);  // new space reads as zeros past the piece
 }
 
+// What a write puts on the disk: bytes in memory, or a range of another file (Image::CopyFrom).
+struct Payload {
+  std::span<const std::byte> data;  // when src is null
+  File* src = nullptr;
+  uint64_t src_offset = 0, length = 0;
+
+  static Payload Of(std::span<const std::byte> d) { return {d, nullptr, 0, d.size()}; }
+  Payload Sub(uint64_t off, uint64_t n) const {
+    return src ? Payload{{}, src, src_offset + off, n} : Of(data.subspan(off, n));
+  }
+  // The handle to write through: O_DIRECT needs aligned memory; copies use the buffered one.
+  File* Target(Image::State* s, uint64_t file_offset) const {
+    File* f = s->data_file();
+    uintptr_t addr = reinterpret_cast<uintptr_t>(data.data());
+    bool aligned = (file_offset | length | addr) % kDirectAlignment == 0;
+    return f->direct() && (src || !aligned) ? s->file.get() : f;
+  }
+  Status WriteTo(File* f, uint64_t file_offset) const {
+    return src ? f->CopyFrom(*src, src_offset, file_offset, length) : f->WriteAt(file_offset, data);
+  }
+};
+
 // Places one piece that lies inside one block: allocates and reserves its space; returns the
 // handle to write it through. REQUIRES: gate held shared; sector aligned.
-Result<File*> PlacePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data,
-                         Placement* p) {
+Result<File*> PlacePiece(Image::State* s, uint64_t pos, const Payload& piece, Placement* p) {
   {
     std::lock_guard<std::mutex> lock(s->mu);
-    RETURN_IF_ERROR(Place(s, pos / s->block_size(), pos % s->block_size(), data.size(), p));
+    RETURN_IF_ERROR(Place(s, pos / s->block_size(), pos % s->block_size(), piece.length, p));
   }
-  File* f = s->data_file();
-  uintptr_t addr = reinterpret_cast<uintptr_t>(data.data());
-  bool aligned = (p->file_offset | data.size() | addr) % kDirectAlignment == 0;
-  return f->direct() && !aligned ? s->file.get() : f;
+  return piece.Target(s, p->file_offset);
 }
 
 // After the payload of a partial piece: a bit never points at unwritten data. REQUIRES: gate.
@@ -110,25 +128,25 @@ Status SetPieceBits(Image::State* s, uint64_t pos, uint64_t length) {
 
 // Writes one piece that lies inside one block, or (out not null, no bitmap bits to set) appends
 // its request to *out. REQUIRES: gate held shared; sector aligned.
-Status WritePiece(Image::State* s, uint64_t pos, std::span<const std::byte> data,
+Status WritePiece(Image::State* s, uint64_t pos, const Payload& piece,
                   std::vector<IoRequest>* out) {
   Placement p;
-  ASSIGN_OR_RETURN(File * f, PlacePiece(s, pos, data, &p));
-  if (out != nullptr && !p.set_bits) {
-    std::byte* src = const_cast<std::byte*>(data.data());  // IoRequest never modifies a write
-    out->push_back({IoKind::kWrite, f, p.file_offset, src, data.size(), 0});
+  ASSIGN_OR_RETURN(File * f, PlacePiece(s, pos, piece, &p));
+  if (out != nullptr && !p.set_bits && !piece.src) {
+    std::byte* src = const_cast<std::byte*>(piece.data.data());  // IoRequest never modifies it
+    out->push_back({IoKind::kWrite, f, p.file_offset, src, piece.length, 0});
     return Status::Ok();
   }
-  RETURN_IF_ERROR(f->WriteAt(p.file_offset, data));
-  return p.set_bits ? SetPieceBits(s, pos, data.size()) : Status::Ok();
+  RETURN_IF_ERROR(piece.WriteTo(f, p.file_offset));
+  return p.set_bits ? SetPieceBits(s, pos, piece.length) : Status::Ok();
 }
 
-Status WriteAligned(Image::State* s, uint64_t offset, std::span<const std::byte> src,
+Status WriteAligned(Image::State* s, uint64_t offset, const Payload& payload,
                     std::vector<IoRequest>* out = nullptr) {
-  for (uint64_t done = 0; done < src.size();) {
+  for (uint64_t done = 0; done < payload.length;) {
     uint64_t pos = offset + done;
-    uint64_t n = std::min<uint64_t>(s->block_size() - pos % s->block_size(), src.size() - done);
-    RETURN_IF_ERROR(WritePiece(s, pos, src.subspan(done, n), out));
+    uint64_t n = std::min(s->block_size() - pos % s->block_size(), payload.length - done);
+    RETURN_IF_ERROR(WritePiece(s, pos, payload.Sub(done, n), out));
     done += n;
   }
   return Status::Ok();
@@ -191,7 +209,7 @@ Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
   uint64_t head = AlignDown(offset, ss), tail = AlignUp(offset + src.size(), ss);
   if (head == offset && tail == offset + src.size()) {
     std::shared_lock<std::shared_mutex> gate(s->gate);
-    return WriteAligned(s, offset, src);
+    return WriteAligned(s, offset, Payload::Of(src));
   }
   // Edge sectors are read-modify-written (through the backing in a differencing disk).
   std::vector<std::byte> buf(tail - head);
@@ -199,7 +217,7 @@ Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
   if (tail - ss > head) RETURN_IF_ERROR(Read(tail - ss, std::span(buf).last(ss)));
   std::memcpy(buf.data() + (offset - head), src.data(), src.size());
   std::shared_lock<std::shared_mutex> gate(s->gate);
-  return WriteAligned(s, head, buf);
+  return WriteAligned(s, head, Payload::Of(buf));
 }
 
 Status Image::PlanWrite(uint64_t offset, std::span<const std::byte> src,
@@ -211,7 +229,20 @@ Status Image::PlanWrite(uint64_t offset, std::span<const std::byte> src,
   if (src.empty()) return Status::Ok();
   RETURN_IF_ERROR(EnsureDataWriteGuid(s));
   std::shared_lock<std::shared_mutex> gate(s->gate);
-  return WriteAligned(s, offset, src, out);
+  return WriteAligned(s, offset, Payload::Of(src), out);
+}
+
+Status Image::CopyFrom(uint64_t offset, File& src, uint64_t src_offset, uint64_t length) {
+  State* s = s_.get();
+  uint64_t ss = s->sector_size();
+  if (offset % ss != 0 || length % ss != 0) {
+    return InvalidArgument("copy @" + Hex(offset) + "+" + Hex(length) + ": not sector aligned");
+  }
+  RETURN_IF_ERROR(CheckWritable(s, offset, length));
+  if (length == 0) return Status::Ok();
+  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
+  std::shared_lock<std::shared_mutex> gate(s->gate);
+  return WriteAligned(s, offset, Payload{{}, &src, src_offset, length});
 }
 
 Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {

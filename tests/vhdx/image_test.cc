@@ -175,6 +175,28 @@ TEST_F(ImageTest, AReservationLeftByAKilledWriterIsTrimmedByAWritableOpen) {
   EXPECT_EQ(ReadAll(ro.get(), 0, 2 * kMiB), PatternBytes(2 * kMiB, 5));
 }
 
+// CopyFrom allocates and writes like Write, taking the bytes from another file.
+TEST_F(ImageTest, CopyFromAFileReadsBackLikeAWrite) {
+  std::string p = Make({.virtual_size = 16 * kMiB, .block_size = kMiB});
+  auto data = PatternBytes(3 * kMiB, 8);
+  ASSERT_OK_AND_ASSIGN(auto src, fs_->Open(dir_.File("src.raw"), OpenOptions::CreateNew()));
+  ASSERT_OK(src->WriteAt(0, data));
+  {
+    auto img = OpenRw(p);
+    ASSERT_OK(img->CopyFrom(kMiB + 1536, *src, 512, 2 * kMiB));  // spans three blocks
+    EXPECT_EQ(img->allocated_blocks(), 3u);
+    EXPECT_CODE(img->CopyFrom(100, *src, 0, 512), Code::kInvalidArgument);
+    EXPECT_CODE(img->CopyFrom(15 * kMiB, *src, 0, 2 * kMiB), Code::kInvalidArgument);
+    ASSERT_OK(img->Close());
+  }
+  ASSERT_OK_AND_ASSIGN(auto ro, Image::Open(fs_, p, {}));
+  EXPECT_EQ(ReadAll(ro.get(), kMiB + 1536, 2 * kMiB),
+            std::vector<std::byte>(data.begin() + 512, data.begin() + 512 + 2 * kMiB));
+  EXPECT_EQ(ReadAll(ro.get(), kMiB, 1536), std::vector<std::byte>(1536));
+  ASSERT_OK_AND_ASSIGN(CheckReport rep, Image::Check(fs_, p));
+  EXPECT_TRUE(rep.corruptions.empty() && rep.leaks.empty());
+}
+
 TEST_F(ImageTest, DataWriteGuidChangesOnlyOnFirstWrite) {
   std::string p = Make({.virtual_size = 8 * kMiB, .block_size = kMiB});
   Guid before;

@@ -37,27 +37,23 @@ struct Plan {
 // Copies what X[level] (and, through its transparent ranges, X[level+1..]) decides for
 // [offset, offset + length) into the target.
 Status CopyRange(const std::vector<std::unique_ptr<vhdx::Image>>& xs, size_t level, uint64_t offset,
-                 uint64_t length, vhdx::Image* target, std::vector<std::byte>* buf,
-                 uint64_t* copied) {
+                 uint64_t length, vhdx::Image* target, uint64_t* copied) {
   ASSIGN_OR_RETURN(std::vector<vhdx::Extent> extents, xs[level]->Map(offset, length));
   for (const vhdx::Extent& e : extents) {
     switch (e.kind) {
       case vhdx::Extent::Kind::kParent:
         if (level + 1 < xs.size()) {
-          RETURN_IF_ERROR(
-              CopyRange(xs, level + 1, e.virtual_offset, e.length, target, buf, copied));
+          RETURN_IF_ERROR(CopyRange(xs, level + 1, e.virtual_offset, e.length, target, copied));
         }
         break;
       case vhdx::Extent::Kind::kZero:
         RETURN_IF_ERROR(target->Trim(e.virtual_offset, e.length));
         break;
-      case vhdx::Extent::Kind::kData: {
-        std::span<std::byte> data(buf->data(), e.length);
-        RETURN_IF_ERROR(xs[level]->Read(e.virtual_offset, data));
-        RETURN_IF_ERROR(target->Write(e.virtual_offset, data));
+      case vhdx::Extent::Kind::kData:  // file to file, inside the kernel where it can
+        RETURN_IF_ERROR(
+            target->CopyFrom(e.virtual_offset, *xs[level]->file(), e.file_offset, e.length));
         *copied += e.length;
         break;
-      }
     }
   }
   return Status::Ok();
@@ -87,12 +83,13 @@ Status CopyIntoTarget(FileSystem* fs, const Plan& plan, vhdx::Image* target,
     ASSIGN_OR_RETURN(auto x, vhdx::Image::Open(fs, path, {.read_only = true}));
     xs.push_back(std::move(x));
   }
-  std::vector<std::byte> buf(kCopyChunk);
   const uint64_t size = target->virtual_size();
   for (uint64_t off = 0; off < size; off += kCopyChunk) {
     uint64_t len = std::min(kCopyChunk, size - off);
     if (off + len < size) Prefetch(xs, off + len, std::min(kCopyChunk, size - off - len));
-    RETURN_IF_ERROR(CopyRange(xs, 0, off, len, target, &buf, copied));
+    RETURN_IF_ERROR(CopyRange(xs, 0, off, len, target, copied));
+    // The copied chunk starts for the disk now, so the final flush waits only for the last.
+    target->file()->StartWriteback();
     if (options.progress) options.progress(off + len, size);
   }
   return target->Flush();

@@ -111,11 +111,16 @@ struct MergeOptions {
   ChainOptions chain;
   // Called from the merging thread as the copy advances (bytes of virtual disk scanned, of total).
   std::function<void(uint64_t done, uint64_t total)> progress;
+  // How a merged file leaves its directory in step 5 (real path in). Empty: unlinked. A caller
+  // may move it aside instead (the replica store moves it into its trash, to free its space
+  // later); the directory sync that follows is Merge's. Must be idempotent: a rerun after a crash
+  // calls it again only for files still in place.
+  std::function<Status(const std::string& path)> discard;
 };
 
 struct MergeResult {
   std::string target;                // real path of the image merged into
-  std::vector<std::string> removed;  // the merged files, now deleted
+  std::vector<std::string> removed;  // the merged files, now deleted (or discarded)
   uint64_t bytes_copied = 0;
 };
 

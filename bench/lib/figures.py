@@ -83,7 +83,10 @@ def matrix_cell(ctx, name, op, pattern, bs, depth, direct, backend, goals=()):
 
 
 def sample(ctx, path, fmt, args, key, warm):
-    """One matrix sample; buffered reads start from a warm cache, whatever was evicted before."""
+    """One matrix sample. The writeback an earlier write sample left behind is finished first (it
+    would otherwise compete with whichever side runs next); buffered reads start from a warm
+    cache, whatever was evicted before."""
+    os.sync()
     if warm:
         warm_cache(path)
     return ctx.image_bench_run(path, fmt, **args)[key]

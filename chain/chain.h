@@ -111,11 +111,14 @@ struct MergeOptions {
   ChainOptions chain;
   // Called from the merging thread as the copy advances (bytes of virtual disk scanned, of total).
   std::function<void(uint64_t done, uint64_t total)> progress;
+  // Step 5 (merge.cc) disposes of the merged files (real paths) with this instead of unlinking
+  // them; it must leave none of them in place durably (the replica store moves them to its trash).
+  std::function<Status(const std::vector<std::string>& merged)> dispose;
 };
 
 struct MergeResult {
   std::string target;                // real path of the image merged into
-  std::vector<std::string> removed;  // the merged files, now deleted
+  std::vector<std::string> removed;  // the merged files, now deleted (or disposed of)
   uint64_t bytes_copied = 0;
 };
 

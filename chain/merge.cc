@@ -12,8 +12,9 @@
 //      is unchanged; a rerun copies again, which is idempotent.)
 //   4. Reparent each dependent onto the target with linkage N, one log entry each.
 //      (Crash: reparented dependents read the target, the others still read through X.)
-//   5. Unlink X[0..k-1], then sync the directories. (Crash: the leftovers are orphans that
-//      nothing references; a rerun or the store's recovery removes them.)
+//   5. Unlink X[0..k-1] (or hand them to MergeOptions::dispose), then sync the directories.
+//      (Crash: the leftovers are orphans that nothing references; a rerun or the store's
+//      recovery removes them.)
 #include <fcntl.h>
 
 #include <algorithm>
@@ -176,7 +177,12 @@ Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
       RETURN_IF_ERROR(ReparentDependent(fs, dep, plan.target, n));
     }
   }
-  RETURN_IF_ERROR(RemoveMerged(fs, plan, &result));
+  if (options.dispose) {
+    RETURN_IF_ERROR(options.dispose(plan.merged));
+    result.removed = plan.merged;
+  } else {
+    RETURN_IF_ERROR(RemoveMerged(fs, plan, &result));
+  }
   return result;
 }
 

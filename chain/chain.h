@@ -111,16 +111,14 @@ struct MergeOptions {
   ChainOptions chain;
   // Called from the merging thread as the copy advances (bytes of virtual disk scanned, of total).
   std::function<void(uint64_t done, uint64_t total)> progress;
-  // How a merged file leaves its directory in step 5 (real path in). Empty: unlinked. A caller
-  // may move it aside instead (the replica store moves it into its trash, to free its space
-  // later); the directory sync that follows is Merge's. Must be idempotent: a rerun after a crash
-  // calls it again only for files still in place.
-  std::function<Status(const std::string& path)> discard;
+  // Step 5 (merge.cc) disposes of the merged files (real paths) with this instead of unlinking
+  // them; it must leave none of them in place durably (the replica store moves them to its trash).
+  std::function<Status(const std::vector<std::string>& merged)> dispose;
 };
 
 struct MergeResult {
   std::string target;                // real path of the image merged into
-  std::vector<std::string> removed;  // the merged files, now deleted (or discarded)
+  std::vector<std::string> removed;  // the merged files, now deleted (or disposed of)
   uint64_t bytes_copied = 0;
 };
 

@@ -12,9 +12,9 @@
 //      is unchanged; a rerun copies again, which is idempotent.)
 //   4. Reparent each dependent onto the target with linkage N, one log entry each.
 //      (Crash: reparented dependents read the target, the others still read through X.)
-//   5. Unlink X[0..k-1] (or hand each to options.discard), then sync the directories. (Crash:
-//      the leftovers are orphans that nothing references; a rerun or the store's recovery
-//      removes them.)
+//   5. Unlink X[0..k-1] (or hand them to MergeOptions::dispose), then sync the directories.
+//      (Crash: the leftovers are orphans that nothing references; a rerun or the store's
+//      recovery removes them.)
 #include <fcntl.h>
 
 #include <algorithm>
@@ -146,10 +146,9 @@ Result<Plan> MakePlan(FileSystem* fs, const std::string& child_path, const Merge
   return plan;
 }
 
-Status RemoveMerged(FileSystem* fs, const Plan& plan, const MergeOptions& options,
-                    MergeResult* result) {
+Status RemoveMerged(FileSystem* fs, const Plan& plan, MergeResult* result) {
   for (const std::string& path : plan.merged) {
-    RETURN_IF_ERROR(options.discard ? options.discard(path) : fs->Unlink(path));
+    RETURN_IF_ERROR(fs->Unlink(path));
     result->removed.push_back(path);
   }
   std::vector<std::string> dirs;
@@ -175,7 +174,12 @@ Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
       RETURN_IF_ERROR(ReparentDependent(fs, dep, plan.target, n));
     }
   }
-  RETURN_IF_ERROR(RemoveMerged(fs, plan, options, &result));
+  if (options.dispose) {
+    RETURN_IF_ERROR(options.dispose(plan.merged));
+    result.removed = plan.merged;
+  } else {
+    RETURN_IF_ERROR(RemoveMerged(fs, plan, &result));
+  }
   return result;
 }
 

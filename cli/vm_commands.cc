@@ -1,8 +1,18 @@
-// Replica-store commands: `hvdisk store create|recover|check DIR` and
+// Replica-store commands: `hvdisk store create|recover|check|reclaim DIR` and
 // `hvdisk vm --store DIR create|list|show|apply|checkpoint|suspend|resume|failover|revert|commit|
 // test|destroy ...`. A VM and a recovery point are given by GUID or by name. Every command takes
 // --json (keys in docs/json.md): a state change prints the VM record it left. Long operations
 // (failover, revert, commit, test, destroy, checkpoint, create) show a progress line on a terminal.
+//
+// Reclamation (ops/trash.h): the CLI opens stores with Reclaim::kExternal, so no command waits for
+// the files an operation discarded to be freed. After a vm command succeeded and printed its
+// output, a non-empty trash is handed to `hvdisk store reclaim DIR` started detached (its own
+// session, stdio on /dev/null, not waited for), as `git gc --auto` does.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,6 +26,7 @@
 #include "ops/recovery.h"
 #include "ops/replication.h"
 #include "ops/store.h"
+#include "ops/trash.h"
 
 namespace hvdisk::cli {
 namespace {
@@ -40,7 +51,41 @@ struct VmArgs {
 };
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& dir) {
-  return Store::Open(DefaultFileSystem(), dir);
+  return Store::Open(DefaultFileSystem(), dir, {.reclaim = ops::StoreOptions::Reclaim::kExternal});
+}
+
+// The child side of StartDetachedReclaim: only async-signal-safe calls (the parent may have
+// threads). A second fork leaves the reclaim an orphan of init, so nobody has to reap it.
+[[noreturn]] void ExecDetached(char* const argv[]) {
+  setsid();
+  if (fork() != 0) _exit(0);
+  const int null_fd = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd <= 2; ++fd) dup2(null_fd, fd);
+#ifdef SYS_close_range
+  syscall(SYS_close_range, 3u, ~0u, 0u);
+#else
+  for (int fd = 3; fd < 1024; ++fd) close(fd);
+#endif
+  execv("/proc/self/exe", argv);
+  _exit(127);
+}
+
+// Starts `hvdisk store reclaim DIR` detached and returns without waiting for it. Best effort:
+// when it cannot start, the trash waits for the next reclaim.
+void StartDetachedReclaim(const std::string& dir) {
+  std::string arg0 = "hvdisk", store = "store", reclaim = "reclaim", path = dir;
+  char* const argv[] = {arg0.data(), store.data(), reclaim.data(), path.data(), nullptr};
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid == 0) ExecDetached(argv);
+  if (pid > 0) waitpid(pid, nullptr, 0);
+}
+
+// Hands a non-empty trash to a detached reclaim (after a command succeeded).
+void ReclaimDetachedIfNeeded(Store& store) {
+  Result<std::vector<std::string>> trash = store.fs()->List(store.layout().TrashDir());
+  if (trash.ok() && !trash->empty()) StartDetachedReclaim(store.layout().root);
 }
 
 std::string GuidOrEmpty(const Guid& g) { return g.IsZero() ? "" : g.ToString(false); }
@@ -114,7 +159,9 @@ int WithVm(const VmArgs& a, const std::function<Status(Store&, const Guid&)>& bo
   Result<Guid> vm = (*store)->FindVm(a.vm);
   if (!vm.ok()) return ReportError(vm.status());
   Status st = body(**store, *vm);
-  return st.ok() ? kExitOk : ReportError(st);
+  if (!st.ok()) return ReportError(st);
+  ReclaimDetachedIfNeeded(**store);
+  return kExitOk;
 }
 
 // The point named by a.point (none: latest).
@@ -308,6 +355,8 @@ Json RecoveryJson(const ops::RecoveryReport& r) {
               {"busy", busy}};
 }
 
+Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"bytes", t.bytes}}; }
+
 int RunStoreCheck(const StoreArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.dir);
   if (!store.ok()) return ReportError(store.status());
@@ -318,6 +367,7 @@ int RunStoreCheck(const StoreArgs& a) {
                {"vms", rep->vms},
                {"images_checked", rep->images_checked},
                {"problems", rep->problems},
+               {"trash", TrashJson(rep->trash)},
                {"recovery", RecoveryJson((*store)->open_recovery())}});
     return rep->ok() ? kExitOk : kExitCheckProblems;
   }
@@ -325,6 +375,10 @@ int RunStoreCheck(const StoreArgs& a) {
     std::printf("recovery removed %s\n", r.c_str());
   }
   for (const std::string& p : rep->problems) std::printf("%s\n", p.c_str());
+  if (rep->trash.files > 0) {
+    std::printf("trash: %d files, %llu bytes awaiting reclamation (not a problem)\n",
+                rep->trash.files, static_cast<unsigned long long>(rep->trash.bytes));
+  }
   std::printf("%d VMs, %d images checked, %zu problems\n", rep->vms, rep->images_checked,
               rep->problems.size());
   return rep->ok() ? kExitOk : kExitCheckProblems;
@@ -336,19 +390,32 @@ int RunStoreRecover(const StoreArgs& a) {
   const ops::RecoveryReport& r = (*store)->open_recovery();
   if (a.json) {
     PrintJson(RecoveryJson(r));
-    return kExitOk;
+  } else {
+    for (const std::string& s : r.rolled_back) std::printf("rolled back %s\n", s.c_str());
+    for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
+    for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
+    for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
   }
-  for (const std::string& s : r.rolled_back) std::printf("rolled back %s\n", s.c_str());
-  for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
-  for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
-  for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
+  ReclaimDetachedIfNeeded(**store);
+  return kExitOk;
+}
+
+int RunStoreReclaim(const StoreArgs& a) {
+  Result<ops::TrashReport> r = ops::ReclaimStoreTrash(DefaultFileSystem(), a.dir);
+  if (!r.ok()) return ReportError(r.status());
+  if (a.json) {
+    PrintJson(TrashJson(*r));
+  } else {
+    std::printf("reclaimed %d files, %llu bytes\n", r->files,
+                static_cast<unsigned long long>(r->bytes));
+  }
   return kExitOk;
 }
 
 }  // namespace
 
 void RegisterStoreCommands(CLI::App& app) {
-  CLI::App* store = app.add_subcommand("store", "Replica stores: create, recover, check");
+  CLI::App* store = app.add_subcommand("store", "Replica stores: create, recover, check, reclaim");
   store->require_subcommand(1);
   auto a = std::make_shared<StoreArgs>();
   CLI::App* create = store->add_subcommand("create", "Create an empty replica store");
@@ -364,11 +431,16 @@ void RegisterStoreCommands(CLI::App& app) {
   CLI::App* check = store->add_subcommand(
       "check", "Check the store: records, intents, orphans, every image and chain");
   check->add_option("DIR", a->dir, "store directory")->required();
-  AddJsonFlag(check, &a->json, "ok, vms, images_checked, problems, recovery");
+  AddJsonFlag(check, &a->json, "ok, vms, images_checked, problems, trash, recovery");
   SetExitStatus(check, {"0  the store keeps its contract",
                         "1  could not check (store missing, unreadable, in use)",
                         "2  problems found (listed on stdout); also bad arguments (usage)"});
   SetCommand(check, [a] { return RunStoreCheck(*a); });
+  CLI::App* reclaim = store->add_subcommand(
+      "reclaim", "Free the files in the store's trash now (vm commands start this detached)");
+  reclaim->add_option("DIR", a->dir, "store directory")->required();
+  AddJsonFlag(reclaim, &a->json, "files, bytes (what was reclaimed)");
+  SetCommand(reclaim, [a] { return RunStoreReclaim(*a); });
 }
 
 void RegisterVmCommands(CLI::App& app) {

@@ -49,7 +49,7 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point,
   in.after.generation = v.record.generation + 2;
   in.after.attached = StoreLayout::DiskRel(vm, disk);
   in.creates.push_back(StoreLayout::DiskRel(vm, disk));
-  IntentRunner run(store.fs(), &store.layout(), std::move(in), control);
+  IntentRunner run(&store, std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(
       run.Prepare(10, [&] { return WriteVmRecord(store.fs(), store.RecordPath(vm), progress); }));
@@ -61,8 +61,9 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point,
 // Steps and crash points:
 //   1. intent written                        (nothing changed yet)
 //   2. vm.json: 3 Replicating, attached to the head (the commit point)
-//   3. failover disk removed, disks/ synced  (redone)
+//   3. failover disk renamed into trash/, disks/ and trash/ synced (redone; no cost by size)
 //   4. intent removed
+//   5. the trash reclaimed (store.h: off the caller's path by default; trash.h)
 Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(
@@ -75,7 +76,7 @@ Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
   if (!v.record.failover_disk.empty()) {
     in.deletes.push_back(StoreLayout::DiskRel(vm, v.record.failover_disk));
   }
-  IntentRunner run(store.fs(), &store.layout(), std::move(in), control);
+  IntentRunner run(&store, std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Commit());
   return run.Finish();
@@ -85,9 +86,11 @@ Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
 //   1. intent written                        (nothing changed yet)
 //   2. vm.json: 6 Committed, chain base <- failover disk (the commit point; no way back after it)
 //   3. chain::Merge of the chosen point (and every point below it) into the base, reparenting the
-//      failover disk onto the base (redone while the point's file exists)
-//   4. later points and the head removed, disks/ synced (redone)
+//      failover disk onto the base, the merged files renamed into trash/ (redone while the point's
+//      file exists)
+//   4. later points and the head renamed into trash/, disks/ and trash/ synced (redone)
 //   5. intent removed
+//   6. the trash reclaimed (store.h; trash.h)
 Status CommitFailover(Store& store, const Guid& vm, const OpControl* control) {
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(ExpectState(v.record, {State::kRecovered}, "commit failover"));
@@ -111,7 +114,7 @@ Status CommitFailover(Store& store, const Guid& vm, const OpControl* control) {
   in.merges.push_back({rel(chosen->file), rel(v.record.base), {rel(v.record.failover_disk)}});
   for (const RecoveryPoint& p : v.record.points) in.deletes.push_back(rel(p.file));
   in.deletes.push_back(rel(v.record.head));
-  IntentRunner run(store.fs(), &store.layout(), std::move(in), control);
+  IntentRunner run(&store, std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Commit());
   if (control != nullptr) control->Report(10);

@@ -11,6 +11,9 @@
 //                                                        on the point, pinned until it is destroyed
 //   DestroyTestVm(test vm)                                the test VM and its disk removed
 //
+// What an operation discards goes to the store's trash and is reclaimed after it (store.h), so
+// RevertFailover costs the same for any amount of data in the failover disk.
+//
 // Errors: kInvalidState for a state the table does not allow (also a second test VM); kInUse when
 // the VM (or the test VM to destroy) is held: an attached consumer (a running VM, consumer.h) or
 // another operation; kTimeout when the lock wait passes the store's deadline; kNotFound for an

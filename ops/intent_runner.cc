@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "chain/chain.h"
+#include "ops/trash.h"
 
 namespace hvdisk::ops {
 namespace {
@@ -38,12 +39,15 @@ Status RemoveDirs(FileSystem* fs, const StoreLayout& layout, const std::vector<s
   return SyncDirs(fs, parents);
 }
 
-Status RunMerge(FileSystem* fs, const StoreLayout& layout, const MergeStep& m) {
+Status RunMerge(FileSystem* fs, const StoreLayout& layout, const Guid& op, const MergeStep& m) {
   ASSIGN_OR_RETURN(bool exists, fs->Exists(layout.Abs(m.child)));
   if (!exists) return Status::Ok();  // done before the crash
   chain::MergeOptions options;
   options.into = layout.Abs(m.into);
   for (const std::string& d : m.dependents) options.dependents.push_back(layout.Abs(d));
+  options.dispose = [&](const std::vector<std::string>& merged) {
+    return MoveToTrash(fs, layout, op, merged);
+  };
   Result<chain::MergeResult> r = chain::Merge(fs, layout.Abs(m.child), options);
   return r.status().WithContext("merge " + m.child + " into " + m.into);
 }
@@ -84,12 +88,8 @@ Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent)
 }
 
 Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
-  for (const MergeStep& m : intent.merges) RETURN_IF_ERROR(RunMerge(fs, layout, m));
-  std::set<std::string> dirs;
-  for (const std::string& rel : intent.deletes) {
-    RETURN_IF_ERROR(RemoveIfPresent(fs, layout.Abs(rel), &dirs));
-  }
-  RETURN_IF_ERROR(SyncDirs(fs, dirs));
+  for (const MergeStep& m : intent.merges) RETURN_IF_ERROR(RunMerge(fs, layout, intent.id, m));
+  RETURN_IF_ERROR(MoveToTrash(fs, layout, intent.id, intent.deletes));
   return RemoveDirs(fs, layout, intent.delete_dirs);
 }
 
@@ -106,9 +106,12 @@ Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, cons
   return committed ? Resolution::kRolledForward : Resolution::kRolledBack;
 }
 
-IntentRunner::IntentRunner(FileSystem* fs, const StoreLayout* layout, Intent intent,
-                           const OpControl* control)
-    : fs_(fs), layout_(layout), intent_(std::move(intent)), control_(control) {}
+IntentRunner::IntentRunner(Store* store, Intent intent, const OpControl* control)
+    : store_(store),
+      fs_(store->fs()),
+      layout_(&store->layout()),
+      intent_(std::move(intent)),
+      control_(control) {}
 
 Status IntentRunner::Begin() {
   RETURN_IF_ERROR(Journal(fs_, layout_).Write(intent_));
@@ -144,6 +147,7 @@ Status IntentRunner::Finish() {
   RETURN_IF_ERROR(RollForward(fs_, *layout_, intent_).WithContext(intent_.op + ": finish"));
   RETURN_IF_ERROR(Journal(fs_, layout_).Remove(intent_.id));
   if (control_ != nullptr) control_->Report(100);
+  if (!intent_.deletes.empty() || !intent_.merges.empty()) store_->TrashChanged();
   return Status::Ok();
 }
 

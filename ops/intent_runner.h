@@ -2,11 +2,13 @@
 // operation and behind crash recovery.
 //
 // An operation builds its Intent, then:
-//   IntentRunner run(fs, layout, intent, control);
+//   IntentRunner run(&store, intent, control);
 //   RETURN_IF_ERROR(run.Begin());                 // the intent is durable: first change may follow
 //   RETURN_IF_ERROR(run.Prepare(30, [&] { ... })); // undoable steps; cancel checked before each
 //   RETURN_IF_ERROR(run.Commit());                // writes intent.after: the commit point
 //   return run.Finish();                          // redoable steps, then the intent is removed
+// Finish moves the files it deletes into the store's trash (trash.h) rather than unlinking them,
+// so its cost does not grow with their size; the Store reclaims them afterwards (store.h).
 // A failed or cancelled Prepare or Commit rolls back (as recovery would) and returns the error;
 // when the rollback itself fails the intent stays in the journal for the next recovery.
 //
@@ -20,6 +22,7 @@
 #include "ops/journal.h"
 #include "ops/layout.h"
 #include "ops/op_control.h"
+#include "ops/store.h"
 #include "platform/file.h"
 #include "platform/status.h"
 
@@ -31,13 +34,14 @@ enum class Resolution { kRolledBack, kRolledForward };
 Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
 // The undo half: renames reversed, created files and directories removed, `before` written back.
 Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
-// The redo half: merges run (while their child exists), deletes removed.
+// The redo half: merges run (while their child exists; the merged files go to the trash), deletes
+// moved into the trash as TrashName(intent.id, ...), delete_dirs removed.
 Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
 
 class IntentRunner {
  public:
-  // `control` may be null; it and `layout` must outlive the runner.
-  IntentRunner(FileSystem* fs, const StoreLayout* layout, Intent intent, const OpControl* control);
+  // `control` may be null; it and `store` must outlive the runner.
+  IntentRunner(Store* store, Intent intent, const OpControl* control);
 
   Status Begin();
   Status Prepare(int percent, const std::function<Status()>& step);
@@ -50,6 +54,7 @@ class IntentRunner {
   // Rolls back after `cause`; returns cause (with the rollback error appended if it failed).
   Status Abort(const Status& cause);
 
+  Store* store_;
   FileSystem* fs_;
   const StoreLayout* layout_;
   Intent intent_;

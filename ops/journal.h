@@ -5,7 +5,8 @@
 //   prepare  (undoable)   new files are created (`creates`, `create_dirs`), files renamed
 //                         (`renames`); the VM record may pass through intermediate states.
 //   commit   (one write)  the VM record is replaced by `after` (generation > before's).
-//   finish   (redoable)   `merges` run, then `deletes` and `delete_dirs` are removed.
+//   finish   (redoable)   `merges` run, then `deletes` are moved into the trash (trash.h) and
+//                         `delete_dirs` removed.
 // Every step is idempotent. Resolving an intent (ResolveIntent) reads the VM record: at or past
 // `after.generation` it rolls forward (finish); otherwise it rolls back (undo the prepare steps in
 // reverse and write `before` back). Either way the intent is then removed.

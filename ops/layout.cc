@@ -9,13 +9,6 @@
 namespace hvdisk::ops {
 namespace {
 
-std::string LowerGuid(const Guid& g) {
-  std::string s = g.ToString(false);
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 std::string Numbered(const char* prefix, uint32_t number) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%s-%04u.avhdx", prefix, number);
@@ -23,6 +16,23 @@ std::string Numbered(const char* prefix, uint32_t number) {
 }
 
 }  // namespace
+
+std::string LowerGuid(const Guid& g) {
+  std::string s = g.ToString(false);
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+Status CheckStoreDirs(FileSystem* fs, const StoreLayout& layout) {
+  for (const std::string& sub : {layout.JournalDir(), layout.VmsDir()}) {
+    Result<bool> is_dir = fs->IsDirectory(sub);
+    if (!is_dir.ok() || !*is_dir) {
+      return NotFound(layout.root + " is not a replica store (no " + sub + ")");
+    }
+  }
+  return Status::Ok();
+}
 
 std::string StoreLayout::Abs(std::string_view relative) const {
   if (!relative.empty() && relative.front() == '/') return std::string(relative);

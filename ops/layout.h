@@ -4,10 +4,11 @@
 //   STORE/locks/<vm-guid>.lock        per-VM lock: held by an operation or an attached consumer
 //   STORE/journal/<op-guid>.json      intent records of operations in flight
 //   STORE/jobs/                       job records (the WMI facade's)
+//   STORE/trash/<op-guid>-<name>      files discarded by committed operations, awaiting
+//                                     reclamation (trash.h); nothing refers to them
 //   STORE/vms/<vm-guid>/vm.json       the VM record
 //   STORE/vms/<vm-guid>/disks/        base.vhdx, rp-NNNN.avhdx, head-NNNN.avhdx,
-//   failover-<guid>.avhdx,
-//                                     test-<guid>.avhdx
+//                                     failover-<guid>.avhdx, test-<guid>.avhdx
 //
 // Lock files are real files (FileLock is fcntl-based), so they live under lock_dir, which is the
 // store itself unless a test runs the store on an in-memory FileSystem.
@@ -20,6 +21,11 @@
 #include <string_view>
 
 #include "platform/guid.h"
+#include "platform/status.h"
+
+namespace hvdisk {
+class FileSystem;
+}  // namespace hvdisk
 
 namespace hvdisk::ops {
 
@@ -30,6 +36,7 @@ struct StoreLayout {
   std::string Abs(std::string_view relative) const;  // root joined with a store-relative path
   std::string JournalDir() const { return Abs("journal"); }
   std::string JobsDir() const { return Abs("jobs"); }
+  std::string TrashDir() const { return Abs("trash"); }
   std::string VmsDir() const { return Abs("vms"); }
   std::string StoreLockPath() const;
   std::string VmLockPath(const Guid& vm) const;
@@ -41,6 +48,12 @@ struct StoreLayout {
   static std::string DiskRel(const Guid& vm, std::string_view name);
 };
 
+// OK when `layout.root` holds a store's journal/ and vms/ (trash/ may be missing: an older
+// store); kNotFound naming what is missing otherwise.
+Status CheckStoreDirs(FileSystem* fs, const StoreLayout& layout);
+
+// The GUID in lower case, no braces (as file names in the store hold it).
+std::string LowerGuid(const Guid& g);
 // "head-0004.avhdx", "rp-0004.avhdx" for number 4.
 std::string HeadName(uint32_t number);
 std::string PointFileName(uint32_t number);

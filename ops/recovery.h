@@ -8,7 +8,8 @@
 // Journal temporaries are removed when no VM is in use.
 //
 // CheckStore changes nothing: it reports pending intents, orphans, files a record names that are
-// missing, and every VHDX that does not check clean (Image::Check) or whose chain is broken.
+// missing, and every VHDX that does not check clean (Image::Check) or whose chain is broken. The
+// trash (trash.h) is reported as information, never as a problem: its entries belong to no VM.
 //
 // Thread safety: as Store.
 #pragma once
@@ -26,6 +27,7 @@ struct StoreCheckReport {
   std::vector<std::string> problems;  // one line each, naming the store-relative path
   int vms = 0;
   int images_checked = 0;
+  TrashReport trash;  // awaiting reclamation: not a problem
   bool ok() const { return problems.empty(); }
 };
 Result<StoreCheckReport> CheckStore(Store* store);

@@ -42,15 +42,16 @@ Intent PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* p
 //   3. head-M created on rp-N, disks/ synced   (undone: head-M removed)
 //   4. vm.json names rp-N and head-M           (the commit point)
 //   5. retention: rp-oldest merged into the base, its child reparented (chain::Merge, redone
-//      while rp-oldest exists), rp-oldest removed
+//      while rp-oldest exists), rp-oldest renamed into trash/, disks/ and trash/ synced
 //   6. intent removed
+//   7. retention: the trash reclaimed (store.h; trash.h)
 Result<RecoveryPoint> TakeRecoveryPoint(Store& store, const Guid& vm, RecoveryPointType type,
                                         const OpControl* control) {
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(
       ExpectState(v.record, {ReplicationState::kReplicating}, "taking a recovery point"));
   RecoveryPoint point;
-  IntentRunner run(store.fs(), &store.layout(), PointIntent(v.record, type, &point), control);
+  IntentRunner run(&store, PointIntent(v.record, type, &point), control);
   FileSystem* fs = store.fs();
   const std::string frozen = store.DiskPath(vm, point.file);
   RETURN_IF_ERROR(run.Begin());

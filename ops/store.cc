@@ -34,7 +34,8 @@ StoreLayout MakeLayout(const std::string& dir, const StoreOptions& options) {
 Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions& options) {
   StoreLayout layout = MakeLayout(dir, options);
   RETURN_IF_ERROR(memfs::MakeDirs(fs, dir));
-  for (const std::string& sub : {layout.JournalDir(), layout.JobsDir(), layout.VmsDir()}) {
+  for (const std::string& sub :
+       {layout.JournalDir(), layout.JobsDir(), layout.VmsDir(), layout.TrashDir()}) {
     RETURN_IF_ERROR(fs->CreateDir(sub));
   }
   RETURN_IF_ERROR(fs->SyncDir(dir));
@@ -44,24 +45,40 @@ Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions&
 }
 
 Store::Store(FileSystem* fs, StoreLayout layout, StoreOptions options)
-    : fs_(fs), layout_(std::move(layout)), options_(std::move(options)) {}
+    : fs_(fs), layout_(std::move(layout)), options_(std::move(options)), reaper_(fs_, &layout_) {}
 
 Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& dir,
                                            const StoreOptions& options) {
   StoreLayout layout = MakeLayout(dir, options);
-  for (const std::string& sub : {layout.JournalDir(), layout.VmsDir()}) {
-    Result<bool> is_dir = fs->IsDirectory(sub);
-    if (!is_dir.ok() || !*is_dir) return NotFound(dir + " is not a replica store (no " + sub + ")");
-  }
+  RETURN_IF_ERROR(CheckStoreDirs(fs, layout));
   RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
   std::unique_ptr<Store> store(new Store(fs, layout, options));
   ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(layout.StoreLockPath(), LockMode::kShared,
                                                    options.lock_timeout, "store " + dir));
+  RETURN_IF_ERROR(EnsureTrashDir(fs, layout));
   ASSIGN_OR_RETURN(store->open_recovery_, store->Recover());
+  // Leftovers of earlier runs (a crash, a process that did not wait for its reclaim).
+  Result<std::vector<std::string>> trash = fs->List(layout.TrashDir());
+  if (!trash.ok() || !trash->empty()) store->TrashChanged();
   return store;
 }
+
+void Store::TrashChanged() {
+  switch (options_.reclaim) {
+    case StoreOptions::Reclaim::kBackground:
+      reaper_.Request();
+      return;
+    case StoreOptions::Reclaim::kSynchronous:
+      (void)ReclaimTrash();
+      return;
+    case StoreOptions::Reclaim::kExternal:
+      return;
+  }
+}
+
+Result<TrashReport> Store::ReclaimTrash() { return ops::ReclaimTrash(fs_, layout_); }
 
 Result<RecoveryReport> Store::Recover() {
   std::lock_guard<std::mutex> guard(recover_mu_);
@@ -156,6 +173,8 @@ Status Store::RecoverVm(const Guid& vm, RecoveryReport* report) {
   for (const Intent& intent : intents) {
     if (intent.vm != vm) continue;
     ASSIGN_OR_RETURN(Resolution res, ResolveIntent(fs_, layout_, intent));
+    const bool trashed = !intent.deletes.empty() || !intent.merges.empty();
+    if (res == Resolution::kRolledForward && trashed) TrashChanged();
     std::string what = intent.op + " " + vm.ToString(false);
     (res == Resolution::kRolledBack ? report->rolled_back : report->rolled_forward).push_back(what);
   }

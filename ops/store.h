@@ -10,6 +10,16 @@
 // Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
 // VM are rolled forward or back, stray temporaries removed, orphans removed and reported.
 //
+// Trash (trash.h): an operation's finish step, and a recovery rolling one forward, move the files
+// it deletes into STORE/trash/ and call TrashChanged(); StoreOptions::reclaim says who empties
+// the trash. By default (kBackground) a reaper thread owned by the Store does, so neither an
+// operation nor Open waits for freeing a file's extents: Open hands leftover trash (a crash, a
+// process that exited first) to the reaper too rather than reclaiming inline, which would make
+// Open's latency grow with the size of what a previous run discarded. The destructor stops the
+// reaper after the entry it is unlinking and joins it; what is left waits for the next reclaim
+// (any Store's, or `hvdisk store reclaim`). A process that must not linger, like the CLI, uses
+// kExternal and reclaims in a detached process instead.
+//
 // Thread safety: a Store is thread-safe; operations on different VMs may run in parallel from
 // many threads (and processes). The FileSystem must outlive the Store.
 #pragma once
@@ -22,6 +32,7 @@
 #include <vector>
 
 #include "ops/layout.h"
+#include "ops/trash.h"
 #include "ops/vm_record.h"
 #include "platform/file.h"
 #include "platform/file_lock.h"
@@ -34,6 +45,13 @@ struct StoreOptions {
   // A real directory for the lock files; empty: the store directory (which must then be real).
   std::string lock_dir;
   std::chrono::milliseconds lock_timeout = FileLock::kTry;
+  // Who empties the trash of what this Store's operations and recoveries discard.
+  enum class Reclaim : uint8_t {
+    kBackground,   // the Store's reaper thread: calls return without waiting for it
+    kSynchronous,  // inline, before Open or the operation returns (deterministic, for tests)
+    kExternal,     // never this Store: its owner reclaims (the CLI: a detached process)
+  };
+  Reclaim reclaim = Reclaim::kBackground;
 };
 
 // What a recovery did. Paths are store-relative.
@@ -68,6 +86,14 @@ class Store {
   // Runs recovery again over every VM not in use.
   Result<RecoveryReport> Recover();
 
+  // Files were moved into the trash: reclaims them as options().reclaim says. A synchronous
+  // reclaim's error is dropped (the operation is done; what is left waits for the next reclaim).
+  void TrashChanged();
+  // Empties the trash now, on the caller's thread (whatever options().reclaim says).
+  Result<TrashReport> ReclaimTrash();
+  // Blocks until the reaper has no reclaim pending or running (kBackground; tests).
+  void WaitForReclaim() { reaper_.WaitIdle(); }
+
   // Every VM record, sorted by name then id.
   Result<std::vector<VmRecord>> ListVms();
   // kNotFound for an unknown VM.
@@ -98,6 +124,7 @@ class Store {
   std::unique_ptr<FileLock> store_lock_;
   RecoveryReport open_recovery_;
   std::mutex recover_mu_;  // one store-wide recovery at a time in this process
+  TrashReaper reaper_;     // last: stopped and joined first
 };
 
 // kInvalidState naming the operation and the state unless record.state is one of `allowed`.

@@ -2,6 +2,7 @@
 #include "chain/chain.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"
+#include "ops/trash.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::ops {
@@ -55,6 +56,7 @@ Result<StoreCheckReport> CheckStore(Store* store) {
   for (const std::string& name : journal) {
     rep.problems.push_back("journal/" + name + ": operation in flight or left by a crash");
   }
+  ASSIGN_OR_RETURN(rep.trash, SurveyTrash(store->fs(), store->layout()));
   ASSIGN_OR_RETURN(std::vector<std::string> names, store->fs()->List(store->layout().VmsDir()));
   for (const std::string& name : names) {
     std::optional<Guid> id = Guid::Parse(name);

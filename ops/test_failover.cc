@@ -57,7 +57,7 @@ Result<Guid> TestReplicaSystem(Store& store, const Guid& vm, std::optional<Guid>
   ASSIGN_OR_RETURN(auto test_lock, store.LockVm(test_id));
   const std::string disk = TestDiskName(test_id);
   FileSystem* fs = store.fs();
-  IntentRunner run(fs, &store.layout(), TestIntent(v.record, test_id, p.id, disk), control);
+  IntentRunner run(&store, TestIntent(v.record, test_id, p.id, disk), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Prepare(60, [&] {
     RETURN_IF_ERROR(chain::CreateChild(fs, store.DiskPath(vm, p.file), store.DiskPath(vm, disk)));
@@ -77,8 +77,10 @@ Result<Guid> TestReplicaSystem(Store& store, const Guid& vm, std::optional<Guid>
 // Steps and crash points (the source VM's record decides):
 //   1. intent written                          (nothing changed yet)
 //   2. source vm.json without the test VM      (the commit point)
-//   3. the test disk, the test VM's vm.json and directory removed (redone)
+//   3. the test disk and the test VM's vm.json renamed into trash/, disks/, vms/<t>/ and trash/
+//      synced, vms/<t>/ removed (redone)
 //   4. intent removed
+//   5. the trash reclaimed (store.h; trash.h)
 Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control) {
   ASSIGN_OR_RETURN(VmRecord test, store.GetVm(test_vm));
   if (test.mode != ReplicationMode::kTestReplica) {
@@ -96,7 +98,7 @@ Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control
   in.deletes = {StoreLayout::DiskRel(src.record.id, test.test_disk),
                 StoreLayout::VmRecordRel(test_vm), StoreLayout::VmRecordRel(test_vm) + ".tmp"};
   in.delete_dirs = {StoreLayout::VmDirRel(test_vm)};
-  IntentRunner run(store.fs(), &store.layout(), std::move(in), control);
+  IntentRunner run(&store, std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Commit());
   return run.Finish();

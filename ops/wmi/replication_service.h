@@ -33,7 +33,9 @@
 namespace hvdisk::ops::wmi {
 
 struct ServiceOptions {
-  StoreOptions store;  // lock directory and lock deadline (32772 past it)
+  // Lock directory and lock deadline (32772 past it); reclaim: the Store's reaper thread by
+  // default, so a job ends without waiting for what it discarded to be freed.
+  StoreOptions store;
   std::chrono::milliseconds job_retention = JobStore::kDefaultRetention;
   // Where job records are written; null: the store's FileSystem. (Fault-injection tests keep job
   // records out of the faults they aim at the engine.)

@@ -52,19 +52,22 @@ TEST_F(MergeTest, MergeIntoADifferencingAncestorKeepsItsOwnParent) {
 }
 
 // A caller may move merged files aside instead of unlinking them (the store's trash).
-TEST_F(MergeTest, DiscardHookTakesTheMergedFilesInsteadOfUnlink) {
+TEST_F(MergeTest, DisposeHookTakesTheMergedFilesInsteadOfUnlink) {
   ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 3));
   ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fs_, paths[3]));
   ASSERT_OK(fs_.CreateDir("/trash"));
-  std::vector<std::string> discarded;
+  std::vector<std::string> disposed;
   MergeOptions o{.into = paths[0], .dependents = {paths[3]}};
-  o.discard = [&](const std::string& path) {
-    discarded.push_back(path);
-    return fs_.Rename(path, "/trash/" + BaseName(path));
+  o.dispose = [&](const std::vector<std::string>& merged) {
+    for (const std::string& path : merged) {
+      disposed.push_back(path);
+      RETURN_IF_ERROR(fs_.Rename(path, "/trash/" + BaseName(path)));
+    }
+    return Status::Ok();
   };
   ASSERT_OK_AND_ASSIGN(MergeResult r, Merge(&fs_, paths[2], o));
-  EXPECT_EQ(discarded, (std::vector<std::string>{paths[2], paths[1]}));
-  EXPECT_EQ(r.removed, discarded);
+  EXPECT_EQ(disposed, (std::vector<std::string>{paths[2], paths[1]}));
+  EXPECT_EQ(r.removed, disposed);
   EXPECT_TRUE(*fs_.Exists("/trash/" + BaseName(paths[1])));
   EXPECT_FALSE(*fs_.Exists(paths[1]));
   EXPECT_EQ(*testing::ChainDigest(&fs_, paths[3]), before);

@@ -170,6 +170,7 @@ class JsonSchemaTest : public ::testing::Test {
         {"vm checkpoint", [this] { return Run(Vm("checkpoint --json " + vm_.ToString(false))); }},
         {"store check", [this] { return Run("store check --json " + Q(store_)); }},
         {"store recover", [this] { return Run("store recover --json " + Q(store_)); }},
+        {"store reclaim", [this] { return Run("store reclaim --json " + Q(store_)); }},
     };
   }
   std::string Fresh(const std::string& stem) { return dir_.File(stem + std::to_string(++n_)); }

@@ -1,11 +1,16 @@
 // End-to-end tests of `hvdisk store ...` and `hvdisk vm --store DIR ...`: the replica lifecycle
 // through the built binary (create, apply, checkpoint, failover, revert, test, destroy, commit),
-// VMs and points by name or GUID, --json output, and the exit codes of refused operations.
+// VMs and points by name or GUID, --json output, and the exit codes of refused operations; the
+// trash: emptied by a detached reclaim after `vm revert`, and by `store reclaim`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "ops/change_set.h"
 #include "tests/testutil/cli_runner.h"
@@ -35,6 +40,15 @@ class VmCommandsTest : public ::testing::Test {
     std::string json;
     EXPECT_EQ(testing::Hvdisk("vm --store " + Q(store_) + " show --json " + vm, &json, false), 0);
     return nlohmann::json::parse(json);
+  }
+
+  // Entries in the store's trash.
+  size_t TrashEntries() {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(store_ + "/trash")) {
+      ++n;
+    }
+    return n;
   }
 
   hvdisk::testing::TempDir tmp_;
@@ -94,6 +108,43 @@ TEST_F(VmCommandsTest, ApplySuspendResumeAndRecover) {
   EXPECT_EQ(Vm("show nobody"), 1);
   ASSERT_EQ(Run("store recover " + Q(store_)), 0) << out_;
   EXPECT_EQ(Run("store check " + Q(tmp_.File("missing"))), 1);
+}
+
+TEST_F(VmCommandsTest, RevertReturnsAndADetachedReclaimEmptiesTheTrash) {
+  ASSERT_EQ(Vm("checkpoint web"), 0) << out_;
+  ASSERT_EQ(Vm("failover web"), 0) << out_;
+  const std::string disk = Show("web")["failover_disk"];
+  ASSERT_EQ(Vm("revert web"), 0) << out_;
+  EXPECT_THAT(out_, HasSubstr("state 3 Replicating"));
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store_ + "/vms")) {
+    EXPECT_NE(e.path().filename(), disk);
+  }
+  // The reclaim runs on its own: poll, never assert how fast.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (TrashEntries() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(TrashEntries(), 0u);
+  EXPECT_EQ(Run("store check " + Q(store_)), 0) << out_;
+}
+
+TEST_F(VmCommandsTest, StoreReclaimFreesTheTrashAndCheckReportsItAsInformation) {
+  for (int i = 0; i < 3; ++i) {
+    std::ofstream(store_ + "/trash/left-" + std::to_string(i)) << std::string(1000, 'z');
+  }
+  ASSERT_EQ(Run("store check " + Q(store_)), 0) << out_;
+  EXPECT_THAT(out_, HasSubstr("trash: 3 files, 3000 bytes"));
+  std::string json;
+  ASSERT_EQ(testing::Hvdisk("store check --json " + Q(store_), &json, false), 0);
+  EXPECT_EQ(nlohmann::json::parse(json)["trash"]["files"], 3);
+  json.clear();
+  ASSERT_EQ(testing::Hvdisk("store reclaim --json " + Q(store_), &json, false), 0);
+  EXPECT_EQ(nlohmann::json::parse(json), nlohmann::json::parse(R"({"files": 3, "bytes": 3000})"));
+  EXPECT_EQ(TrashEntries(), 0u);
+  ASSERT_EQ(Run("store reclaim " + Q(store_)), 0) << out_;
+  EXPECT_THAT(out_, HasSubstr("reclaimed 0 files, 0 bytes"));
+  EXPECT_EQ(Run("store reclaim " + Q(tmp_.File("nothing"))), 1);
+  EXPECT_THAT(out_, HasSubstr("kNotFound"));
 }
 
 }  // namespace

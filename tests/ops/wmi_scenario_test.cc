@@ -5,7 +5,9 @@
 // consumer attached to its disk, as a running VM's would.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "ops/consumer.h"
 #include "ops/wmi/replication_service.h"
@@ -52,7 +54,10 @@ TEST(WmiScenarioTest, FailoverRevertFailoverAgainCommitThroughTheFacade) {
   std::map<std::string, std::string> digests;  // every point and the head
   for (const RecoveryPoint& p : replica.points) digests[p.file] = digest(p.file);
   digests[replica.head] = digest(replica.head);
-  ReplicationService service(&fs, "/store", {.store = env.options()});
+  // The service's own Store reclaims as a library user's does: on its reaper thread.
+  StoreOptions background = env.options();
+  background.reclaim = StoreOptions::Reclaim::kBackground;
+  ReplicationService service(&fs, "/store", {.store = background});
 
   // Failover to the oldest point, and the VM writes into its failover disk.
   ASSERT_OK(
@@ -67,6 +72,12 @@ TEST(WmiScenarioTest, FailoverRevertFailoverAgainCommitThroughTheFacade) {
   EXPECT_EQ(store->GetVm(vm)->state, ReplicationState::kReplicating);
   EXPECT_EQ(store->GetVm(vm)->points, replica.points);
   for (const auto& [file, d] : digests) EXPECT_EQ(digest(file), d) << file;
+  EXPECT_FALSE(fs.Exists(store->DiskPath(vm, failover)).value());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fs.List("/store/trash")->empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(fs.List("/store/trash")->empty()) << "the service's reaper empties the trash";
 
   // Failover again (latest point), then commit: the failover content stays, replication ends.
   ASSERT_OK(CheckRetVal(service, service.InitiateFailover(VmRef(vm), "")));

@@ -48,7 +48,10 @@ struct StoreEnv {
   explicit StoreEnv(FileSystem* fs) : fs(fs) {}
   FileSystem* fs;
   hvdisk::testing::TempDir locks;
-  StoreOptions options() const { return {.lock_dir = locks.path()}; }
+  // Synchronous reclamation: the trash is empty whenever an operation returns (deterministic).
+  StoreOptions options() const {
+    return {.lock_dir = locks.path(), .reclaim = StoreOptions::Reclaim::kSynchronous};
+  }
   Result<std::unique_ptr<Store>> Create();  // Store::Create then Open
   Result<std::unique_ptr<Store>> Open() { return Store::Open(fs, "/store", options()); }
   // Creates a VM "vm1" from a fresh base at /base.vhdx, applies a change and takes `points`

@@ -15,8 +15,6 @@
 //   5. Unlink X[0..k-1] (or hand them to MergeOptions::dispose), then sync the directories.
 //      (Crash: the leftovers are orphans that nothing references; a rerun or the store's
 //      recovery removes them.)
-#include <fcntl.h>
-
 #include <algorithm>
 
 #include "chain/chain.h"
@@ -60,22 +58,6 @@ Status CopyRange(const std::vector<std::unique_ptr<vhdx::Image>>& xs, size_t lev
   return Status::Ok();
 }
 
-// Asks the kernel to start reading X's data for [offset, offset + length) now, so that it
-// arrives while the previous chunk is being written (the copy itself is synchronous).
-void Prefetch(const std::vector<std::unique_ptr<vhdx::Image>>& xs, uint64_t offset,
-              uint64_t length) {
-  for (const auto& x : xs) {
-    const int fd = x->file()->native_handle();
-    auto extents = x->Map(offset, length);
-    if (fd < 0 || !extents.ok()) continue;
-    for (const vhdx::Extent& e : *extents) {
-      if (e.kind != vhdx::Extent::Kind::kData) continue;
-      posix_fadvise(fd, static_cast<off_t>(e.file_offset), static_cast<off_t>(e.length),
-                    POSIX_FADV_WILLNEED);
-    }
-  }
-}
-
 // Step 3: opens X read-only (no backing: only their own ranges are read) and copies.
 Status CopyIntoTarget(FileSystem* fs, const Plan& plan, vhdx::Image* target,
                       const MergeOptions& options, uint64_t* copied) {
@@ -87,7 +69,6 @@ Status CopyIntoTarget(FileSystem* fs, const Plan& plan, vhdx::Image* target,
   const uint64_t size = target->virtual_size();
   for (uint64_t off = 0; off < size; off += kCopyChunk) {
     uint64_t len = std::min(kCopyChunk, size - off);
-    if (off + len < size) Prefetch(xs, off + len, std::min(kCopyChunk, size - off - len));
     RETURN_IF_ERROR(CopyRange(xs, 0, off, len, target, copied));
     // The copied chunk starts for the disk now, so the final flush waits only for the last.
     target->file()->StartWriteback();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -48,13 +49,24 @@ Status ChunkReader::Start() {
   return Status::Ok();
 }
 
-bool ChunkReader::AcquireSlot(size_t* slot) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return stop_ || !free_slots_.empty(); });
-  if (stop_) return false;
-  *slot = free_slots_.back();
-  free_slots_.pop_back();
-  return true;
+bool ChunkReader::AcquireSlot(size_t* slot, Status* status) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stop_) return false;
+      if (!free_slots_.empty()) {
+        *slot = free_slots_.back();
+        free_slots_.pop_back();
+        return true;
+      }
+      if (queue_ == nullptr || queue_->pending() == 0) {
+        cv_.wait(lock, [this] { return stop_ || !free_slots_.empty(); });
+        continue;
+      }
+    }
+    *status = Complete(1);  // the front chunk's reads finish: it goes to the consumer
+    if (!status->ok()) return true;
+  }
 }
 
 bool ChunkReader::WaitForRoom() {
@@ -73,8 +85,8 @@ Result<uint64_t> ChunkReader::ZeroRun(uint64_t offset) {
   return std::max<uint64_t>(cell, zero / chunk_size_ * chunk_size_);
 }
 
-// Fills *chunk at chunk->offset: a run of whole zero cells, or one cell of data read into a slot.
-// False when stopped.
+// Fills *chunk at chunk->offset (a run of whole zero cells, or one cell of data whose reads are
+// started into a slot) and queues it behind the chunks in flight. False when stopped.
 bool ChunkReader::Produce(Chunk* chunk, Status* status) {
   if (!WaitForRoom()) return false;
   Result<uint64_t> zero = ZeroRun(chunk->offset);
@@ -85,12 +97,18 @@ bool ChunkReader::Produce(Chunk* chunk, Status* status) {
   chunk->zero = *zero > 0;
   if (chunk->zero) {
     chunk->length = *zero;
-    return true;
+  } else {
+    if (!AcquireSlot(&chunk->slot, status)) return false;
+    if (!status->ok()) return true;
+    chunk->length = static_cast<size_t>(std::min<uint64_t>(chunk_size_, end_ - chunk->offset));
+    chunk->data = buffers_[chunk->slot].get();
   }
-  if (!AcquireSlot(&chunk->slot)) return false;
-  chunk->length = static_cast<size_t>(std::min<uint64_t>(chunk_size_, end_ - chunk->offset));
-  chunk->data = buffers_[chunk->slot].get();
-  *status = ReadChunk(*chunk);
+  inflight_.push_back({.chunk = *chunk});
+  if (!chunk->zero) {
+    InFlight& f = inflight_.back();
+    f.status = ReadChunk(&f, inflight_seq_ + inflight_.size() - 1);
+  }
+  *status = Complete(0);
   return true;
 }
 
@@ -104,44 +122,90 @@ Result<uint64_t> ChunkReader::SourceSize(File* file) {
   return size;
 }
 
-Status ChunkReader::ReadChunk(const Chunk& chunk) {
-  std::span<std::byte> dst(chunk.data, chunk.length);
-  if (queue_ == nullptr) return disk_->Read(chunk.offset, dst);
+namespace {
+
+// Appends `r` to *pieces cut into requests of at most `piece` bytes.
+void AppendPieces(const IoRequest& r, size_t piece, std::vector<IoRequest>* pieces) {
+  for (size_t done = 0; done < r.length; done += piece) {
+    IoRequest p = r;
+    p.offset += done;
+    p.data += done;
+    p.length = std::min(piece, r.length - done);
+    pieces->push_back(p);
+  }
+}
+
+}  // namespace
+
+Status ChunkReader::ReadChunk(InFlight* f, uint64_t seq) {
+  std::span<std::byte> dst(f->chunk.data, f->chunk.length);
+  if (queue_ == nullptr) return disk_->Read(f->chunk.offset, dst);
   std::vector<IoRequest> planned, pieces;
-  RETURN_IF_ERROR(disk_->PlanRead(chunk.offset, dst, &planned));
-  for (const IoRequest& r : planned) {
+  RETURN_IF_ERROR(disk_->PlanRead(f->chunk.offset, dst, &planned));
+  for (IoRequest& r : planned) {
     ASSIGN_OR_RETURN(uint64_t size, SourceSize(r.file));
     // A last block cut short at EOF (older qemu files) reads as zeros past the end.
     if (r.offset + r.length > size) {
       const uint64_t keep = r.offset < size ? size - r.offset : 0;
       std::memset(r.data + keep, 0, r.length - keep);
     }
-    for (size_t done = 0; done < r.length; done += kPiece) {
-      IoRequest piece = r;
-      piece.offset += done;
-      piece.data += done;
-      piece.length = std::min(kPiece, r.length - done);
-      pieces.push_back(piece);
+    r.user_data = seq;
+    AppendPieces(r, kPiece, &pieces);
+  }
+  f->pieces = pieces.size();  // each piece completes, even one that fails to submit
+  return queue_->Submit(pieces);
+}
+
+Status ChunkReader::Complete(size_t min) {
+  if (queue_ != nullptr && queue_->pending() > 0) {
+    std::array<IoCompletion, 64> batch;
+    ASSIGN_OR_RETURN(size_t n, queue_->Reap(batch, min));
+    for (size_t i = 0; i < n; ++i) {
+      InFlight& f = inflight_[batch[i].user_data - inflight_seq_];
+      --f.pieces;
+      if (f.status.ok()) f.status = batch[i].status;
     }
   }
-  return RunAll(queue_.get(), pieces);
+  return Publish();
+}
+
+Status ChunkReader::Publish() {
+  bool any = false;
+  Status status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!inflight_.empty() && inflight_.front().pieces == 0 && status.ok()) {
+      status = inflight_.front().status;
+      if (status.ok()) {
+        ready_.push_back(inflight_.front().chunk);
+        any = true;
+      }
+      inflight_.pop_front();
+      ++inflight_seq_;
+    }
+  }
+  if (any) cv_.notify_all();
+  return status;
+}
+
+void ChunkReader::Drain() {
+  std::array<IoCompletion, 64> batch;
+  while (queue_ != nullptr && queue_->pending() > 0) {
+    if (!queue_->Reap(batch, 1).ok()) return;
+  }
 }
 
 void ChunkReader::Run() {
   Status status;
-  for (uint64_t offset = begin_; offset < end_ && status.ok();) {
+  bool stopped = false;
+  for (uint64_t offset = begin_; offset < end_ && status.ok() && !stopped;) {
     Chunk chunk;
     chunk.offset = offset;
-    if (!Produce(&chunk, &status)) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (status.ok()) {
-      ready_.push_back(chunk);
-    } else if (chunk.slot != kNoSlot) {
-      free_slots_.push_back(chunk.slot);
-    }
-    cv_.notify_all();
+    stopped = !Produce(&chunk, &status);
     offset += chunk.length;
   }
+  while (status.ok() && !stopped && !inflight_.empty()) status = Complete(1);
+  Drain();
   std::lock_guard<std::mutex> lock(mu_);
   error_ = status;
   done_ = true;

@@ -2,6 +2,10 @@
 // ahead of the consumer (double buffering), so that reading overlaps with whatever the consumer
 // does with the previous chunk (writing it elsewhere, hashing it, comparing it).
 //
+// Pipelined: the reads of every chunk that has a free buffer are in flight together on one
+// IoQueue (in pieces of 1 MiB), so the device always has the next chunks' requests while the
+// consumer works on this one; chunks are handed over in order as their reads complete.
+//
 // Ranges that the disk's map reports as zero are not read: they arrive as zero chunks, one per run
 // of zero cells, so a sparse terabyte costs a few map lookups.
 //
@@ -59,17 +63,33 @@ class ChunkReader {
   static constexpr size_t kMaxReady = 64;              // chunks queued ahead, zero ones included
   static constexpr uint64_t kZeroWindow = 1ull << 30;  // how far one map lookup looks ahead
 
+  // A chunk handed to the pipeline: zero, read synchronously, or with reads in flight.
+  struct InFlight {
+    Chunk chunk;
+    size_t pieces = 0;  // reads not yet completed
+    Status status;      // the first error of its reads
+  };
+
   void Run();
-  // Reads one chunk: through queue_ when there is one, else Disk::Read.
-  Status ReadChunk(const Chunk& chunk);
+  // Starts reading one chunk: through queue_ when there is one (the pieces complete later,
+  // tagged with `seq`), else synchronously with Disk::Read.
+  Status ReadChunk(InFlight* f, uint64_t seq);
   Result<uint64_t> SourceSize(File* file);
   static constexpr size_t kPiece = 1 << 20;
-  static constexpr unsigned kQueueDepth = 16;
+  static constexpr unsigned kQueueDepth = 32;
   bool Produce(Chunk* chunk, Status* status);
   // The length of the zero run of whole cells at `offset` (0 when the cell holds data).
   Result<uint64_t> ZeroRun(uint64_t offset);
   bool WaitForRoom();
-  bool AcquireSlot(size_t* slot);
+  // A free buffer; while none is free, completes in-flight reads (which may free none: the
+  // consumer holds the buffers) or waits for Release. False when stopped.
+  bool AcquireSlot(size_t* slot, Status* status);
+  // Reaps at least `min` completions (0: only those ready) and hands over finished chunks.
+  Status Complete(size_t min);
+  // Hands the finished chunks at the front of inflight_ to the consumer, in order.
+  Status Publish();
+  // Waits for every read still in flight (buffers must outlive them), ignoring their results.
+  void Drain();
 
   Disk* const disk_;
   const uint64_t begin_;
@@ -88,6 +108,10 @@ class ChunkReader {
   // The source files met so far, with their sizes (read once; each told to expect sequential
   // reads). Reader thread only.
   std::map<File*, uint64_t> sizes_;
+  // Chunks produced but not yet handed over, in order; the front has sequence number
+  // inflight_seq_. Reader thread only.
+  std::deque<InFlight> inflight_;
+  uint64_t inflight_seq_ = 0;
   std::thread thread_;
 
   std::mutex mu_;

@@ -101,25 +101,32 @@ Status WriteNonZero(Disk* dst, const Chunk& chunk, size_t granularity) {
   return Status::Ok();
 }
 
-// Copies every non-zero range. Durable (the default): the output's writeback runs alongside
-// (Writeback) and one Flush ends the copy. Not durable (--cache unsafe, qemu-img convert's
+// How the output is written: see CreateOutput.
+struct OutputMode {
+  size_t granularity = kSparseGranularity;  // the unit in which all-zero data is skipped
+  bool durable = true;                      // one Flush ends the copy
+  bool writeback = false;                   // page cache output: write it back alongside
+};
+
+// Copies every non-zero range. Durable (the default): one Flush ends the copy; a page cache
+// output's writeback runs alongside (Writeback). Not durable (--cache unsafe, qemu-img convert's
 // default): no flush for a raw output; a VHDX output's Close still flushes its metadata.
-Status CopyData(Disk* src, Disk* dst, size_t granularity, bool durable, Progress* progress) {
+Status CopyData(Disk* src, Disk* dst, const OutputMode& mode, Progress* progress) {
   ChunkReader reader(src, 0, src->size(), kChunkSize, kReadAhead);
   RETURN_IF_ERROR(reader.Start());
   Writeback writeback(dst, kWritebackInterval);
-  if (durable) writeback.Start();
+  if (mode.writeback) writeback.Start();
   for (;;) {
     Chunk chunk;
     ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));
     if (!more) break;
-    Status s = chunk.zero ? Status::Ok() : WriteNonZero(dst, chunk, granularity);
+    Status s = chunk.zero ? Status::Ok() : WriteNonZero(dst, chunk, mode.granularity);
     writeback.Written(chunk.zero ? 0 : chunk.length);
     reader.Release(chunk);
     RETURN_IF_ERROR(s);
     progress->Update(chunk.offset + chunk.length);
   }
-  if (durable) RETURN_IF_ERROR(dst->Flush());
+  if (mode.durable) RETURN_IF_ERROR(dst->Flush());
   return dst->Close();
 }
 
@@ -129,12 +136,18 @@ DiskFormat OutputFormat(const ConvertArgs& a) {
   return HasVhdxExtension(a.dst) ? DiskFormat::kVhdx : DiskFormat::kRaw;
 }
 
-// Creates the output; *granularity is the unit in which all-zero data is skipped.
-Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, Disk* src, size_t* granularity) {
-  *granularity = kSparseGranularity;
-  if (OutputFormat(a) == DiskFormat::kRaw) return Disk::CreateRaw(a.dst, src->size());
+// Creates the output and says how to write it. A durable raw output is written with O_DIRECT:
+// the data goes from the read buffers to the device without a copy into the page cache, and the
+// final Flush has no dirty pages to wait for. A VHDX output, or an unsafe raw one, is buffered.
+Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, Disk* src, OutputMode* mode) {
+  mode->durable = a.cache != "unsafe";
+  if (OutputFormat(a) == DiskFormat::kRaw)
+    return Disk::CreateRaw(a.dst, src->size(), mode->durable);
+  mode->writeback = mode->durable;
   ASSIGN_OR_RETURN(vhdx::CreateOptions o, OutputOptions(a, src));
-  if (o.type == vhdx::DiskType::kDynamic) *granularity = std::min<size_t>(o.block_size, kChunkSize);
+  if (o.type == vhdx::DiskType::kDynamic) {
+    mode->granularity = std::min<size_t>(o.block_size, kChunkSize);
+  }
   return CreateVhdxOutput(a.dst, o);
 }
 
@@ -149,15 +162,15 @@ int RunConvert(const ConvertArgs& a) {
   if (exists.ok() && *exists) {
     return ReportError(InvalidArgument(a.dst + " exists; convert never overwrites: remove it"));
   }
-  size_t granularity = 0;
-  Result<std::unique_ptr<Disk>> dst = CreateOutput(a, src->get(), &granularity);
+  OutputMode mode;
+  Result<std::unique_ptr<Disk>> dst = CreateOutput(a, src->get(), &mode);
   if (!dst.ok()) {
     if (dst.status().code() == Code::kInvalidArgument) return UsageError(dst.status());
     (void)fs->Unlink(a.dst);
     return ReportError(dst.status().WithContext("create " + a.dst));
   }
   Progress progress("convert", (*src)->size(), a.json);
-  Status s = CopyData(src->get(), dst->get(), granularity, a.cache != "unsafe", &progress);
+  Status s = CopyData(src->get(), dst->get(), mode, &progress);
   progress.Finish();
   dst->reset();
   if (!s.ok()) {

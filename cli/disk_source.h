@@ -77,8 +77,13 @@ class Disk {
   // a parent outside the allowed roots, Corrupt for a broken link (chain::Chain::Open).
   static Result<std::unique_ptr<Disk>> Open(const std::string& path,
                                             const DiskOpenOptions& options);
-  // Creates a new raw file of `size` bytes, all holes (fails if it exists).
-  static Result<std::unique_ptr<Disk>> CreateRaw(const std::string& path, uint64_t size);
+  // Creates a new raw file of `size` bytes, all holes (fails if it exists). `direct`: writes
+  // bypass the page cache (O_DIRECT) where they can: the aligned whole 4 KiB units of a write
+  // whose offset and buffer are 4 KiB aligned; the rest of it, and every write when the
+  // filesystem refuses O_DIRECT, goes through the page cache. For bulk copies whose output need
+  // not stay cached: no copy into the page cache, no dirty pages left for Flush.
+  static Result<std::unique_ptr<Disk>> CreateRaw(const std::string& path, uint64_t size,
+                                                 bool direct = false);
   // Wraps an opened image, alone (a differencing image's transparent ranges read as zeros).
   static std::unique_ptr<Disk> FromImage(std::unique_ptr<vhdx::Image> image);
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -111,6 +113,41 @@ TEST_F(ConvertCommandsTest, UnalignedRawSizeIsPaddedToASector) {
   std::string out;
   EXPECT_EQ(Hvdisk("compare " + Q(odd) + " " + Q(img), &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("Warning: Image size mismatch!"));
+}
+
+// 100 MiB in 1 MiB blocks (13 chunks of 8 MiB): data in every third MiB, each block only partly
+// written (the rest of the block reads as zeros), and an unaligned tail past the last 4 KiB.
+TEST_F(ConvertCommandsTest, ManyChunksWithHolesAndPartlyWrittenBlocksComeBackIdentical) {
+  std::vector<std::byte> content(100 * kMiB + 1000);
+  for (size_t mib = 0; mib < 100; mib += 3) {
+    std::vector<std::byte> p = testing::PatternBytes(kMiB / 2 + mib * 512, mib);
+    std::copy(p.begin(), p.end(), content.begin() + static_cast<ptrdiff_t>(mib * kMiB + 4096));
+  }
+  std::fill(content.end() - 1000, content.end(), std::byte{7});
+  const std::string src = dir_.File("many.raw");
+  WriteBinaryFile(src, content);
+  const std::string img = dir_.File("many.vhdx");
+  const std::string back = dir_.File("many.back");
+  std::string out;
+  ASSERT_EQ(Hvdisk("convert -b 1M " + Q(src) + " " + Q(img), &out), 0) << out;
+  ASSERT_EQ(Hvdisk("convert -O raw " + Q(img) + " " + Q(back), &out), 0) << out;
+  std::vector<std::byte> expected = content;
+  expected.resize((content.size() + 511) / 512 * 512);  // the VHDX is padded to a sector
+  EXPECT_TRUE(ReadBinaryFile(back) == expected);
+  EXPECT_LE(AllocatedBytes(back), 40 * kMiB) << "the holes stay holes";
+}
+
+TEST_F(ConvertCommandsTest, RawToRawWithAnUnalignedSizeIsByteIdentical) {
+  for (size_t size : {size_t{1000}, 9 * kMiB + 1000, 8 * kMiB - 4096 + 1}) {
+    const std::vector<std::byte> content = testing::PatternBytes(size, size);
+    const std::string src = dir_.File("odd.raw");
+    const std::string dst = dir_.File("odd.out");
+    WriteBinaryFile(src, content);
+    std::remove(dst.c_str());
+    std::string out;
+    ASSERT_EQ(Hvdisk("convert -O raw " + Q(src) + " " + Q(dst), &out), 0) << out;
+    EXPECT_TRUE(ReadBinaryFile(dst) == content) << size;
+  }
 }
 
 TEST_F(ConvertCommandsTest, ConvertRefusesAnExistingDestination) {

@@ -1,0 +1,92 @@
+// ChunkReader: chunks arrive in order with the disk's content while many reads are in flight, and
+// a read error in the middle reaches the consumer after the chunks before it.
+#include "cli/chunk_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "platform/fault_file_system.h"
+#include "platform/mem_file_system.h"
+#include "tests/testutil/testutil.h"
+#include "vhdx/image.h"
+
+namespace hvdisk::cli {
+namespace {
+
+constexpr size_t kMiB = 1 << 20;
+constexpr size_t kDiskSize = 48 * kMiB;
+constexpr size_t kChunk = 2 * kMiB;
+
+class ChunkReaderTest : public ::testing::Test {
+ protected:
+  // A dynamic VHDX with 1 MiB blocks: every other MiB holds data in its second half only.
+  void SetUp() override {
+    content_.resize(kDiskSize);
+    vhdx::CreateOptions o{.virtual_size = kDiskSize, .block_size = kMiB};
+    ASSERT_TRUE(vhdx::Image::Create(&fault_, "d.vhdx", o).ok());
+    auto image = vhdx::Image::Open(&fault_, "d.vhdx", {.read_only = false});
+    ASSERT_TRUE(image.ok());
+    disk_ = Disk::FromImage(std::move(image).value());
+    for (size_t mib = 0; mib < kDiskSize / kMiB; mib += 2) {
+      std::vector<std::byte> p = testing::PatternBytes(kMiB / 2, mib + 1);
+      std::copy(p.begin(), p.end(), content_.begin() + mib * kMiB + kMiB / 2);
+      ASSERT_TRUE(disk_->Write(mib * kMiB + kMiB / 2, p).ok());
+    }
+  }
+
+  // Reads chunks until the end or an error, checking that they follow each other from 0 and
+  // hold the content; returns how far they got and *status the outcome.
+  uint64_t ReadAll(ChunkReader* reader, Status* status) {
+    uint64_t pos = 0;
+    for (;;) {
+      Chunk chunk;
+      Result<bool> more = reader->Next(&chunk);
+      *status = more.status();
+      if (!more.ok() || !*more) return pos;
+      EXPECT_EQ(chunk.offset, pos);
+      std::vector<std::byte> got(chunk.length);
+      if (!chunk.zero) std::copy(chunk.data, chunk.data + chunk.length, got.begin());
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), content_.begin() + pos)) << pos;
+      reader->Release(chunk);
+      pos += chunk.length;
+    }
+  }
+
+  MemFileSystem mem_;
+  FaultFileSystem fault_{&mem_};
+  std::unique_ptr<Disk> disk_;
+  std::vector<std::byte> content_;
+};
+
+TEST_F(ChunkReaderTest, ManyChunksArriveInOrderWithTheContent) {
+  ChunkReader reader(disk_.get(), 0, kDiskSize, kChunk, 3);
+  ASSERT_TRUE(reader.Start().ok());
+  Status status;
+  EXPECT_EQ(ReadAll(&reader, &status), kDiskSize);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+}
+
+TEST_F(ChunkReaderTest, AReadErrorMidwaySurfacesAfterTheChunksBeforeIt) {
+  fault_.SetRule(FileOp::kRead, {.nth = 10, .persistent = true});
+  ChunkReader reader(disk_.get(), 0, kDiskSize, kChunk, 3);
+  ASSERT_TRUE(reader.Start().ok());
+  Status status;
+  const uint64_t reached = ReadAll(&reader, &status);
+  EXPECT_EQ(status.code(), Code::kIoError) << status.ToString();
+  EXPECT_GT(reached, 0u);
+  EXPECT_LT(reached, kDiskSize);
+}
+
+TEST_F(ChunkReaderTest, AConsumerThatStopsEarlyEndsTheReader) {
+  ChunkReader reader(disk_.get(), 0, kDiskSize, kChunk, 2);
+  ASSERT_TRUE(reader.Start().ok());
+  Chunk chunk;
+  ASSERT_TRUE(reader.Next(&chunk).ok());
+  // The destructor stops the thread while it waits for the slot this chunk holds.
+}
+
+}  // namespace
+}  // namespace hvdisk::cli

@@ -1,6 +1,5 @@
 #include "cli/disk_source.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -286,8 +285,7 @@ std::unique_ptr<Disk> Disk::FromImage(std::unique_ptr<vhdx::Image> image) {
 }
 
 void Disk::StartWriteback() {
-  const int fd = data_file() ? data_file()->native_handle() : -1;
-  if (fd >= 0) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  if (data_file() != nullptr) data_file()->StartWriteback();
 }
 
 Result<std::vector<vhdx::Extent>> Disk::Map(uint64_t offset, uint64_t length) {

@@ -404,35 +404,40 @@ def store_figures(ctx):
 
 def commit_merge(ctx):
     """`hvdisk merge` of a child holding N MiB into an empty parent, and `vm commit` of a recovery
-    point holding N MiB into an empty base, as MiB/s, beside `cp` of an N MiB file (flushed);
-    every side reads its source cold."""
+    point holding N MiB into an empty base, as MiB/s, beside `cp` of that same child file (the
+    child's allocated bytes, flushed). Every side makes its source the same way just before (so
+    each reads a file as freshly written, whose device-side writeback is equally recent) and reads
+    it cold."""
     n = ctx.o.size // MIB
     sides = ["cp", "merge", "commit"]
     f = figure("store/commit-merge", f"merge / vm commit of {n} MiB into an empty parent vs cp "
-               "(cold source, flushed)", "MiB/s", sides,
+               "of the child (cold source, flushed)", "MiB/s", sides,
                ref="cp", goals=[("merge", "cp", 0.8)], params={"mib": n})
+    parent, child = ctx.path("merge.vhdx"), ctx.path("merge.avhdx")
+
+    def make_child():
+        remove(parent, child)
+        run([ctx.hvdisk, "create", parent, f"{n}M"])
+        run([ctx.hvdisk, "create", "-p", parent, child])
+        run([ctx.hvdisk, "write", child, "0", "--pattern", "0x5a", "--length", f"{n}M"])
+        drop_cache(child)
+        drop_cache(parent)
 
     def cp():
-        src, dst = ctx.path(FILES["raw"]), ctx.path("cp.img")
+        dst = ctx.path("cp.img")
         remove(dst)
-        drop_cache(src)
         try:
+            make_child()
             t0 = time.perf_counter()
-            run(["cp", src, dst])
+            run(["cp", child, dst])
             fdatasync(dst)
             return n / (time.perf_counter() - t0)
         finally:
-            remove(dst)
+            remove(dst, parent, child)
 
     def merge():
-        parent, child = ctx.path("merge.vhdx"), ctx.path("merge.avhdx")
-        remove(parent, child)
         try:
-            run([ctx.hvdisk, "create", parent, f"{n}M"])
-            run([ctx.hvdisk, "create", "-p", parent, child])
-            run([ctx.hvdisk, "write", child, "0", "--pattern", "0x5a", "--length", f"{n}M"])
-            drop_cache(child)
-            drop_cache(parent)
+            make_child()
             t0 = time.perf_counter()
             out = json.loads(run([ctx.hvdisk, "merge", "--json", child]))
             secs = time.perf_counter() - t0

@@ -101,13 +101,10 @@ Result<std::vector<Extent>> Image::Map(uint64_t offset, uint64_t length) {
 
 Status Image::PlanRead(uint64_t offset, std::span<std::byte> dst, std::vector<IoRequest>* out) {
   ASSIGN_OR_RETURN(std::vector<Extent> extents, Map(offset, dst.size()));
-  File* direct = s_->data_file();
   for (const Extent& x : extents) {
     std::byte* p = dst.data() + (x.virtual_offset - offset);
     if (x.kind == Extent::Kind::kData) {
-      bool aligned =
-          (x.file_offset | x.length | reinterpret_cast<uintptr_t>(p)) % kDirectAlignment == 0;
-      File* f = direct->direct() && !aligned ? s_->file.get() : direct;
+      File* f = s_->DataFileFor(x.file_offset, x.length, p);
       out->push_back({IoKind::kRead, f, x.file_offset, p, x.length, 0});
     } else if (x.kind == Extent::Kind::kParent && s_->backing != nullptr) {
       RETURN_IF_ERROR(s_->backing->PlanRead(x.virtual_offset, {p, x.length}, out));

@@ -33,6 +33,13 @@ struct Image::State {
   std::unique_ptr<File> file;         // buffered: metadata, and data unless direct
   std::unique_ptr<File> direct_file;  // O_DIRECT data handle when opened with direct
   File* data_file() const { return direct_file ? direct_file.get() : file.get(); }
+  // The handle for payload I/O of `length` bytes at `file_offset` through `buffer`: the O_DIRECT
+  // one when all three are aligned for it, else the buffered one.
+  File* DataFileFor(uint64_t file_offset, uint64_t length, const void* buffer) const {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(buffer);
+    const bool aligned = (file_offset | length | addr) % kDirectAlignment == 0;
+    return direct_file && aligned ? direct_file.get() : file.get();
+  }
   bool read_only = true;
   bool closed = false;
 

@@ -1,10 +1,9 @@
 // Writes and trims. Write order for an allocating write (commented where it happens):
-//   allocate at next_alloc (in memory) -> reserve file space -> write the payload -> set bitmap
-//   bits;
-// file space is reserved ahead of next_alloc in steps of kReserveStep (one fallocate per step, not
-// per block); Close trims what was not used, and a writable open trims what a crash left.
+//   allocate at next_alloc (in memory) -> reserve file space -> write the payload -> set bits;
 // the BAT and bitmap pages reach the disk only through the log at the next Flush, after the
 // payload has been flushed: data before the metadata that exposes it (MS-VHDX 2.3).
+// File space is reserved ahead of next_alloc in steps of kReserveStep (one fallocate per step, not
+// per block); Close trims what was not used, and a writable open trims what a crash left.
 #include <algorithm>
 #include <cstring>
 
@@ -94,10 +93,7 @@ struct Payload {
   }
   // The handle to write through: O_DIRECT needs aligned memory; copies use the buffered one.
   File* Target(Image::State* s, uint64_t file_offset) const {
-    File* f = s->data_file();
-    uintptr_t addr = reinterpret_cast<uintptr_t>(data.data());
-    bool aligned = (file_offset | length | addr) % kDirectAlignment == 0;
-    return f->direct() && (src || !aligned) ? s->file.get() : f;
+    return src ? s->file.get() : s->DataFileFor(file_offset, length, data.data());
   }
   Status WriteTo(File* f, uint64_t file_offset) const {
     return src ? f->CopyFrom(*src, src_offset, file_offset, length) : f->WriteAt(file_offset, data);
@@ -172,6 +168,16 @@ Status EnsureDataWriteGuid(Image::State* s) {
   return Status::Ok();
 }
 
+// A sector-aligned write (or copy), checked, under a new DataWriteGuid. REQUIRES: aligned.
+Status WriteSectors(Image::State* s, uint64_t offset, const Payload& payload,
+                    std::vector<IoRequest>* out = nullptr) {
+  RETURN_IF_ERROR(CheckWritable(s, offset, payload.length));
+  if (payload.length == 0) return Status::Ok();
+  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
+  std::shared_lock<std::shared_mutex> gate(s->gate);
+  return WriteAligned(s, offset, payload, out);
+}
+
 // A transparent trim of part of a present block of a differencing disk: the whole sectors of
 // [bo, bo + n) stop being present, so the parent shows through them. A FULLY_PRESENT block
 // becomes PARTIALLY_PRESENT with every other sector's bit set. The BAT and bitmap changes reach
@@ -202,47 +208,33 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
 
 Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
   State* s = s_.get();
-  RETURN_IF_ERROR(CheckWritable(s, offset, src.size()));
-  if (src.empty()) return Status::Ok();
-  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
   uint64_t ss = s->sector_size();
   uint64_t head = AlignDown(offset, ss), tail = AlignUp(offset + src.size(), ss);
   if (head == offset && tail == offset + src.size()) {
-    std::shared_lock<std::shared_mutex> gate(s->gate);
-    return WriteAligned(s, offset, Payload::Of(src));
+    return WriteSectors(s, offset, Payload::Of(src));
   }
+  RETURN_IF_ERROR(CheckWritable(s, offset, src.size()));
   // Edge sectors are read-modify-written (through the backing in a differencing disk).
   std::vector<std::byte> buf(tail - head);
   RETURN_IF_ERROR(Read(head, std::span(buf).first(ss)));
   if (tail - ss > head) RETURN_IF_ERROR(Read(tail - ss, std::span(buf).last(ss)));
   std::memcpy(buf.data() + (offset - head), src.data(), src.size());
-  std::shared_lock<std::shared_mutex> gate(s->gate);
-  return WriteAligned(s, head, Payload::Of(buf));
+  return WriteSectors(s, head, Payload::Of(buf));
 }
 
 Status Image::PlanWrite(uint64_t offset, std::span<const std::byte> src,
                         std::vector<IoRequest>* out) {
-  State* s = s_.get();
-  uint64_t ss = s->sector_size();
+  uint64_t ss = s_->sector_size();
   if (offset % ss != 0 || src.size() % ss != 0) return Write(offset, src);
-  RETURN_IF_ERROR(CheckWritable(s, offset, src.size()));
-  if (src.empty()) return Status::Ok();
-  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
-  std::shared_lock<std::shared_mutex> gate(s->gate);
-  return WriteAligned(s, offset, Payload::Of(src), out);
+  return WriteSectors(s_.get(), offset, Payload::Of(src), out);
 }
 
 Status Image::CopyFrom(uint64_t offset, File& src, uint64_t src_offset, uint64_t length) {
-  State* s = s_.get();
-  uint64_t ss = s->sector_size();
+  uint64_t ss = s_->sector_size();
   if (offset % ss != 0 || length % ss != 0) {
     return InvalidArgument("copy @" + Hex(offset) + "+" + Hex(length) + ": not sector aligned");
   }
-  RETURN_IF_ERROR(CheckWritable(s, offset, length));
-  if (length == 0) return Status::Ok();
-  RETURN_IF_ERROR(EnsureDataWriteGuid(s));
-  std::shared_lock<std::shared_mutex> gate(s->gate);
-  return WriteAligned(s, offset, Payload{{}, &src, src_offset, length});
+  return WriteSectors(s_.get(), offset, Payload{{}, &src, src_offset, length});
 }
 
 Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {

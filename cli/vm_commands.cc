@@ -84,8 +84,8 @@ void StartDetachedReclaim(const std::string& dir) {
 
 // Hands a non-empty trash to a detached reclaim (after a command succeeded).
 void ReclaimDetachedIfNeeded(Store& store) {
-  Result<std::vector<std::string>> trash = store.fs()->List(store.layout().TrashDir());
-  if (trash.ok() && !trash->empty()) StartDetachedReclaim(store.layout().root);
+  Result<bool> trash = ops::TrashHasEntries(store.fs(), store.layout());
+  if (trash.ok() && *trash) StartDetachedReclaim(store.layout().root);
 }
 
 std::string GuidOrEmpty(const Guid& g) { return g.IsZero() ? "" : g.ToString(false); }

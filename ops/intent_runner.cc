@@ -147,7 +147,7 @@ Status IntentRunner::Finish() {
   RETURN_IF_ERROR(RollForward(fs_, *layout_, intent_).WithContext(intent_.op + ": finish"));
   RETURN_IF_ERROR(Journal(fs_, layout_).Remove(intent_.id));
   if (control_ != nullptr) control_->Report(100);
-  if (!intent_.deletes.empty() || !intent_.merges.empty()) store_->TrashChanged();
+  if (DiscardsFiles(intent_)) store_->TrashChanged();
   return Status::Ok();
 }
 

@@ -60,8 +60,8 @@ Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& di
   RETURN_IF_ERROR(EnsureTrashDir(fs, layout));
   ASSIGN_OR_RETURN(store->open_recovery_, store->Recover());
   // Leftovers of earlier runs (a crash, a process that did not wait for its reclaim).
-  Result<std::vector<std::string>> trash = fs->List(layout.TrashDir());
-  if (!trash.ok() || !trash->empty()) store->TrashChanged();
+  Result<bool> trash = TrashHasEntries(fs, layout);
+  if (!trash.ok() || *trash) store->TrashChanged();
   return store;
 }
 
@@ -173,8 +173,7 @@ Status Store::RecoverVm(const Guid& vm, RecoveryReport* report) {
   for (const Intent& intent : intents) {
     if (intent.vm != vm) continue;
     ASSIGN_OR_RETURN(Resolution res, ResolveIntent(fs_, layout_, intent));
-    const bool trashed = !intent.deletes.empty() || !intent.merges.empty();
-    if (res == Resolution::kRolledForward && trashed) TrashChanged();
+    if (res == Resolution::kRolledForward && DiscardsFiles(intent)) TrashChanged();
     std::string what = intent.op + " " + vm.ToString(false);
     (res == Resolution::kRolledBack ? report->rolled_back : report->rolled_forward).push_back(what);
   }

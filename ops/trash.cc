@@ -61,6 +61,15 @@ Result<TrashReport> SurveyTrash(FileSystem* fs, const StoreLayout& layout) {
   return rep;
 }
 
+Result<bool> TrashHasEntries(FileSystem* fs, const StoreLayout& layout) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListTrash(fs, layout));
+  return !names.empty();
+}
+
+bool DiscardsFiles(const Intent& intent) {
+  return !intent.deletes.empty() || !intent.merges.empty();
+}
+
 Result<TrashReport> ReclaimTrash(FileSystem* fs, const StoreLayout& layout,
                                  const std::atomic<bool>* stop) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListTrash(fs, layout));

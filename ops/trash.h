@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "ops/journal.h"
 #include "ops/layout.h"
 #include "platform/file.h"
 #include "platform/guid.h"
@@ -56,6 +57,11 @@ Status MoveToTrash(FileSystem* fs, const StoreLayout& layout, const Guid& op,
 
 // The entries of the trash and their total size; an absent trash is empty.
 Result<TrashReport> SurveyTrash(FileSystem* fs, const StoreLayout& layout);
+// Whether the trash holds any entry (without measuring them); an absent trash is empty.
+Result<bool> TrashHasEntries(FileSystem* fs, const StoreLayout& layout);
+
+// Whether finishing (or rolling forward) `intent` moves files into the trash.
+bool DiscardsFiles(const Intent& intent);
 
 // Unlinks every entry of the trash (one already gone is skipped), then syncs the trash. Stops
 // between entries once *stop (may be null) is true. Returns what this call removed.

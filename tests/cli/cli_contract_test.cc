@@ -74,6 +74,16 @@ class CliContractTest : public ::testing::Test {
     *rc = testing::RunCommand(testing::HvdiskPath() + " " + args + " 2>&1 >/dev/null", &err, false);
     return err;
   }
+  // `args` exits `rc`, its stderr naming a code that matches `code` and carrying `hint`.
+  static void ExpectError(const std::string& args, int rc, const std::string& code,
+                          const std::string& hint) {
+    SCOPED_TRACE(args);
+    int got = -1;
+    const std::string err = Stderr(args, &got);
+    EXPECT_EQ(got, rc) << err;
+    EXPECT_THAT(err, ::testing::ContainsRegex(code));
+    EXPECT_THAT(err, HasSubstr(hint));
+  }
   // Runs hvdisk on a pseudo-terminal (script(1)); returns what the terminal showed.
   static std::string OnTerminal(const std::string& args) {
     std::string out;
@@ -164,14 +174,7 @@ TEST_F(CliContractTest, AMissingFileExits1WithNotFound) {
       {"reparent " + gone + " " + Q(img), 1},
       {"create -p " + gone + " " + Q(dir_.File("c.avhdx")), 1},
   };
-  for (const auto& [args, rc] : cases) {
-    SCOPED_TRACE(args);
-    int got = -1;
-    const std::string err = Stderr(args, &got);
-    EXPECT_EQ(got, rc) << err;
-    EXPECT_THAT(err, HasSubstr("kNotFound"));
-    EXPECT_THAT(err, HasSubstr("hint: "));
-  }
+  for (const auto& [args, rc] : cases) ExpectError(args, rc, "kNotFound", "hint: ");
 }
 
 TEST_F(CliContractTest, AMissingStoreExits1WithAHint) {
@@ -180,12 +183,7 @@ TEST_F(CliContractTest, AMissingStoreExits1WithAHint) {
        {"store check --json " + gone, "store recover " + gone, "vm --store " + gone + " list",
         "vm --store " + gone + " commit web --json",
         "wmi --store " + gone + " job 00000000-0000-0000-0000-000000000001"}) {
-    SCOPED_TRACE(args);
-    int rc = -1;
-    const std::string err = Stderr(args, &rc);
-    EXPECT_EQ(rc, 1) << err;
-    EXPECT_THAT(err, ::testing::ContainsRegex("kNotFound|kUnavailable"));
-    EXPECT_THAT(err, HasSubstr("hint: "));
+    ExpectError(args, 1, "kNotFound|kUnavailable", "hint: ");
   }
 }
 
@@ -231,13 +229,8 @@ TEST_F(CliContractTest, ACorruptImageIsRefusedAndCheckExits2) {
       {"reparent --json" + i + " " + Q(good), 1},
       {"create -p" + i + " " + Q(dir_.File("c.avhdx")), 1},
   };
-  for (const auto& [args, expected] : cases) {
-    SCOPED_TRACE(args);
-    int rc = -1;
-    const std::string err = Stderr(args, &rc);
-    EXPECT_EQ(rc, expected) << err;
-    EXPECT_THAT(err, HasSubstr("kCorrupt"));
-    EXPECT_THAT(err, HasSubstr("hint: run 'hvdisk check FILE'"));
+  for (const auto& [args, rc] : cases) {
+    ExpectError(args, rc, "kCorrupt", "hint: run 'hvdisk check FILE'");
   }
 }
 

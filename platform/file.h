@@ -105,6 +105,12 @@ class FileSystem {
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   // Durable only after SyncDir of the parent.
   virtual Status Unlink(const std::string& path) = 0;
+  // As Unlink (the name is gone when it returns; durable after SyncDir of the parent), but the
+  // file's space may be freed after it returns, off the caller's path: for big files whose
+  // freeing costs time (ext4 frees, and with -o discard discards, every extent inside unlink).
+  // A crash before the space is freed loses nothing: the file system frees an unlinked file
+  // still held open when it mounts. Default (and through wrappers): Unlink.
+  virtual Status UnlinkInBackground(const std::string& path) { return Unlink(path); }
   virtual Status CreateDir(const std::string& path) = 0;  // OK if it exists as a directory
   virtual Status RemoveDir(const std::string& path) = 0;  // must be empty
   // Makes the directory's entries (creates, renames, unlinks) durable.

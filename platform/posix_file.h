@@ -11,6 +11,10 @@ class PosixFileSystem : public FileSystem {
   Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Unlink(const std::string& path) override;
+  // Opens the file, unlinks it and hands the last descriptor to a detached process (POSIX frees
+  // an unlinked file at its last close), whose close frees the space. Forks (the caller is
+  // single-threaded or tolerates fork); a file that cannot be opened is unlinked inline.
+  Status UnlinkInBackground(const std::string& path) override;
   Status CreateDir(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;
   Status SyncDir(const std::string& path) override;

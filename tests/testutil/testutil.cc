@@ -1,11 +1,15 @@
 #include "tests/testutil/testutil.h"
 
+#include <dirent.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "platform/file.h"
 
@@ -47,6 +51,38 @@ int RunCommand(const std::string& command, std::string* output, bool merge_stder
   }
   int rc = pclose(p);
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::vector<int> ProcessesHoldingUnlinked(const std::string& path) {
+  std::vector<int> pids;
+  const std::string want = path + " (deleted)";
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return pids;
+  while (dirent* p = readdir(proc)) {
+    const int pid = std::atoi(p->d_name);
+    if (pid <= 0) continue;
+    const std::string fds = "/proc/" + std::string(p->d_name) + "/fd";
+    DIR* d = opendir(fds.c_str());
+    if (d == nullptr) continue;  // gone, or not ours to read
+    while (dirent* f = readdir(d)) {
+      char target[4096];
+      const std::string link = fds + "/" + f->d_name;
+      ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+      if (n > 0 && std::string(target, n) == want) pids.push_back(pid);
+    }
+    closedir(d);
+  }
+  closedir(proc);
+  return pids;
+}
+
+bool UnlinkedFileReleased(const std::string& path) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!ProcessesHoldingUnlinked(path).empty()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 std::string TestDataPath(const std::string& name) {

@@ -67,6 +67,12 @@ std::vector<std::byte> PatternBytes(size_t size, uint64_t seed);
 // (and stderr when merge_stderr).
 int RunCommand(const std::string& command, std::string* output = nullptr, bool merge_stderr = true);
 
+// The pids of the processes holding a descriptor of `path`, which is unlinked (/proc/PID/fd links
+// that read "PATH (deleted)").
+std::vector<int> ProcessesHoldingUnlinked(const std::string& path);
+// Whether, within 30 s, no process holds the unlinked `path` any more (its space is freed).
+bool UnlinkedFileReleased(const std::string& path);
+
 // The path of the Windows-made structures (shared/testdata/windows-structures).
 std::string TestDataPath(const std::string& name);
 // The bytes of one of those structures; fails the test (and returns empty) when unreadable.

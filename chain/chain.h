@@ -114,6 +114,10 @@ struct MergeOptions {
   // Step 5 (merge.cc) disposes of the merged files (real paths) with this instead of unlinking
   // them; it must leave none of them in place durably (the replica store moves them to its trash).
   std::function<Status(const std::vector<std::string>& merged)> dispose;
+  // Step 5 unlinks with FileSystem::UnlinkInBackground: the names are gone (durably) when Merge
+  // returns, their space is freed after, off the caller's path. PosixFileSystem forks for it:
+  // for small processes such as the CLI, not for a big embedding service.
+  bool free_in_background = false;
 };
 
 struct MergeResult {

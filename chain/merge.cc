@@ -12,7 +12,8 @@
 //      is unchanged; a rerun copies again, which is idempotent.)
 //   4. Reparent each dependent onto the target with linkage N, one log entry each.
 //      (Crash: reparented dependents read the target, the others still read through X.)
-//   5. Unlink X[0..k-1] (or hand them to MergeOptions::dispose), then sync the directories.
+//   5. Unlink X[0..k-1] (or hand them to MergeOptions::dispose), then sync the directories. With
+//      free_in_background their space is freed after Merge returns, by another process.
 //      (Crash: the leftovers are orphans that nothing references; a rerun or the store's
 //      recovery removes them.)
 #include <algorithm>
@@ -127,9 +128,9 @@ Result<Plan> MakePlan(FileSystem* fs, const std::string& child_path, const Merge
   return plan;
 }
 
-Status RemoveMerged(FileSystem* fs, const Plan& plan, MergeResult* result) {
+Status RemoveMerged(FileSystem* fs, const Plan& plan, bool in_background, MergeResult* result) {
   for (const std::string& path : plan.merged) {
-    RETURN_IF_ERROR(fs->Unlink(path));
+    RETURN_IF_ERROR(in_background ? fs->UnlinkInBackground(path) : fs->Unlink(path));
     result->removed.push_back(path);
   }
   std::vector<std::string> dirs;
@@ -159,7 +160,7 @@ Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
     RETURN_IF_ERROR(options.dispose(plan.merged));
     result.removed = plan.merged;
   } else {
-    RETURN_IF_ERROR(RemoveMerged(fs, plan, &result));
+    RETURN_IF_ERROR(RemoveMerged(fs, plan, options.free_in_background, &result));
   }
   return result;
 }

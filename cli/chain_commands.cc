@@ -104,7 +104,11 @@ int RunMerge(const MergeArgs& a) {
   FileSystem* fs = DefaultFileSystem();
   Result<std::vector<std::string>> roots = ChainRoots(fs, a.child, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
-  chain::MergeOptions o{.into = a.into, .chain = {.allowed_roots = std::move(roots).value()}};
+  // The merged files' space is freed by a detached process after the command returns (ext4
+  // frees a file's extents inside unlink: 0.2 s per GiB here, as long as the copy itself).
+  chain::MergeOptions o{.into = a.into,
+                        .chain = {.allowed_roots = std::move(roots).value()},
+                        .free_in_background = true};
   Result<std::vector<std::string>> merged = MergedImages(fs, a.child, a.into, o.chain);
   if (!merged.ok()) return ReportError(ExplainChainError(merged.status()));
   Result<std::vector<std::string>> dependents = FindDependents(fs, *merged, o.chain);
@@ -126,7 +130,8 @@ void RegisterMerge(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "merge",
       "Merge a differencing image into its parent, or into ANCESTOR (Merge-VHD): the merged files "
-      "are deleted and the images in CHILD's directory that sat on CHILD are reparented");
+      "are deleted (their space freed in the background) and the images in CHILD's directory that "
+      "sat on CHILD are reparented");
   sub->add_option("--into", a->into, "The ancestor to merge into (default: the parent)");
   AddJsonFlag(sub, &a->json, "target, removed, reparented, bytes-copied");
   AddAllowRootOption(sub, &a->roots);

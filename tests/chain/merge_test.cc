@@ -2,6 +2,7 @@
 
 #include "chain/chain.h"
 #include "platform/mem_file_system.h"
+#include "platform/posix_file.h"
 #include "tests/testutil/chain_fixture.h"
 #include "tests/testutil/testutil.h"
 
@@ -71,6 +72,20 @@ TEST_F(MergeTest, DisposeHookTakesTheMergedFilesInsteadOfUnlink) {
   EXPECT_TRUE(*fs_.Exists("/trash/" + BaseName(paths[1])));
   EXPECT_FALSE(*fs_.Exists(paths[1]));
   EXPECT_EQ(*testing::ChainDigest(&fs_, paths[3]), before);
+}
+
+// On real files the merged child's space is freed by a detached process; its name is gone and
+// the parent reads as the chain did when Merge returns.
+TEST(MergeOnFilesTest, FreeingInBackgroundLeavesNoMergedFileAndNoHolder) {
+  ::hvdisk::testing::TempDir dir;
+  PosixFileSystem fs;
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs, dir.path(), 2));
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fs, paths[2]));
+  ASSERT_OK_AND_ASSIGN(MergeResult r, Merge(&fs, paths[2], {.free_in_background = true}));
+  EXPECT_EQ(r.removed, std::vector<std::string>{paths[2]});
+  EXPECT_FALSE(*fs.Exists(paths[2]));
+  EXPECT_EQ(*testing::ChainDigest(&fs, paths[1]), before);
+  EXPECT_TRUE(::hvdisk::testing::UnlinkedFileReleased(paths[2]));
 }
 
 TEST_F(MergeTest, TargetThatIsNotAnAncestorIsRefused) {

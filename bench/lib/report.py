@@ -27,14 +27,18 @@ def num(v):
 
 
 def goal_rows(figs):
+    """A row per goal: a ratio of at least `want`, or at most `want` for the store latencies
+    (lower is better); a latency figure without a goal lists its medians."""
     rows = []
     for f in figs:
+        lower = f.get("params", {}).get("lower_is_better")
         for side, vs, want in f.get("goals", []):
             r = ratio(f, side, vs)
-            met = "**met**" if r is not None and r >= want else "SHORT"
-            rows.append(f"| {f['title']} | {side} vs {vs} | {want:.2f}x | "
-                        f"{'-' if r is None else f'{r:.3f}x'} | {met} |")
-        if f.get("params", {}).get("lower_is_better"):  # store latencies: no goal, as measured
+            ok = r is not None and (r <= want if lower else r >= want)
+            rows.append(f"| {f['title']} | {side} vs {vs} | {'<=' if lower else '>='} "
+                        f"{want:.2f}x | {'-' if r is None else f'{r:.3f}x'} | "
+                        f"{'**met**' if ok else 'SHORT'} |")
+        if lower and not f.get("goals"):
             for side in f["sides"]:
                 s = summary(f["samples"][side])
                 rows.append(f"| {f['title']} | {side} | no goal | "

@@ -9,8 +9,6 @@
 // output, a non-empty trash is handed to `hvdisk store reclaim DIR` started detached (its own
 // session, stdio on /dev/null, not waited for), as `git gc --auto` does.
 #include <fcntl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,6 +25,7 @@
 #include "ops/replication.h"
 #include "ops/store.h"
 #include "ops/trash.h"
+#include "platform/detached.h"
 
 namespace hvdisk::cli {
 namespace {
@@ -54,18 +53,13 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& dir) {
   return Store::Open(DefaultFileSystem(), dir, {.reclaim = ops::StoreOptions::Reclaim::kExternal});
 }
 
-// The child side of StartDetachedReclaim: only async-signal-safe calls (the parent may have
-// threads). A second fork leaves the reclaim an orphan of init, so nobody has to reap it.
-[[noreturn]] void ExecDetached(char* const argv[]) {
-  setsid();
-  if (fork() != 0) _exit(0);
+// The detached side of StartDetachedReclaim: stdio on /dev/null, no other descriptor of ours,
+// then exec (async-signal-safe calls only: the parent may have threads).
+[[noreturn]] void ExecReclaim(const void* arg) {
+  char* const* argv = static_cast<char* const*>(arg);
   const int null_fd = open("/dev/null", O_RDWR);
   for (int fd = 0; fd <= 2; ++fd) dup2(null_fd, fd);
-#ifdef SYS_close_range
-  syscall(SYS_close_range, 3u, ~0u, 0u);
-#else
-  for (int fd = 3; fd < 1024; ++fd) close(fd);
-#endif
+  CloseDescriptors(3, ~0u);
   execv("/proc/self/exe", argv);
   _exit(127);
 }
@@ -77,9 +71,7 @@ void StartDetachedReclaim(const std::string& dir) {
   char* const argv[] = {arg0.data(), store.data(), reclaim.data(), path.data(), nullptr};
   std::fflush(stdout);
   std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid == 0) ExecDetached(argv);
-  if (pid > 0) waitpid(pid, nullptr, 0);
+  RunDetached(ExecReclaim, argv);
 }
 
 // Hands a non-empty trash to a detached reclaim (after a command succeeded).

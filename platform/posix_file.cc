@@ -3,14 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+
+#include "platform/detached.h"
 
 namespace hvdisk {
 namespace {
@@ -154,25 +154,15 @@ Status PosixFileSystem::Unlink(const std::string& path) {
 
 namespace {
 
-// Closes `fd` in a process of its own that outlives the caller: a double fork leaves it an orphan
-// of init (nobody has to reap it), and it first closes every other descriptor, so that it holds
-// none of the caller's pipes or locks. Between fork and _exit only async-signal-safe calls (the
-// caller may have threads). When no process can be made, returns false and fd stays open here.
-bool CloseInDetachedProcess(int fd) {
-  const pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);
-    if (fd > 0) ::syscall(SYS_close_range, 0u, static_cast<unsigned>(fd - 1), 0u);
-    ::syscall(SYS_close_range, static_cast<unsigned>(fd + 1), ~0u, 0u);
-    ::close(fd);  // the file's last reference: its space is freed here
-    ::_exit(0);
-  }
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  return true;
+// The detached side of UnlinkInBackground: closes every descriptor but the file's, so that it
+// holds none of the caller's pipes or locks, then the file's: its last reference, whose close
+// frees the space.
+[[noreturn]] void CloseLastReference(const void* arg) {
+  const int fd = *static_cast<const int*>(arg);
+  if (fd > 0) CloseDescriptors(0, static_cast<unsigned>(fd - 1));
+  CloseDescriptors(static_cast<unsigned>(fd + 1), ~0u);
+  ::close(fd);
+  ::_exit(0);
 }
 
 }  // namespace
@@ -181,8 +171,8 @@ Status PosixFileSystem::UnlinkInBackground(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Unlink(path);  // a symlink, no read permission...: freed inline
   Status st = Unlink(path);
-  if (st.ok()) CloseInDetachedProcess(fd);
-  ::close(fd);  // after a failed fork the file is freed here, inline
+  if (st.ok()) RunDetached(CloseLastReference, &fd);
+  ::close(fd);  // when no process could be made, the file is freed here, inline
   return st;
 }
 

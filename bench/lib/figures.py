@@ -364,10 +364,15 @@ def rest(ctx):
     time.sleep(1 if ctx.o.quick else 10)
 
 
+def pids():
+    """The pids in /proc (a process may be gone by the time it is read: callers skip OSError)."""
+    return filter(str.isdigit, os.listdir("/proc"))
+
+
 def reclaim_running(store_dir):
     """Whether a `hvdisk store reclaim` of store_dir is running (read from /proc)."""
-    want = os.path.abspath(store_dir)
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    want = os.path.realpath(store_dir)
+    for pid in pids():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().decode(errors="replace").split("\0")
@@ -376,7 +381,7 @@ def reclaim_running(store_dir):
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue  # gone meanwhile
-        if os.path.abspath(os.path.join(cwd, argv[3])) == want:
+        if os.path.realpath(os.path.join(cwd, argv[3])) == want:
             return True
     return False
 
@@ -384,8 +389,8 @@ def reclaim_running(store_dir):
 def wait_released(path, limit=120):
     """Waits until no process holds the unlinked file `path` (its space is freed), then syncs,
     so that the freeing's I/O stays out of the next sample."""
-    want, deadline = os.path.abspath(path) + " (deleted)", time.monotonic() + limit
-    while any(holds(pid, want) for pid in filter(str.isdigit, os.listdir("/proc"))):
+    want, deadline = os.path.realpath(path) + " (deleted)", time.monotonic() + limit
+    while any(holds(pid, want) for pid in pids()):
         if time.monotonic() > deadline:
             raise BenchError(f"{path}: still held open {limit} s after it was unlinked")
         time.sleep(0.01)

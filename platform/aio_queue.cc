@@ -1,5 +1,7 @@
 #include "platform/aio_queue.h"
 
+#ifdef HVDISK_HAVE_LIBAIO
+
 #include <libaio.h>
 
 #include <algorithm>
@@ -215,3 +217,15 @@ Result<std::unique_ptr<IoQueue>> CreateAioIoQueue(unsigned depth) {
 }
 
 }  // namespace hvdisk
+
+#else  // built without libaio: the backend reports itself unavailable
+
+namespace hvdisk {
+
+Result<std::unique_ptr<IoQueue>> CreateAioIoQueue(unsigned /*depth*/) {
+  return Unsupported("this build of hvdisk has no libaio backend (built without libaio-dev)");
+}
+
+}  // namespace hvdisk
+
+#endif

@@ -1,5 +1,6 @@
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of MS-VHDX §2.
-// Hardware-accelerated through ISA-L's crc32_iscsi. Thread-safe (pure functions).
+// Hardware-accelerated through ISA-L's crc32_iscsi when the build has ISA-L, table-driven
+// otherwise. Thread-safe (pure functions).
 #pragma once
 
 #include <cstddef>
@@ -16,5 +17,9 @@ uint32_t Crc32cExtend(uint32_t crc, std::span<const std::byte> data);
 // CRC-32C of `data` computed as if the 4 bytes at `checksum_offset` were zero: how every VHDX
 // checksum is defined (header, region table, log entry). REQUIRES: checksum_offset + 4 <= size.
 uint32_t Crc32cWithZeroedField(std::span<const std::byte> data, size_t checksum_offset);
+
+// Crc32cExtend by the byte-wise table, whatever the build: the fallback without ISA-L, exposed so
+// that a test can hold the two to the same values.
+uint32_t Crc32cExtendByTable(uint32_t crc, std::span<const std::byte> data);
 
 }  // namespace hvdisk

@@ -56,6 +56,27 @@ Result<IoBackend> ParseIoBackend(std::string_view name) {
                          "\" (expected auto, uring, aio or sync)");
 }
 
+bool IoBackendBuilt(IoBackend b) {
+  switch (b) {
+    case IoBackend::kIoUring:
+#ifdef HVDISK_HAVE_LIBURING
+      return true;
+#else
+      return false;
+#endif
+    case IoBackend::kLibaio:
+#ifdef HVDISK_HAVE_LIBAIO
+      return true;
+#else
+      return false;
+#endif
+    case IoBackend::kAuto:
+    case IoBackend::kSync:
+      return true;
+  }
+  return false;
+}
+
 Result<std::unique_ptr<IoQueue>> CreateIoQueue(IoBackend backend, unsigned depth) {
   RETURN_IF_ERROR(CheckIoDepth(depth));
   if (backend == IoBackend::kAuto) {

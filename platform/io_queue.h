@@ -27,6 +27,9 @@ enum class IoBackend : uint8_t { kAuto, kIoUring, kLibaio, kSync };
 std::string_view IoBackendName(IoBackend b);  // "auto", "uring", "aio", "sync"
 // Parses "auto", "uring"/"io_uring", "aio"/"libaio", "sync".
 Result<IoBackend> ParseIoBackend(std::string_view name);
+// Whether this build has `b` (io_uring needs liburing, libaio needs libaio at build time; sync
+// and kAuto always exist). An unbuilt backend's CreateIoQueue fails with kUnsupported.
+bool IoBackendBuilt(IoBackend b);
 
 enum class IoKind : uint8_t { kRead, kWrite, kFlush };
 

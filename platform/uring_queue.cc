@@ -1,5 +1,7 @@
 #include "platform/uring_queue.h"
 
+#ifdef HVDISK_HAVE_LIBURING
+
 #include <liburing.h>
 
 #include <algorithm>
@@ -190,3 +192,15 @@ Result<std::unique_ptr<IoQueue>> CreateUringIoQueue(unsigned depth) {
 }
 
 }  // namespace hvdisk
+
+#else  // built without liburing: the backend reports itself unavailable
+
+namespace hvdisk {
+
+Result<std::unique_ptr<IoQueue>> CreateUringIoQueue(unsigned /*depth*/) {
+  return Unsupported("this build of hvdisk has no libaio backend (built without liburing-dev)");
+}
+
+}  // namespace hvdisk
+
+#endif

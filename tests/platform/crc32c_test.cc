@@ -38,6 +38,19 @@ TEST(Crc32cTest, ExtendEqualsWholeBuffer) {
   EXPECT_EQ(Crc32cExtend(Crc32c(all.first(777)), all.subspan(777)), Crc32c(all));
 }
 
+TEST(Crc32cTest, TheTableFallbackAgreesWithTheBuildsCrcOnEveryLengthAndSeed) {
+  std::string s = "123456789";
+  EXPECT_EQ(Crc32cExtendByTable(0, std::as_bytes(std::span(s))), 0xE3069283u);
+  auto data = testing::PatternBytes(70000, 9);
+  std::span<const std::byte> all(data);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{64}, size_t{4097}, all.size()}) {
+    for (uint32_t seed : {0u, 0xE3069283u, 0xFFFFFFFFu}) {
+      EXPECT_EQ(Crc32cExtendByTable(seed, all.first(n)), Crc32cExtend(seed, all.first(n)))
+          << n << " bytes, seed " << seed;
+    }
+  }
+}
+
 TEST(Crc32cTest, ReproducesWindowsHeaderChecksum) {
   auto header = ReadTestData("image_header.1");
   ASSERT_EQ(header.size(), 4096u);

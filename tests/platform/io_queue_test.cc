@@ -23,7 +23,17 @@ namespace {
 using ::hvdisk::testing::PatternBytes;
 using ::hvdisk::testing::TempDir;
 
-constexpr IoBackend kBackends[] = {IoBackend::kIoUring, IoBackend::kLibaio, IoBackend::kSync};
+constexpr IoBackend kAllBackends[] = {IoBackend::kIoUring, IoBackend::kLibaio, IoBackend::kSync};
+
+// The backends this build has, best first (a build without liburing or libaio lacks them).
+std::vector<IoBackend> BuiltBackends() {
+  std::vector<IoBackend> out;
+  for (IoBackend b : kAllBackends) {
+    if (IoBackendBuilt(b)) out.push_back(b);
+  }
+  return out;
+}
+const std::vector<IoBackend> kBackends = BuiltBackends();
 
 std::string BackendParamName(const ::testing::TestParamInfo<IoBackend>& info) {
   return std::string(IoBackendName(info.param));
@@ -468,8 +478,27 @@ TEST(IoQueueTest, EnvironmentOverridesAutoButNotAnExplicitBackend) {
   }
   ScopedEnv env("HVDISK_IO_BACKEND", "");
   ASSERT_OK_AND_ASSIGN(auto q, CreateIoQueue(IoBackend::kAuto, 8));
-  EXPECT_EQ(q->backend(), IoBackend::kIoUring);  // this machine has io_uring
+  EXPECT_EQ(q->backend(), kBackends.front());  // this machine has io_uring
 }
+
+TEST(IoQueueTest, ABackendThisBuildLacksIsRefusedAsUnsupportedNamingIt) {
+  for (IoBackend b : kAllBackends) {
+    if (IoBackendBuilt(b)) continue;
+    Result<std::unique_ptr<IoQueue>> q = CreateIoQueue(b, 8);
+    EXPECT_CODE(q, Code::kUnsupported);
+    EXPECT_NE(q.status().message().find(b == IoBackend::kIoUring ? "io_uring" : "libaio"),
+              std::string::npos);
+  }
+  EXPECT_TRUE(IoBackendBuilt(IoBackend::kSync));
+  EXPECT_TRUE(IoBackendBuilt(IoBackend::kAuto));
+}
+
+#ifdef HVDISK_TEST_EXPECTS_ALL_BACKENDS
+TEST(IoQueueTest, EveryBackendIsBuiltWhenTheBuildRequiresThem) {
+  EXPECT_TRUE(IoBackendBuilt(IoBackend::kIoUring));
+  EXPECT_TRUE(IoBackendBuilt(IoBackend::kLibaio));
+}
+#endif
 
 TEST(IoQueueTest, BackendNamesRoundTripAndBadDepthIsRejected) {
   for (IoBackend b :

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   using namespace hvdisk::cli;
   CLI::App app{"hvdisk: VHDX virtual disks, differencing chains and replica stores", "hvdisk"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "hvdisk 0.1.0");
+  app.set_version_flag("--version", "hvdisk " HVDISK_VERSION);
   RegisterImageCommands(app);
   RegisterCheckCommand(app);
   RegisterConvertCommands(app);

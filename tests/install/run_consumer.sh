@@ -1,17 +1,39 @@
 #!/usr/bin/env bash
-# Installs the build tree into a temporary prefix, builds tests/install/consumer against the
-# installed package only, runs it, and checks the man page landed. Usage: run_consumer.sh BUILD SRC
+# Installs the build tree into a temporary prefix and checks what a user of the package gets:
+# the tool (its --version is the project's), the man page, only the public headers, and a
+# consumer (tests/install/consumer) built against the installed package twice, through the CMake
+# package and through pkg-config, whose digest equals the tool's. Usage: run_consumer.sh BUILD SRC
 set -euo pipefail
 build=$1 src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cmake --install "$build" --prefix "$work/prefix" >/dev/null
-test -s "$work/prefix/share/man/man1/hvdisk.1"
-test -x "$work/prefix/bin/hvdisk"
+prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" >/dev/null
+test -s "$prefix/share/man/man1/hvdisk.1"
+test -x "$prefix/bin/hvdisk"
+test -s "$prefix/share/doc/hvdisk/design.md"
+
+version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+test "$("$prefix/bin/hvdisk" --version)" = "hvdisk $version"
+
+test -f "$prefix/include/hvdisk/ops/wmi/replication_service.h"
+for internal in vhdx/image_state.h vhdx/bat.h platform/posix_file.h ops/intent_runner.h; do
+  if [ -e "$prefix/include/hvdisk/$internal" ]; then
+    echo "internal header installed: $internal" >&2
+    exit 1
+  fi
+done
+
 cmake -S "$src/tests/install/consumer" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+  -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
-mkdir "$work/data"
-digest=$("$work/build/consumer" "$work/data")
-echo "consumer digest $digest"
-test "$digest" = "$("$work/prefix/bin/hvdisk" digest "$work/data/child.avhdx" | cut -d' ' -f1)"
+pc_flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs --static hvdisk)
+# shellcheck disable=SC2086  # the flags are words
+c++ -O1 -o "$work/consumer-pc" "$src/tests/install/consumer/main.cc" $pc_flags
+
+for consumer in "$work/build/consumer" "$work/consumer-pc"; do
+  rm -rf "$work/data" && mkdir "$work/data"
+  digest=$("$consumer" "$work/data")
+  echo "$(basename "$consumer") digest $digest"
+  test "$digest" = "$("$prefix/bin/hvdisk" digest "$work/data/child.avhdx" | cut -d' ' -f1)"
+done

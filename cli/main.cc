@@ -41,7 +41,8 @@ std::string HintFor(Code code) {
     case Code::kTimeout:
       return "the holder did not finish in time; retry, or raise --lock-timeout";
     case Code::kInvalidState:
-      return "'hvdisk vm --store DIR show VM' shows the state; see DESIGN.md for what it allows";
+      return "'hvdisk vm --store DIR show VM' shows the state; 'hvdisk help vm' lists which "
+             "operations each state allows";
     case Code::kOutOfMemory:
       return "free memory, or use smaller requests";
     case Code::kUnavailable:

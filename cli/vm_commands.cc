@@ -440,6 +440,18 @@ void RegisterVmCommands(CLI::App& app) {
   CLI::App* vm = app.add_subcommand("vm", "Replica VMs: replication, recovery points, failover");
   vm->add_option("--store", a->store, "replica store directory")->required();
   vm->require_subcommand(1);
+  // The state rules of ops/failover.h and ops/replication.h (docs/design.md, "States and
+  // operations"): what an operator needs after a kInvalidState.
+  vm->footer(
+      "Replication states (WMI numbers) and the commands each allows:\n"
+      "  3 Replicating            apply, checkpoint, suspend, failover, test\n"
+      "  7 Suspended              resume, failover, test\n"
+      "  12 Failover in progress  revert\n"
+      "  5 Recovered              revert, commit (not while a test VM exists)\n"
+      "  6 Committed              none: the VM runs on base <- failover disk\n"
+      "  test VMs (mode 3)        destroy\n"
+      "show and list work in every state. One test VM per replica at a time. A VM held by\n"
+      "another command or a running consumer is in use (kInUse).");
   AddVmDataCommands(vm, a);
   AddVmStateCommands(vm, a);
   AddVmPointCommands(vm, a);

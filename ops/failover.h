@@ -1,4 +1,4 @@
-// The failover side of a replica VM, with the state rules of DESIGN.md:
+// The failover side of a replica VM, with the state rules of docs/design.md:
 //
 //   InitiateFailover(vm, point|latest)  3, 7 -> 12 -> 5   a failover-<guid>.avhdx on the point; the
 //                                                        VM attached to it; replication paused

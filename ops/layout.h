@@ -1,4 +1,4 @@
-// StoreLayout: where everything of a replica store lives (DESIGN.md, "The replica store"):
+// StoreLayout: where everything of a replica store lives (docs/design.md, "The replica store"):
 //
 //   STORE/store.lock                  cross-process lock (shared by every open Store)
 //   STORE/locks/<vm-guid>.lock        per-VM lock: held by an operation or an attached consumer

@@ -1,4 +1,4 @@
-// CheckStore (declared in recovery.h): the crash contract of DESIGN.md as a read-only check.
+// CheckStore (declared in recovery.h): the crash contract of docs/design.md as a read-only check.
 #include "chain/chain.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"

@@ -16,7 +16,7 @@
 
 namespace hvdisk {
 
-// The error codes of DESIGN.md ("Errors"). Stable: values are persisted in job records.
+// The error codes of docs/design.md ("Errors"). Stable: values are persisted in job records.
 enum class Code : uint8_t {
   kOk = 0,
   kInvalidArgument,

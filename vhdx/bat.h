@@ -64,7 +64,7 @@ class BatGeometry {
   // M = ceil(N / chunk ratio): chunks, i.e. sector bitmap blocks a differencing disk may need.
   uint64_t chunks() const { return DivRoundUp(payload_blocks_, chunk_ratio_); }
   // Fixed/dynamic: N + floor((N-1)/ChunkRatio) (the last entry is the last payload block);
-  // differencing: M * (ChunkRatio + 1) (reference §1.5; qemu vhdx_calc_bat_entries).
+  // differencing: M * (ChunkRatio + 1) (as qemu's vhdx_calc_bat_entries computes them).
   uint64_t total_entries() const;
   uint64_t bat_bytes() const { return total_entries() * BatEntry::kSize; }
   // Corrupt when the BAT region cannot hold total_entries() (§2.5).

@@ -112,7 +112,7 @@ inline constexpr uint8_t kStateNotPresent = static_cast<uint8_t>(PayloadState::k
 inline uint64_t ChunkRatioOf(uint32_t logical_sector_size, uint64_t block_size) {
   return ChunkRatio(logical_sector_size, block_size);
 }
-// BAT entries (§2.5, and the reference's §1.5): fixed/dynamic N + floor((N-1)/CR);
+// BAT entries (§2.5; BatGeometry::total_entries in bat.h): fixed/dynamic N + floor((N-1)/CR);
 // differencing ceil(N/CR) * (CR + 1).
 uint64_t BatEntryCountFor(const DiskParameters& p);  // image_create.cc
 inline uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }

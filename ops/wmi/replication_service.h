@@ -1,7 +1,7 @@
 // ReplicationService: the WMI-style facade of a replica store, answering as Hyper-V's
 // Msvm_ReplicationService (and the few Msvm_ComputerSystem, Msvm_VirtualSystemManagementService
 // and Msvm_ConcreteJob methods its clients need) does: CIM references in, uint32 return values
-// and job references out (reference/hyperv-replica-and-wmi.md).
+// and job references out (docs/design.md, "Errors").
 //
 // The facade decides nothing about replicas: it parses references (cim_reference.h), resolves
 // them against the store (an unknown VM, or a point that is not one of the VM's, is 32773), calls

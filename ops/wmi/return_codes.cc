@@ -2,7 +2,7 @@
 
 namespace hvdisk::ops::wmi {
 
-// The table of DESIGN.md ("Errors"), the only place a Code becomes a WMI value.
+// The table of docs/design.md ("Errors"), the only place a Code becomes a WMI value.
 uint32_t ReturnValueFor(Code code) {
   switch (code) {
     case Code::kOk:

@@ -1,6 +1,6 @@
 // The WMI numbers the facade answers with: method return values (Msvm_ReplicationService and
 // friends), job states and job types (Msvm_ConcreteJob), and the one mapping from an engine Code
-// to a return value (DESIGN.md, "Errors").
+// to a return value (docs/design.md, "Errors").
 //
 // Thread safety: constants and pure functions.
 #pragma once
@@ -28,7 +28,7 @@ inline constexpr uint32_t kSystemNotAvailable = 32777;
 inline constexpr uint32_t kOutOfMemory = 32778;
 inline constexpr uint32_t kFileNotFound = 32779;
 
-// The return value for an engine outcome. kOk -> 0; every other Code -> 327xx per DESIGN.md.
+// The return value for an engine outcome. kOk -> 0; every other Code -> 327xx per docs/design.md.
 // kNotFound means "a disk or file the operation needs is missing" (32779): the facade resolves
 // references (unknown VM, foreign point) itself before calling the engine, so an engine kNotFound
 // that reaches this mapping is a missing file.

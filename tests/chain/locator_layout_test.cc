@@ -1,5 +1,5 @@
-// Our differencing files against the layout Hyper-V writes (reference §1.7; Windows-made locator
-// header and entry in shared/testdata): metadata items at the same offsets with the same flags,
+// Our differencing files against the layout Hyper-V writes (Windows-made locator header and
+// entry in tests/testdata): metadata items at the same offsets with the same flags,
 // the locator's keys in Windows order, strings packed after the entry table as Windows packs them.
 #include <gtest/gtest.h>
 

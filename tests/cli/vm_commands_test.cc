@@ -77,6 +77,15 @@ TEST_F(VmCommandsTest, FailoverRevertAndCommitByName) {
   EXPECT_EQ(Run("store check " + Q(store_)), 0) << out_;
 }
 
+TEST_F(VmCommandsTest, ARefusedStatePointsAtTheHelpThatListsWhatEachStateAllows) {
+  EXPECT_EQ(Vm("revert web"), 1);
+  EXPECT_THAT(out_, HasSubstr("kInvalidState"));
+  EXPECT_THAT(out_, HasSubstr("'hvdisk help vm'"));
+  ASSERT_EQ(Run("help vm"), 0) << out_;
+  EXPECT_THAT(out_, HasSubstr("3 Replicating            apply, checkpoint, suspend"));
+  EXPECT_THAT(out_, HasSubstr("5 Recovered              revert, commit"));
+}
+
 TEST_F(VmCommandsTest, TestVmIsListedAndDestroyed) {
   ASSERT_EQ(Vm("checkpoint web"), 0) << out_;
   ASSERT_EQ(Vm("test web"), 0) << out_;

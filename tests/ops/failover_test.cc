@@ -1,4 +1,4 @@
-// The failover side: the state rules of DESIGN.md, what each operation leaves on disk, and the
+// The failover side: the state rules of docs/design.md, what each operation leaves on disk, and the
 // running-VM rules (an attached consumer holds the VM).
 #include "ops/failover.h"
 

@@ -1,4 +1,4 @@
-// The crash contract of DESIGN.md, proven SQLite-style: each store operation is crashed by
+// The crash contract of docs/design.md, proven SQLite-style: each store operation is crashed by
 // CrashFileSystem at every mutating operation (write, flush, truncate, allocate, rename, unlink,
 // mkdir, rmdir, directory sync, create), with three random seeds, drop-all and keep-all; the store
 // is then reopened (recovery runs) and must hold the contract:

@@ -1,4 +1,4 @@
-// Msvm_ReplicationService through the facade: every return value of DESIGN.md's table that an
+// Msvm_ReplicationService through the facade: every return value of docs/design.md's table that an
 // in-process cause can provoke (the cross-process ones are in wmi_process_test.cc), and jobs:
 // acceptance, mid-job failures (injected with FaultFileSystem while a GateFileSystem holds the
 // job), cancellation and retention.

@@ -1,5 +1,6 @@
 // Replica stores for the ops tests: small disks (3 MiB, 1 MiB blocks), a base with a pattern,
-// changes applied as patterns, content digests, and the crash contract of DESIGN.md as a check.
+// changes applied as patterns, content digests, and the crash contract (docs/design.md) as a
+// check.
 #pragma once
 
 #include <map>
@@ -39,7 +40,7 @@ std::vector<std::string> TransitionProblems(const StoreState& before, const Stor
                                             const std::vector<ReplicationState>& after_states,
                                             bool* rolled_back);
 
-// Problems with the store as DESIGN.md's contract states it: CheckStore's findings (pending
+// Problems with the store as docs/design.md's contract states it: CheckStore's findings (pending
 // intents, orphans, missing or unclean images, chains that do not open). Empty when it holds.
 std::vector<std::string> ContractProblems(Store& store);
 

@@ -73,7 +73,7 @@ std::vector<int> ProcessesHoldingUnlinked(const std::string& path);
 // Whether, within 30 s, no process holds the unlinked `path` any more (its space is freed).
 bool UnlinkedFileReleased(const std::string& path);
 
-// The path of the Windows-made structures (shared/testdata/windows-structures).
+// The path of the Windows-made structures (tests/testdata/windows-structures).
 std::string TestDataPath(const std::string& name);
 // The bytes of one of those structures; fails the test (and returns empty) when unreadable.
 std::vector<std::byte> ReadTestData(const std::string& name);

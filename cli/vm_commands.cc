@@ -440,6 +440,10 @@ void RegisterVmCommands(CLI::App& app) {
   CLI::App* vm = app.add_subcommand("vm", "Replica VMs: replication, recovery points, failover");
   vm->add_option("--store", a->store, "replica store directory")->required();
   vm->require_subcommand(1);
+  AddVmDataCommands(vm, a);
+  AddVmStateCommands(vm, a);
+  AddVmPointCommands(vm, a);
+  // Set after the leaves are added: a subcommand inherits its parent's footer when it is made.
   // The state rules of ops/failover.h and ops/replication.h (docs/design.md, "States and
   // operations"): what an operator needs after a kInvalidState.
   vm->footer(
@@ -452,9 +456,6 @@ void RegisterVmCommands(CLI::App& app) {
       "  test VMs (mode 3)        destroy\n"
       "show and list work in every state. One test VM per replica at a time. A VM held by\n"
       "another command or a running consumer is in use (kInUse).");
-  AddVmDataCommands(vm, a);
-  AddVmStateCommands(vm, a);
-  AddVmPointCommands(vm, a);
 }
 
 }  // namespace hvdisk::cli

@@ -289,6 +289,13 @@ TEST_F(StoreLockTest, AnotherUsersStoreReadsAndRefusesChangesAsAccessDenied) {
       << out;
   EXPECT_NE(out.find("32769"), std::string::npos) << out;
   EXPECT_EQ(run("store check " + Q(dir_), &out), 0) << out;
+  // A new VM's lock file cannot be made in root's locks/: kAccessDenied, not kNotFound.
+  ASSERT_OK(testing::MakeBaseDisk(DefaultFileSystem(), tmp_.File("other.vhdx")));
+  ASSERT_EQ(chmod(tmp_.File("other.vhdx").c_str(), 0644), 0);
+  EXPECT_EQ(
+      run("vm --store " + Q(dir_) + " create other --base " + Q(tmp_.File("other.vhdx")), &out), 1)
+      << out;
+  EXPECT_NE(out.find("kAccessDenied"), std::string::npos) << out;
 }
 
 }  // namespace

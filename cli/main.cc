@@ -35,7 +35,8 @@ std::string HintFor(Code code) {
     case Code::kNoSpace:
       return "free space on the file system";
     case Code::kAccessDenied:
-      return "check the file's permissions";
+      return "you may not write this (another user owns it, or it is on a read-only mount): "
+             "run as its owner or fix its ownership ('ls -l'); read-only commands still work";
     case Code::kInUse:
       return "another process holds the file; retry when it is done";
     case Code::kTimeout:

@@ -49,8 +49,11 @@ struct VmArgs {
   uint32_t retention = 24;
 };
 
-Result<std::unique_ptr<Store>> OpenStore(const std::string& dir) {
-  return Store::Open(DefaultFileSystem(), dir, {.reclaim = ops::StoreOptions::Reclaim::kExternal});
+// read_only: for the commands that only read (vm list, vm show): shared locks only, no recovery,
+// so they work on a read-only store and for a user who may only read it (ops/store.h).
+Result<std::unique_ptr<Store>> OpenStore(const std::string& dir, bool read_only = false) {
+  return Store::Open(DefaultFileSystem(), dir,
+                     {.read_only = read_only, .reclaim = ops::StoreOptions::Reclaim::kExternal});
 }
 
 // The detached side of StartDetachedReclaim: stdio on /dev/null, no other descriptor of ours,
@@ -145,14 +148,15 @@ void PrintRecord(const VmRecord& r) {
 }
 
 // Opens the store, resolves the VM and runs `body(store, vm)`; errors are reported.
-int WithVm(const VmArgs& a, const std::function<Status(Store&, const Guid&)>& body) {
-  Result<std::unique_ptr<Store>> store = OpenStore(a.store);
+int WithVm(const VmArgs& a, const std::function<Status(Store&, const Guid&)>& body,
+           bool read_only = false) {
+  Result<std::unique_ptr<Store>> store = OpenStore(a.store, read_only);
   if (!store.ok()) return ReportError(store.status());
   Result<Guid> vm = (*store)->FindVm(a.vm);
   if (!vm.ok()) return ReportError(vm.status());
   Status st = body(**store, *vm);
   if (!st.ok()) return ReportError(st);
-  ReclaimDetachedIfNeeded(**store);
+  if (!read_only) ReclaimDetachedIfNeeded(**store);
   return kExitOk;
 }
 
@@ -182,7 +186,7 @@ int RunCreate(const VmArgs& a) {
 }
 
 int RunList(const VmArgs& a) {
-  Result<std::unique_ptr<Store>> store = OpenStore(a.store);
+  Result<std::unique_ptr<Store>> store = OpenStore(a.store, true);
   if (!store.ok()) return ReportError(store.status());
   Result<std::vector<VmRecord>> vms = (*store)->ListVms();
   if (!vms.ok()) return ReportError(vms.status());
@@ -200,7 +204,7 @@ int RunList(const VmArgs& a) {
 }
 
 int RunShow(const VmArgs& a) {
-  return WithVm(a, [&](Store& store, const Guid& vm) {
+  const auto show = [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
     if (a.json) {
       PrintJson(RecordJson(r));
@@ -208,7 +212,8 @@ int RunShow(const VmArgs& a) {
       PrintRecord(r);
     }
     return Status::Ok();
-  });
+  };
+  return WithVm(a, show, /*read_only=*/true);
 }
 
 int RunCheckpoint(const VmArgs& a) {
@@ -341,10 +346,13 @@ struct StoreArgs {
 Json RecoveryJson(const ops::RecoveryReport& r) {
   Json busy = Json::array();
   for (const Guid& g : r.busy) busy.push_back(g.ToString(false));
+  Json not_writable = Json::array();
+  for (const Guid& g : r.not_writable) not_writable.push_back(g.ToString(false));
   return Json{{"rolled_back", r.rolled_back},
               {"rolled_forward", r.rolled_forward},
               {"removed", r.removed},
-              {"busy", busy}};
+              {"busy", busy},
+              {"not_writable", not_writable}};
 }
 
 Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"bytes", t.bytes}}; }
@@ -365,6 +373,10 @@ int RunStoreCheck(const StoreArgs& a) {
   }
   for (const std::string& r : (*store)->open_recovery().removed) {
     std::printf("recovery removed %s\n", r.c_str());
+  }
+  for (const Guid& g : (*store)->open_recovery().not_writable) {
+    std::printf("recovery not possible (the store is not writable): VM %s\n",
+                g.ToString(false).c_str());
   }
   for (const std::string& p : rep->problems) std::printf("%s\n", p.c_str());
   if (rep->trash.files > 0) {
@@ -387,6 +399,9 @@ int RunStoreRecover(const StoreArgs& a) {
     for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
     for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
     for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
+    for (const Guid& g : r.not_writable) {
+      std::printf("not writable, skipped %s\n", g.ToString(false).c_str());
+    }
   }
   ReclaimDetachedIfNeeded(**store);
   return kExitOk;

@@ -42,9 +42,11 @@ struct WmiArgs {
   bool json = false;
 };
 
-std::unique_ptr<ReplicationService> NewService(const WmiArgs& a) {
+// read_only: `wmi job` only reads (shared locks, no recovery: ops/store.h).
+std::unique_ptr<ReplicationService> NewService(const WmiArgs& a, bool read_only = false) {
   ops::wmi::ServiceOptions options;
   options.store.lock_timeout = std::chrono::milliseconds(a.lock_timeout_ms);
+  options.store.read_only = read_only;
   return std::make_unique<ReplicationService>(DefaultFileSystem(), a.store, options);
 }
 
@@ -142,7 +144,7 @@ int RunInvoke(const WmiArgs& a) {
 }
 
 int RunJob(const WmiArgs& a) {
-  auto service = NewService(a);
+  auto service = NewService(a, /*read_only=*/true);
   Result<Job> job = service->GetJob(a.job);
   if (!job.ok()) return ReportError(job.status());
   if (a.json) {

@@ -19,7 +19,7 @@ macro(hvdisk_require_cmake name package)
   endif()
 endmacro()
 
-hvdisk_require_cmake(Boost libboost-dev 1.74)  # Interprocess, Endian, UUID: header-only
+hvdisk_require_cmake(Boost libboost-dev 1.74)  # Endian, UUID: header-only
 hvdisk_require_pkg(XXHASH libxxhash libxxhash-dev)
 hvdisk_require_cmake(nlohmann_json nlohmann-json3-dev)
 hvdisk_require_cmake(CLI11 libcli11-dev)

@@ -117,16 +117,61 @@ Result<std::vector<std::string>> ReferencedDisks(Store* store, const VmRecord& r
   return out;
 }
 
+namespace {
+
+// Whether `vm` needs recovery, as seen without its lock: a leftover intent, a directory without a
+// record (or a record that cannot be read: the locked pass reports it), a stray file. An operation
+// in flight looks like this too; under the lock, after it, the recovery finds nothing to do.
+bool NeedsRecovery(Store* store, const Guid& vm, const std::vector<Intent>& intents) {
+  for (const Intent& in : intents) {
+    if (in.vm == vm) return true;
+  }
+  Result<VmRecord> record = ReadVmRecord(store->fs(), store->RecordPath(vm));
+  if (!record.ok()) return true;
+  Result<std::vector<std::string>> strays = FindStrays(store, *record);
+  return !strays.ok() || !strays->empty();
+}
+
+// The VM lock for a recovery, taken after the VM's kRecoverySlot (kept in *slots, to be released
+// after the VM: store.h). kInUse when another holder has the VM or another recovery is at it;
+// kAccessDenied when the lock file cannot be written (a read-only store, another user's).
+Result<std::unique_ptr<FileLock>> LockForRecovery(const std::string& path,
+                                                  std::vector<std::unique_ptr<FileLock>>* slots) {
+  ASSIGN_OR_RETURN(std::unique_ptr<FileLock> slot,
+                   FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry, kRecoverySlot));
+  ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                   FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry));
+  slots->push_back(std::move(slot));
+  return lock;
+}
+
+bool IsHeld(Store* store, const Guid& vm) {
+  Result<bool> held = FileLock::IsHeld(store->layout().VmLockPath(vm));
+  return !held.ok() || *held;
+}
+
+}  // namespace
+
 Result<RecoveryReport> RecoverStore(Store* store) {
   RecoveryReport report;
   ASSIGN_OR_RETURN(std::vector<Intent> intents, Journal(store->fs(), &store->layout()).List());
   ASSIGN_OR_RETURN(std::set<Guid> vms, KnownVms(store, intents));
+  std::vector<std::unique_ptr<FileLock>> recovery_slots;  // released after `held`
   std::map<Guid, std::unique_ptr<FileLock>> held;
+  bool others_held = false;  // a VM that needs nothing is held: an operation may be running
   for (const Guid& vm : vms) {
+    if (!NeedsRecovery(store, vm, intents)) {  // never locked: never in an operation's way
+      others_held = others_held || IsHeld(store, vm);
+      continue;
+    }
     Result<std::unique_ptr<FileLock>> lock =
-        FileLock::Acquire(store->layout().VmLockPath(vm), LockMode::kExclusive, FileLock::kTry);
+        LockForRecovery(store->layout().VmLockPath(vm), &recovery_slots);
     if (!lock.ok() && lock.status().code() == Code::kInUse) {
       report.busy.push_back(vm);
+      continue;
+    }
+    if (!lock.ok() && lock.status().code() == Code::kAccessDenied) {
+      report.not_writable.push_back(vm);
       continue;
     }
     if (!lock.ok()) return lock.status();
@@ -135,7 +180,10 @@ Result<RecoveryReport> RecoverStore(Store* store) {
   }
   // Test VMs sit in their own directories but are swept with their source (both locked here).
   for (const auto& [vm, lock] : held) RETURN_IF_ERROR(SweepVm(store, vm, &report));
-  if (report.busy.empty()) RETURN_IF_ERROR(SweepJournalTemps(store, &report));
+  if (report.busy.empty() && !others_held) {
+    Status st = SweepJournalTemps(store, &report);
+    if (st.code() != Code::kAccessDenied) RETURN_IF_ERROR(st);  // a read-only store keeps them
+  }
   return report;
 }
 

@@ -1,11 +1,15 @@
 // Store-wide crash recovery and the store check.
 //
-// RecoverStore, for every VM whose lock it can take at once (others are in use, and skipped):
+// RecoverStore, for every VM that needs recovery (a leftover intent, a stray file, a directory
+// without a record, as seen without its lock) and whose lock it can take at once (others are in
+// use, and skipped; VMs it cannot write are reported in not_writable), holding the VM's
+// kRecoverySlot with it (store.h) so that an operation arriving meanwhile waits for it:
 //   1. resolves the VM's leftover intents (roll forward past the commit point, else back);
 //   2. removes stray temporaries (*.tmp) from the VM's directory;
 //   3. removes, and reports, orphans: a VM directory with no record, and disk files in disks/
 //      that no record names (the replica chain, the failover disk, a test VM's disk).
-// Journal temporaries are removed when no VM is in use.
+// Journal temporaries are removed when no VM is in use (held by anybody). VMs that need nothing
+// are never locked.
 //
 // CheckStore changes nothing: it reports pending intents, orphans, files a record names that are
 // missing, and every VHDX that does not check clean (Image::Check) or whose chain is broken. The

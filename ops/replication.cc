@@ -104,11 +104,21 @@ Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpCon
   return id;
 }
 
-Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes) {
+namespace {
+
+// ApplyChanges, checking first that the head's virtual size is `source_size` (0: unknown). The
+// head is opened only under the VM lock: until then a checkpoint may be replacing it.
+Status ApplyToHead(Store& store, const Guid& vm, std::span<const ChangeExtent> changes,
+                   uint64_t source_size, std::string_view where) {
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(ExpectState(v.record, {ReplicationState::kReplicating}, "applying changes"));
   ASSIGN_OR_RETURN(auto disk, chain::Chain::Open(store.fs(), store.DiskPath(vm, v.record.head),
                                                  {.writable_leaf = true}));
+  if (source_size != 0 && disk->virtual_size() != source_size) {
+    return InvalidArgument(std::string(where) + ": change set for a disk of " +
+                           std::to_string(source_size) + " bytes, the replica has " +
+                           std::to_string(disk->virtual_size()));
+  }
   for (const ChangeExtent& e : changes) {
     if (e.offset > disk->virtual_size() || e.data.size() > disk->virtual_size() - e.offset) {
       return InvalidArgument("change at " + std::to_string(e.offset) + " +" +
@@ -121,20 +131,16 @@ Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> 
   return disk->Close();
 }
 
+}  // namespace
+
+Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes) {
+  return ApplyToHead(store, vm, changes, 0, "");
+}
+
 Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path) {
   ASSIGN_OR_RETURN(ChangeSet set, ReadChangeSet(store.fs(), path));
-  ASSIGN_OR_RETURN(VmRecord record, store.GetVm(vm));
-  if (set.virtual_size() != 0 && !record.head.empty()) {
-    ASSIGN_OR_RETURN(auto head, vhdx::Image::Open(store.fs(), store.DiskPath(vm, record.head),
-                                                  {.read_only = true}));
-    if (head->virtual_size() != set.virtual_size()) {
-      return InvalidArgument(path + ": change set for a disk of " +
-                             std::to_string(set.virtual_size()) + " bytes, the replica has " +
-                             std::to_string(head->virtual_size()));
-    }
-  }
   std::vector<ChangeExtent> extents = set.extents();
-  return ApplyChanges(store, vm, extents);
+  return ApplyToHead(store, vm, extents, set.virtual_size(), path);
 }
 
 static Status SetReplicationState(Store& store, const Guid& vm, ReplicationState from,

@@ -53,11 +53,15 @@ Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& di
                                            const StoreOptions& options) {
   StoreLayout layout = MakeLayout(dir, options);
   RETURN_IF_ERROR(CheckStoreDirs(fs, layout));
-  RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
+  if (!options.read_only) {
+    RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
+  }
   std::unique_ptr<Store> store(new Store(fs, layout, options));
   ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(layout.StoreLockPath(), LockMode::kShared,
                                                    options.lock_timeout, "store " + dir));
-  RETURN_IF_ERROR(EnsureTrashDir(fs, layout));
+  if (options.read_only) return store;
+  Status trash_dir = EnsureTrashDir(fs, layout);
+  if (!trash_dir.ok() && trash_dir.code() != Code::kAccessDenied) return trash_dir;
   ASSIGN_OR_RETURN(store->open_recovery_, store->Recover());
   // Leftovers of earlier runs (a crash, a process that did not wait for its reclaim).
   Result<bool> trash = TrashHasEntries(fs, layout);
@@ -81,6 +85,7 @@ void Store::TrashChanged() {
 Result<TrashReport> Store::ReclaimTrash() { return ops::ReclaimTrash(fs_, layout_); }
 
 Result<RecoveryReport> Store::Recover() {
+  if (options_.read_only) return AccessDenied("store " + layout_.root + " is opened read-only");
   std::lock_guard<std::mutex> guard(recover_mu_);
   return RecoverStore(this);
 }
@@ -138,10 +143,43 @@ Result<Guid> Store::FindVm(std::string_view guid_or_name) {
   return found[0];
 }
 
+namespace {
+
+// The VM lock for an operation: a conflict with a recovery (which holds kRecoverySlot while it
+// holds the VM) waits for the recovery to end, then tries again; any other holder keeps the
+// status of the first attempt. The recovery releases the VM before its slot, so a conflict seen
+// with the slot free twice in a row is another holder (an operation, a consumer).
+Result<std::unique_ptr<FileLock>> LockForOperation(const std::string& path,
+                                                   std::chrono::milliseconds timeout,
+                                                   const std::string& what) {
+  Result<std::unique_ptr<FileLock>> first = AcquireLock(path, LockMode::kExclusive, timeout, what);
+  if (first.ok()) return first;
+  Result<std::unique_ptr<FileLock>> lock = first.status();
+  for (int quiet = 0; !lock.ok() && quiet < 2;) {
+    const Code code = lock.status().code();
+    if (code != Code::kInUse && code != Code::kTimeout) return lock;
+    Result<bool> recovering = FileLock::IsHeld(path, LockMode::kExclusive, kRecoverySlot);
+    if (!recovering.ok()) return first;
+    if (*recovering) {
+      quiet = 0;
+      lock = FileLock::Acquire(path, LockMode::kExclusive, std::chrono::milliseconds(20));
+    } else {
+      ++quiet;
+      lock = FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry);
+    }
+  }
+  return lock.ok() ? std::move(lock) : std::move(first);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm) {
-  ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
-                   AcquireLock(layout_.VmLockPath(vm), LockMode::kExclusive, options_.lock_timeout,
-                               "VM " + vm.ToString()));
+  if (options_.read_only) {
+    return AccessDenied("VM " + vm.ToString() + ": store " + layout_.root + " is opened read-only");
+  }
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<FileLock> lock,
+      LockForOperation(layout_.VmLockPath(vm), options_.lock_timeout, "VM " + vm.ToString()));
   RecoveryReport report;
   RETURN_IF_ERROR(RecoverVm(vm, &report));
   return lock;

@@ -1,14 +1,27 @@
 // Store: a replica store directory (layout.h) opened by one process; many processes may open the
 // same store at once.
 //
-// Locks: every open Store holds STORE/store.lock shared. Every operation on a VM holds the VM's
-// lock (locks/<vm-guid>.lock) exclusively for its whole run, and so does a consumer attached to the
-// VM's disk (consumer.h): a VM whose lock is held is "in use" (a running VM, or an operation in
-// another process or thread). Locks are taken with StoreOptions::lock_timeout: with FileLock::kTry
-// a held lock fails at once with kInUse; with a deadline, waiting past it fails with kTimeout.
+// Locks (OFD locks, platform/file_lock.h): every open Store holds STORE/store.lock shared. Every
+// operation on a VM holds the VM's lock (slot 0 of locks/<vm-guid>.lock) exclusively for its whole
+// run, and so does a consumer attached to the VM's disk (consumer.h): a VM whose lock is held is
+// "in use" (a running VM, or an operation in another process or thread). Locks are taken with
+// StoreOptions::lock_timeout: with FileLock::kTry a held lock fails at once with kInUse; with a
+// deadline, waiting past it fails with kTimeout. A recovery (below) holds a VM only while it
+// recovers it, and marks that by also holding kRecoverySlot of the VM's lock file: an operation
+// that finds the VM held by a recovery waits for it, whatever the timeout, instead of failing.
 //
 // Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
-// VM are rolled forward or back, stray temporaries removed, orphans removed and reported.
+// VM are rolled forward or back, stray temporaries removed, orphans removed and reported. Open
+// locks only the VMs that need it (a leftover intent, a stray file, a directory without a record,
+// as seen without a lock and confirmed under it), so opening a store never gets in the way of
+// operations on VMs it does not touch.
+//
+// Read-only opens (StoreOptions::read_only; the read-only commands: vm list, vm show, wmi job)
+// take the store lock shared through a read-only descriptor and nothing else: no recovery, no
+// directory created, no VM lock (LockVm is kAccessDenied), so they work on a read-only store and
+// for a user who may only read it; a VM with a leftover intent is shown as its record stands. A
+// read-write Open on a store it cannot write (EROFS, EACCES) recovers nothing it cannot write:
+// such VMs are reported in RecoveryReport::not_writable, and Open succeeds.
 //
 // Trash (trash.h): an operation's finish step, and a recovery rolling one forward, move the files
 // it deletes into STORE/trash/ and call TrashChanged(); StoreOptions::reclaim says who empties
@@ -45,6 +58,8 @@ struct StoreOptions {
   // A real directory for the lock files; empty: the store directory (which must then be real).
   std::string lock_dir;
   std::chrono::milliseconds lock_timeout = FileLock::kTry;
+  // Shared locks only, no recovery, no writes (see above).
+  bool read_only = false;
   // Who empties the trash of what this Store's operations and recoveries discard.
   enum class Reclaim : uint8_t {
     kBackground,   // the Store's reaper thread: calls return without waiting for it
@@ -60,7 +75,11 @@ struct RecoveryReport {
   std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
   std::vector<std::string> removed;         // temporaries and orphans deleted
   std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
+  std::vector<Guid> not_writable;           // VMs needing recovery this process cannot write
 };
+
+// The slot of a VM's lock file a recovery holds while it holds the VM (see above).
+inline constexpr uint32_t kRecoverySlot = 1;
 
 // A VM locked for an operation, with its record as read under the lock.
 struct LockedVm {
@@ -72,7 +91,8 @@ class Store {
  public:
   // Creates the directory tree of an empty store (idempotent on an existing store).
   static Status Create(FileSystem* fs, const std::string& dir, const StoreOptions& options = {});
-  // Opens a store and runs recovery on every VM not in use. kNotFound if `dir` is not a store.
+  // Opens a store and runs recovery on every VM that needs it and is not in use (none when
+  // read_only). kNotFound if `dir` is not a store.
   static Result<std::unique_ptr<Store>> Open(FileSystem* fs, const std::string& dir,
                                              const StoreOptions& options = {});
   ~Store();
@@ -83,7 +103,8 @@ class Store {
   // What the recovery at Open did.
   const RecoveryReport& open_recovery() const { return open_recovery_; }
 
-  // Runs recovery again over every VM not in use.
+  // Runs recovery again over every VM that needs it and is not in use. kAccessDenied when
+  // read_only.
   Result<RecoveryReport> Recover();
 
   // Files were moved into the trash: reclaims them as options().reclaim says. A synchronous
@@ -103,7 +124,8 @@ class Store {
   Result<Guid> FindVm(std::string_view guid_or_name);
 
   // Locks `vm` for an operation (see the locking rules above) and resolves its leftover intents.
-  // The lock is released when the returned object is destroyed.
+  // The lock is released when the returned object is destroyed. kAccessDenied when read_only, or
+  // when the lock file cannot be opened for writing (a read-only store, another user's).
   Result<std::unique_ptr<FileLock>> LockVm(const Guid& vm);
   // LockVm, then reads the record (kNotFound for an unknown VM; with require_replica, kUnsupported
   // for a VM that is not a replica: a test VM).

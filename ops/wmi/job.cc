@@ -131,14 +131,10 @@ Result<Job> JobStore::ReadRecord(const Guid& id) {
   return DecodeJob(*text, RecordPath(id));
 }
 
-// An unfinished record whose owner lock can be taken: the owner is gone. Re-read under the lock
-// (the owner may have finished between the first read and its unlock) before declaring it lost.
-Result<Job> JobStore::MarkIfLost(Job job) {
-  if (IsFinished(job.state)) return job;
-  Result<std::unique_ptr<FileLock>> lock = Own(job.id);
-  if (!lock.ok()) return job;  // the owner is alive (or another reader is marking it)
-  ASSIGN_OR_RETURN(job, ReadRecord(job.id));
-  if (IsFinished(job.state)) return job;
+namespace {
+
+// `job` as lost with its process: 10 Exception, 32771.
+Job Lost(Job job) {
   job.state = JobState::kException;
   job.error_code = kStatusUnknown;
   job.error_description = "the job was lost with its process (pid " +
@@ -146,6 +142,28 @@ Result<Job> JobStore::MarkIfLost(Job job) {
                           "); its outcome cannot be read back: check the VM's state";
   job.cancellable = false;
   job.finished_ms = NowMs();
+  return job;
+}
+
+}  // namespace
+
+// An unfinished record whose owner lock is free: the owner is gone. A held lock (IsHeld takes
+// nothing, so a poller never stands in the owner's way) is a live job. Re-read under the lock
+// (the owner may have finished between the first read and its unlock) before declaring it lost.
+// A store this process cannot write (read-only, another user's) shows the job lost, unrecorded.
+Result<Job> JobStore::MarkIfLost(Job job) {
+  if (IsFinished(job.state)) return job;
+  Result<bool> alive = FileLock::IsHeld(OwnerLockPath(job.id));
+  if (!alive.ok() || *alive) return job;
+  Result<std::unique_ptr<FileLock>> lock = Own(job.id);
+  if (!lock.ok() && lock.status().code() == Code::kAccessDenied) {
+    ASSIGN_OR_RETURN(job, ReadRecord(job.id));
+    return IsFinished(job.state) ? job : Lost(std::move(job));
+  }
+  if (!lock.ok()) return job;  // the owner is alive (or another reader is marking it)
+  ASSIGN_OR_RETURN(job, ReadRecord(job.id));
+  if (IsFinished(job.state)) return job;
+  job = Lost(std::move(job));
   RETURN_IF_ERROR(Write(job));
   return job;
 }

@@ -7,10 +7,11 @@
 namespace hvdisk::ops::wmi {
 namespace {
 
-// A store that cannot be opened is "not available", whatever stopped it (missing, not a store,
-// unreadable); a held store lock keeps its own meaning (32774 / 32772).
+// A store that cannot be opened is "not available" (missing, not a store, broken); a held store
+// lock keeps its own meaning (32774 / 32772), and so does a permission refused (32769).
 Status StoreUnavailable(const std::string& dir, const Status& st) {
-  if (st.code() == Code::kInUse || st.code() == Code::kTimeout || st.code() == Code::kOutOfMemory) {
+  if (st.code() == Code::kInUse || st.code() == Code::kTimeout || st.code() == Code::kOutOfMemory ||
+      st.code() == Code::kAccessDenied) {
     return st;
   }
   return Unavailable("replica store " + dir + " is not available: " + st.ToString());

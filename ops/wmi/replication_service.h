@@ -10,8 +10,10 @@
 //   - InitiateFailover, RevertFailover, CommitFailover and TestReplicaSystem, once accepted,
 //     return 4096 and a job run on a worker thread (job_runner.h); RequestReplicationStateChange
 //     and DestroySystem complete at once (0).
-//   - A store that cannot be opened (missing, not a store, unreadable) is 32777 for every call;
-//     the service retries opening it on each call.
+//   - A store that cannot be opened (missing, not a store, broken) is 32777 for every call, one
+//     the caller may not open (permissions) 32769; the service retries opening it on each call.
+//   - A caller who may read the store but not write it (another user's store, a read-only mount)
+//     gets jobs and records, and 32769 Access Denied for every method that changes a VM.
 //
 // Thread safety: every method may be called from any thread. The destructor waits for the jobs
 // this service started. The FileSystems must outlive the service.

@@ -72,7 +72,7 @@ TEST_F(StoreTest, HeldVmIsInUseAndADeadlineTimesOut) {
   waiting.lock_timeout = std::chrono::milliseconds(50);
   ASSERT_OK_AND_ASSIGN(auto patient, Store::Open(&fs_, "/store", waiting));
   EXPECT_CODE(InitiateFailover(*patient, vm), Code::kTimeout);
-  EXPECT_EQ(patient->open_recovery().busy, std::vector<Guid>{vm});
+  EXPECT_TRUE(patient->open_recovery().busy.empty());  // it needs no recovery: not even tried
   held.reset();
   ASSERT_OK(InitiateFailover(*patient, vm));
 }

@@ -12,6 +12,7 @@
 #include "ops/consumer.h"
 #include "ops/failover.h"
 #include "ops/wmi/replication_service.h"
+#include "tests/testutil/cli_runner.h"
 #include "tests/testutil/testutil.h"
 #include "tests/testutil/wmi_fixture.h"
 
@@ -105,6 +106,35 @@ TEST_F(WmiProcessTest, JobLostWithItsProcessIsStatusUnknown_32771) {
   EXPECT_NE(job.error_description.find("lost"), std::string::npos);
   EXPECT_EQ(service.GetJob(line.substr(5)).value(), job);  // settled once and for all
   EXPECT_EQ(State(), ReplicationState::kReplicating);      // recovery rolled it back
+}
+
+// Finding 5: a poller in the job's own process dropped its owner lock (closing a descriptor of the
+// lock file drops a POSIX lock), so another process's poll declared the running job lost (10 /
+// 32771, in 34 of 34 polls of a long CommitFailover) while it went on to complete. The other
+// process is the hvdisk binary (`wmi job`), so it shares nothing with this one; locks are in the
+// store, where the binary looks for them.
+TEST_F(WmiProcessTest, RunningJobPolledHereAndFromAnotherProcessIsNeverLost) {
+  GateFileSystem gate(fs_);
+  gate.Arm("failover-");
+  ReplicationService service(&gate, dir_);
+  MethodResult r = service.InitiateFailover(VmRef(vm_), "");
+  ASSERT_EQ(r.return_value, kJobStarted) << r.error;
+  gate.WaitUntilHeld();  // the job runs, held mid-way, in this process
+  const std::string id = r.job.substr(r.job.find("InstanceID=\"") + 12, 36);
+  for (int poll = 0; poll < 5; ++poll) {
+    ASSERT_OK_AND_ASSIGN(Job here, service.GetJob(r.job));
+    EXPECT_EQ(here.state, JobState::kRunning) << "poll " << poll << ": " << here.error_description;
+    std::string out;
+    EXPECT_EQ(
+        hvdisk::testing::Hvdisk(
+            "wmi --store " + hvdisk::testing::Q(dir_) + " job " + id + " --json", &out, false),
+        0)
+        << out;
+    EXPECT_NE(out.find("\"JobState\": 4,"), std::string::npos) << "poll " << poll << ": " << out;
+  }
+  gate.Release();
+  ASSERT_OK_AND_ASSIGN(Job end, testing::WaitForJob(service, r.job));
+  EXPECT_EQ(end.state, JobState::kCompleted) << end.error_description;
 }
 
 TEST_F(WmiProcessTest, VmHeldByAnotherProcessIsInUse_32774) {

@@ -218,6 +218,7 @@ Result<bool> ChunkReader::Next(Chunk* chunk) {
   if (!ready_.empty()) {
     *chunk = ready_.front();
     ready_.pop_front();
+    cv_.notify_all();  // the reader may be waiting for room (WaitForRoom)
     return true;
   }
   if (!error_.ok()) return error_;

@@ -237,7 +237,7 @@ void ChunkReader::Release(const Chunk& chunk) {
 Result<Hash128> DigestDisk(Disk* disk, Progress* progress) {
   ChunkReader reader(disk, 0, disk->size(), 8 * vhdx::kMiB, 4);
   RETURN_IF_ERROR(reader.Start());
-  Digest128 digest;
+  ContentDigest digest;
   for (;;) {
     Chunk chunk;
     ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));

@@ -218,6 +218,7 @@ Result<bool> ChunkReader::Next(Chunk* chunk) {
   if (!ready_.empty()) {
     *chunk = ready_.front();
     ready_.pop_front();
+    cv_.notify_all();  // the reader may be waiting for room (WaitForRoom)
     return true;
   }
   if (!error_.ok()) return error_;
@@ -236,7 +237,7 @@ void ChunkReader::Release(const Chunk& chunk) {
 Result<Hash128> DigestDisk(Disk* disk, Progress* progress) {
   ChunkReader reader(disk, 0, disk->size(), 8 * vhdx::kMiB, 4);
   RETURN_IF_ERROR(reader.Start());
-  Digest128 digest;
+  ContentDigest digest;
   for (;;) {
     Chunk chunk;
     ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));

@@ -25,7 +25,7 @@
 
 #include "cli/disk_source.h"
 #include "cli/progress.h"
-#include "platform/digest.h"
+#include "platform/content_digest.h"
 #include "platform/io_queue.h"
 #include "platform/status.h"
 
@@ -123,8 +123,9 @@ class ChunkReader {
   bool stop_ = false;               // guarded by mu_
 };
 
-// XXH3-128 of the disk's whole virtual content (what `xxhsum -H2` prints for a raw copy);
-// `progress` (may be null) counts the bytes hashed.
+// The ContentDigest of the disk's whole virtual content (platform/content_digest.h): ranges the
+// map reports as zero are fed as known zeros, never read, so cost follows the allocated data.
+// `progress` (may be null) counts the bytes covered.
 Result<Hash128> DigestDisk(Disk* disk, Progress* progress = nullptr);
 
 }  // namespace hvdisk::cli

@@ -22,7 +22,7 @@
 #include "ops/store.h"
 #include "ops/wmi/cim_reference.h"
 #include "ops/wmi/replication_service.h"
-#include "platform/digest.h"
+#include "platform/content_digest.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::cli {
@@ -59,10 +59,11 @@ std::string DiskPath(Demo& d, const std::string& name) {
   return d.store->layout().Abs(ops::StoreLayout::DiskRel(d.vm, name));
 }
 
-// XXH3-128 of the virtual content seen through `file` of the VM's disks.
+// The ContentDigest (`hvdisk digest`'s value) of the virtual content seen through `file` of the
+// VM's disks.
 Result<std::string> DigestOf(Demo& d, const std::string& file) {
   ASSIGN_OR_RETURN(auto chain, chain::Chain::Open(d.fs, DiskPath(d, file), {}));
-  Digest128 stream;
+  ContentDigest stream;
   std::vector<std::byte> buf(8 * kMiB);
   for (uint64_t off = 0; off < chain->virtual_size(); off += buf.size()) {
     RETURN_IF_ERROR(chain->Read(off, buf));

@@ -56,7 +56,7 @@ int RunDigest(const FileArgs& a) {
   if (!hash.ok()) return ReportError(hash.status());
   if (a.json) {
     nlohmann::ordered_json j{{"filename", a.file},
-                             {"algorithm", "xxh3-128"},
+                             {"algorithm", "xxh3-128-1m"},
                              {"digest", hash->ToHex()},
                              {"virtual-size", (*disk)->size()}};
     PrintJson(j);
@@ -224,7 +224,9 @@ int RunWrite(const FileArgs& a) {
 void RegisterContent(CLI::App& app) {
   auto d = std::make_shared<FileArgs>();
   CLI::App* digest = app.add_subcommand(
-      "digest", "XXH3-128 of the whole virtual content, printed as 'xxhsum -H2' prints it");
+      "digest",
+      "Content digest of the whole virtual content (xxh3-128-1m: XXH3-128 of the XXH3-128 of each "
+      "MiB; docs/json.md), skipping what the allocation map reports as zero");
   AddJsonFlag(digest, &d->json, "filename, algorithm, digest, virtual-size");
   AddFormatOption(digest, &d->format);
   AddAllowRootOption(digest, &d->roots);

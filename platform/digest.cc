@@ -42,6 +42,8 @@ void Digest128::UpdateZeros(uint64_t count) {
   }
 }
 
+void Digest128::Reset() { XXH3_128bits_reset(state_->xxh); }
+
 Hash128 Digest128::Finish() const {
   XXH128_hash_t h = XXH3_128bits_digest(state_->xxh);
   return {h.high64, h.low64};

@@ -32,6 +32,8 @@ class Digest128 {
   // Updates with `count` zero bytes without materialising them all at once.
   void UpdateZeros(uint64_t count);
   Hash128 Finish() const;
+  // Starts over, as a new object.
+  void Reset();
 
  private:
   struct State;

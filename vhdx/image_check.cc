@@ -22,10 +22,13 @@ struct Interval {
 
 std::string EntryName(uint64_t index) { return "BAT entry " + std::to_string(index); }
 
-// Checks one payload entry; appends its block to `used`.
-Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t file_size,
+// How many entries one read of a full scan covers: 1 MiB of BAT.
+constexpr uint64_t kScanEntries = 128 * 1024;
+
+// Checks payload entry `e` at `index`; appends its block to `used`.
+Status CheckPayload(Image::State* s, uint64_t index, uint64_t e, uint64_t file_size,
                     std::vector<Interval>* used) {
-  uint64_t e = s->bat[index];
+  const uint64_t block = index - index / (s->chunk_ratio + 1);
   uint8_t st = EntryState(e);
   // States 4 and 5 are reserved; PARTIALLY_PRESENT only in differencing files (the codec's rule).
   ASSIGN_OR_RETURN(BatEntry entry, BatEntry::FromRaw(e));
@@ -49,7 +52,7 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t fi
   }
   used->push_back({off, off + len, EntryName(index)});
   if (st == kStatePartiallyPresent) {
-    uint64_t sb = s->bat[s->BitmapIndex(block / s->chunk_ratio)];
+    ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(block / s->chunk_ratio)));
     if (EntryState(sb) != 6) {
       return Corrupt(EntryName(index) +
                      ": PARTIALLY_PRESENT block without a sector bitmap "
@@ -59,9 +62,8 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t block, uint64_t fi
   return Status::Ok();
 }
 
-Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t file_size,
+Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t e, uint64_t file_size,
                         std::vector<Interval>* used) {
-  uint64_t e = s->bat[index];
   uint8_t st = EntryState(e);
   if (st == 0) return Status::Ok();
   if (st != 6 || !s->differencing()) {
@@ -76,10 +78,24 @@ Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t file_size,
   return Status::Ok();
 }
 
+// Checks entry `e` at `index` of either kind; counts an allocated payload block.
+Status CheckEntry(Image::State* s, uint64_t index, uint64_t e, uint64_t file_size,
+                  std::vector<Interval>* used) {
+  if ((e >> 3) & 0x1FFFF) return Corrupt(EntryName(index) + ": reserved bits set (MS-VHDX 2.5.1)");
+  if (index % (s->chunk_ratio + 1) == s->chunk_ratio) {
+    return CheckBitmapEntry(s, index, e, file_size, used);
+  }
+  RETURN_IF_ERROR(CheckPayload(s, index, e, file_size, used));
+  const uint8_t st = EntryState(e);
+  if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated++;
+  return Status::Ok();
+}
+
 }  // namespace
 
 // Validates every BAT entry (states, reserved bits, offsets within the file, no overlap with
-// each other or with the log, metadata and BAT regions). Sets *end_of_objects to the end of
+// each other or with the log, metadata and BAT regions), streaming the BAT: memory follows the
+// allocated blocks, not the BAT's size. Sets *end_of_objects to the end of
 // the last object in the file. Counts allocated blocks.
 Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects,
                    const Image::CheckProgress* progress) {
@@ -89,21 +105,18 @@ Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects
       {h.log_offset, h.log_offset + h.log_length, "log"},
       {s->metadata_offset, s->metadata_offset + s->metadata_length, "metadata region"},
       {s->bat_offset, s->bat_offset + s->bat_length, "BAT region"}};
-  uint64_t entries = BatEntryCountFor(s->params);
+  const uint64_t entries = BatEntryCountFor(s->params);
   s->allocated = 0;
-  for (uint64_t i = 0; i < entries; ++i) {
-    if ((s->bat[i] >> 3) & 0x1FFFF) {
-      return Corrupt(EntryName(i) + ": reserved bits set (MS-VHDX 2.5.1)");
-    }
-    if (i % (s->chunk_ratio + 1) == s->chunk_ratio) {
-      RETURN_IF_ERROR(CheckBitmapEntry(s, i, file_size, &used));
-    } else {
-      RETURN_IF_ERROR(CheckPayload(s, i, i - i / (s->chunk_ratio + 1), file_size, &used));
-      uint8_t st = EntryState(s->bat[i]);
-      if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated++;
+  std::vector<uint64_t> window;  // the BAT streams through, 1 MiB at a time
+  for (uint64_t first = 0; first < entries; first += window.size()) {
+    window.resize(std::min(kScanEntries, entries - first));
+    RETURN_IF_ERROR(s->bat.ReadRange(first, window));
+    for (uint64_t k = 0; k < window.size(); ++k) {
+      if (window[k] == 0) continue;  // NOT_PRESENT, no offset: valid in either kind of entry
+      RETURN_IF_ERROR(CheckEntry(s, first + k, window[k], file_size, &used));
     }
     // The open validated once already: this pass is the second half of the work.
-    if (progress != nullptr && *progress && i % 65536 == 0) (*progress)(entries + i, 2 * entries);
+    if (progress != nullptr && *progress) (*progress)(entries + first, 2 * entries);
   }
   std::sort(used.begin(), used.end(), [](auto& a, auto& b) { return a.start < b.start; });
   *end_of_objects = 0;

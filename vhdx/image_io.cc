@@ -61,7 +61,7 @@ void SetBits(Image::State* s, uint64_t chunk, uint64_t first, uint64_t count, bo
 Status LoadBitmap(Image::State* s, uint64_t chunk) {
   if (s->bitmaps.count(chunk)) return Status::Ok();
   std::vector<std::byte> bm(kSectorBitmapBlockSize);
-  uint64_t e = s->bat[s->BitmapIndex(chunk)];
+  ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(s->BitmapIndex(chunk)));
   if (EntryState(e) == 6) {
     ASSIGN_OR_RETURN(size_t n, s->file->ReadAt(EntryOffset(e), bm));
     (void)n;  // a bitmap past the end of the file reads as zeros
@@ -80,7 +80,7 @@ Result<std::vector<Extent>> Image::Map(uint64_t offset, uint64_t length) {
   for (uint64_t pos = offset; pos < offset + length;) {
     uint64_t block = pos / s->block_size(), bo = pos % s->block_size();
     uint64_t n = std::min(s->block_size() - bo, offset + length - pos);
-    uint64_t e = s->bat[s->PayloadIndex(block)];
+    ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(s->PayloadIndex(block)));
     switch (EntryState(e)) {
       case kStateFullyPresent:
         Push(&out, Extent::Kind::kData, pos, n, EntryOffset(e) + bo);

@@ -43,28 +43,32 @@ namespace {
 
 // Takes the dirty pages, ordered so that every prefix of entries is consistent: extra pages
 // (atomic updates) first, then bitmap pages, then BAT pages holding sector-bitmap entries, then
-// the other BAT pages. REQUIRES: gate held exclusively and mu held.
-std::vector<LogPage> TakeDirtyPages(Image::State* s) {
-  std::vector<LogPage> pages = std::move(s->extra_pages);
-  s->extra_pages.clear();
+// the other BAT pages. The BAT pages taken stay pinned (listed in *bat_pages) until applied.
+// REQUIRES: gate held exclusively and mu held.
+Result<std::vector<LogPage>> TakeDirtyPages(Image::State* s, std::vector<uint64_t>* bat_pages) {
+  std::vector<LogPage> bitmap_pages;  // first, as it may fail (reading a BAT page): nothing taken
   for (auto [chunk, pg] : s->dirty_bitmap_pages) {
     const auto& bm = s->bitmaps[chunk];
-    uint64_t off = EntryOffset(s->bat[s->BitmapIndex(chunk)]) + pg * kPageSize;
-    pages.push_back({off, {bm.begin() + pg * kPageSize, bm.begin() + (pg + 1) * kPageSize}});
+    ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(chunk)));
+    uint64_t off = EntryOffset(sb) + pg * kPageSize;
+    bitmap_pages.push_back({off, {bm.begin() + pg * kPageSize, bm.begin() + (pg + 1) * kPageSize}});
   }
+  std::vector<LogPage> pages = std::move(s->extra_pages);
+  s->extra_pages.clear();
+  std::move(bitmap_pages.begin(), bitmap_pages.end(), std::back_inserter(pages));
   std::vector<LogPage> with_sb, plain;
-  for (uint64_t pg : s->dirty_bat_pages) {
+  for (const auto& [pg, entries] : s->bat.TakeDirty()) {
     LogPage p{s->bat_offset + pg * kPageSize, std::vector<std::byte>(kPageSize)};
     bool has_sb = false;
     for (uint64_t i = 0; i < kEntriesPerPage; ++i) {
       uint64_t idx = pg * kEntriesPerPage + i;
-      StoreU64(p.data, i * 8, s->bat[idx]);
-      has_sb |= idx % (s->chunk_ratio + 1) == s->chunk_ratio && s->bat[idx] != 0;
+      StoreU64(p.data, i * 8, entries[i]);
+      has_sb |= idx % (s->chunk_ratio + 1) == s->chunk_ratio && entries[i] != 0;
     }
     (has_sb ? with_sb : plain).push_back(std::move(p));
+    bat_pages->push_back(pg);
   }
   s->dirty_bitmap_pages.clear();
-  s->dirty_bat_pages.clear();
   for (auto* v : {&with_sb, &plain}) std::move(v->begin(), v->end(), std::back_inserter(pages));
   return pages;
 }
@@ -83,11 +87,12 @@ Status ApplyPages(File* file, std::span<const LogPage> pages) {
 // REQUIRES: flush_mu held.
 Status FlushMetadata(Image::State* s) {
   std::vector<LogPage> pages;
+  std::vector<uint64_t> bat_pages;  // pinned until applied
   uint64_t last_offset;
   {
     std::unique_lock<std::shared_mutex> gate(s->gate);
     std::lock_guard<std::mutex> lock(s->mu);
-    pages = TakeDirtyPages(s);
+    ASSIGN_OR_RETURN(pages, TakeDirtyPages(s, &bat_pages));
     last_offset = AlignUp(s->next_alloc, kMiB);
   }
   if (pages.empty()) {
@@ -108,6 +113,10 @@ Status FlushMetadata(Image::State* s) {
     RETURN_IF_ERROR(s->log->WriteEntry(batch, AlignDown(size, kMiB), last_offset));
     RETURN_IF_ERROR(s->file->Flush());  // (3) the entry is durable before any page is applied
     RETURN_IF_ERROR(ApplyPages(s->file.get(), batch));  // (4)
+  }
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->bat.Applied(bat_pages);  // now in place: the cache may drop them
   }
   s->apply_unsynced = true;
   return Status::Ok();

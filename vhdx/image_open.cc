@@ -9,7 +9,11 @@
 //   (5) trim unreferenced space past the last object (left by a crash before a flush).
 // Crash points: each write of (2), (3), (5) is idempotent on reopen: the header protocol keeps
 // one valid header, replay may run again, and trimming is recomputed.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <memory>
 
 #include "vhdx/file_identifier.h"
 #include "vhdx/image_state.h"
@@ -116,12 +120,25 @@ Status ReadMetadata(Image::State* s, const ReplayPlan* overlay) {
   return Status::Ok();
 }
 
-Status ReadBat(Image::State* s, const ReplayPlan* overlay) {
-  std::vector<std::byte> raw(AlignUp(BatEntryCountFor(s->params) * 8, kPageSize));
-  RETURN_IF_ERROR(ReadMeta(s, overlay, s->bat_offset, raw));
-  s->bat.resize(raw.size() / 8);
-  for (size_t i = 0; i < s->bat.size(); ++i) s->bat[i] = LoadU64(raw, i * 8);
-  return Status::Ok();
+// Where data may start at or after `offset` in the file (SEEK_DATA); `offset` when unknown.
+uint64_t NextData(int fd, uint64_t offset) {
+  const off_t data = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+  if (data >= 0) return static_cast<uint64_t>(data);
+  return errno == ENXIO ? UINT64_MAX : offset;  // ENXIO: only a hole up to the end
+}
+
+// Sets up the paged BAT: pages are read on demand, through a copy of the in-memory replay. Holes
+// of the file are skipped by scans unless a replay lays pages over them.
+void ReadBat(Image::State* s, const ReplayPlan* overlay) {
+  std::shared_ptr<const ReplayPlan> plan;
+  if (overlay != nullptr) plan = std::make_shared<const ReplayPlan>(*overlay);
+  BatPages::DataProbe probe;
+  if (const int fd = s->file->native_handle(); fd >= 0 && plan == nullptr) {
+    probe = [fd](uint64_t offset) { return NextData(fd, offset); };
+  }
+  s->bat.Reset([s, plan](uint64_t offset,
+                         std::span<std::byte> dst) { return ReadMeta(s, plan.get(), offset, dst); },
+               s->bat_offset, BatEntryCountFor(s->params), std::move(probe));
 }
 
 }  // namespace
@@ -162,7 +179,7 @@ Result<std::unique_ptr<Image>> Image::Open(FileSystem* fs, const std::string& pa
   if (overlay) file_size = std::max(file_size, plan.last_file_offset);
   RETURN_IF_ERROR(ReadRegionTable(s.get(), overlay, file_size));
   RETURN_IF_ERROR(ReadMetadata(s.get(), overlay));
-  RETURN_IF_ERROR(ReadBat(s.get(), overlay));
+  ReadBat(s.get(), overlay);
   uint64_t end = 0;
   RETURN_IF_ERROR(ValidateBat(s.get(), file_size, &end));
   s->next_alloc = AlignUp(std::max(end, file_size), kMiB);

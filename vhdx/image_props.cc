@@ -32,6 +32,42 @@ Status CheckWritableMeta(Image::State* s) {
   return Status::Ok();
 }
 
+// Writes the BAT afresh at `off` (`len` bytes, whole MiB): the current entries, then zeros; 1 MiB
+// at a time, so memory does not follow the BAT's size. REQUIRES: flush_mu held.
+Status WriteBatCopy(Image::State* s, uint64_t off, uint64_t len) {
+  std::vector<uint64_t> entries(kMiB / 8);
+  std::vector<std::byte> raw(kMiB);
+  for (uint64_t done = 0; done < len; done += kMiB) {
+    const uint64_t first = done / 8, capacity = s->bat.capacity();
+    const uint64_t have =
+        first < capacity ? std::min<uint64_t>(entries.size(), capacity - first) : 0;
+    if (have > 0) {
+      std::lock_guard<std::mutex> l(s->mu);
+      RETURN_IF_ERROR(s->bat.ReadRange(first, std::span(entries).first(have)));
+    }
+    std::fill(raw.begin(), raw.end(), std::byte{0});
+    for (uint64_t i = 0; i < have; ++i) StoreU64(raw, i * 8, entries[i]);
+    RETURN_IF_ERROR(s->file->WriteAt(off + done, raw));
+  }
+  return Status::Ok();
+}
+
+// Grows the BAT in place to `entries`: the new entries read as zero (NOT_PRESENT), whatever the
+// unused tail of the region held. REQUIRES: flush_mu and mu held.
+Status GrowBatInPlace(Image::State* s, uint64_t entries) {
+  const uint64_t old_capacity = s->bat.capacity();
+  s->bat.Grow(entries);
+  std::vector<uint64_t> window(kMiB / 8);
+  for (uint64_t first = old_capacity; first < s->bat.capacity(); first += window.size()) {
+    window.resize(std::min<uint64_t>(window.size(), s->bat.capacity() - first));
+    RETURN_IF_ERROR(s->bat.ReadRange(first, window));
+    for (uint64_t i = 0; i < window.size(); ++i) {
+      if (window[i] != 0) RETURN_IF_ERROR(s->SetEntry(first + i, 0));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 uint64_t Image::virtual_size() const { return s_->params.virtual_disk_size; }
@@ -108,9 +144,7 @@ Status Image::Resize(uint64_t new_size) {
       off = s->next_alloc;
       s->next_alloc += len;
     }
-    std::vector<std::byte> bat(len);
-    for (size_t i = 0; i < s->bat.size(); ++i) StoreU64(bat, i * 8, s->bat[i]);
-    RETURN_IF_ERROR(s->file->WriteAt(off, bat));
+    RETURN_IF_ERROR(WriteBatCopy(s, off, len));
     RETURN_IF_ERROR(s->file->Flush());
     RegionTable rt = RegionTable::ForRegions(off, static_cast<uint32_t>(len), s->metadata_offset,
                                              static_cast<uint32_t>(s->metadata_length));
@@ -121,13 +155,13 @@ Status Image::Resize(uint64_t new_size) {
     }
     s->bat_offset = off;
     s->bat_length = len;
-    s->dirty_bat_pages.clear();  // the new BAT was written whole
+    s->bat.Relocated(off, entries);  // the new BAT was written whole
   }
   ASSIGN_OR_RETURN(std::vector<std::byte> region, next.EncodeRegion(s->metadata_length));
   RETURN_IF_ERROR(StageMetadataRegion(s, std::move(region)));
   {
     std::lock_guard<std::mutex> l(s->mu);
-    s->bat.resize(AlignUp(entries, kEntriesPerPage), 0);
+    RETURN_IF_ERROR(GrowBatInPlace(s, entries));  // relocated: already grown
     s->params = next;
     s->payload_blocks = DivRoundUp(new_size, s->block_size());
   }

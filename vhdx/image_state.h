@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "platform/file.h"
+#include "vhdx/bat_pages.h"
 #include "vhdx/header.h"
 #include "vhdx/image.h"
 #include "vhdx/log.h"
@@ -60,10 +61,9 @@ struct Image::State {
   uint64_t metadata_offset = 0;
   uint64_t metadata_length = 0;
 
-  // The BAT, sized to whole 4 KiB pages of the region (the tail entries stay zero).
+  // The BAT, in 4 KiB pages read on demand; bat_pages.h states the memory bound.
   std::mutex mu;
-  std::vector<uint64_t> bat;
-  std::set<uint64_t> dirty_bat_pages;                          // page index within the BAT
+  BatPages bat;
   std::map<uint64_t, std::vector<std::byte>> bitmaps;          // chunk -> 1 MiB sector bitmap
   std::set<std::pair<uint64_t, uint64_t>> dirty_bitmap_pages;  // (chunk, page)
   std::vector<LogPage> extra_pages;  // metadata/region-table pages for the next log entry
@@ -86,11 +86,9 @@ struct Image::State {
   uint64_t BitmapIndex(uint64_t chunk) const { return chunk * (chunk_ratio + 1) + chunk_ratio; }
   bool differencing() const { return params.type() == DiskType::kDifferencing; }
 
+  // Sets a BAT entry and pins its page dirty (reading the page first if it is not cached).
   // REQUIRES: mu held.
-  void SetEntry(uint64_t index, uint64_t value) {
-    bat[index] = value;
-    dirty_bat_pages.insert(index / kEntriesPerPage);
-  }
+  Status SetEntry(uint64_t index, uint64_t value) { return bat.Set(index, value); }
 };
 
 // BAT entry helpers (§2.5.1): state in bits 0-2, FileOffsetMB in bits 20-63.

@@ -48,10 +48,11 @@ Status ReserveThrough(Image::State* s, uint64_t from) {
 // Ensures the chunk's sector bitmap block exists (allocating it if needed). REQUIRES: mu held.
 Status EnsureBitmapBlock(Image::State* s, uint64_t chunk) {
   uint64_t idx = s->BitmapIndex(chunk);
-  if (EntryState(s->bat[idx]) == 6) return LoadBitmap(s, chunk);
+  ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
+  if (EntryState(e) == 6) return LoadBitmap(s, chunk);
   uint64_t off = s->next_alloc;
   s->next_alloc += kSectorBitmapBlockSize;
-  s->SetEntry(idx, MakeEntry(6, off));
+  RETURN_IF_ERROR(s->SetEntry(idx, MakeEntry(6, off)));
   // Appended space reads as zeros and is made durable by the data flush that precedes the log
   // entry, so only the bitmap pages that get bits need logging.
   s->bitmaps[chunk].assign(kSectorBitmapBlockSize, std::byte{0});
@@ -61,7 +62,7 @@ Status EnsureBitmapBlock(Image::State* s, uint64_t chunk) {
 // Decides where a piece of a block goes, allocating the block if needed. REQUIRES: mu held.
 Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement* p) {
   uint64_t idx = s->PayloadIndex(block);
-  uint64_t e = s->bat[idx];
+  ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
   uint8_t st = EntryState(e);
   if (st == kStateFullyPresent || st == kStatePartiallyPresent) {
     p->file_offset = EntryOffset(e) + bo;
@@ -74,7 +75,8 @@ Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement
   if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio));
   uint64_t off = s->next_alloc;
   s->next_alloc += s->block_size();  // whole blocks, the last partial one included
-  s->SetEntry(idx, MakeEntry(partial ? kStatePartiallyPresent : kStateFullyPresent, off));
+  RETURN_IF_ERROR(
+      s->SetEntry(idx, MakeEntry(partial ? kStatePartiallyPresent : kStateFullyPresent, off)));
   s->allocated++;
   p->file_offset = off + bo;
   p->set_bits = partial;
@@ -186,7 +188,7 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
   const uint64_t ss = s->sector_size();
   const uint64_t first = AlignUp(bo, ss) / ss, end = (bo + n) / ss;
   const uint64_t idx = s->PayloadIndex(block);
-  const uint64_t e = s->bat[idx];
+  ASSIGN_OR_RETURN(const uint64_t e, s->bat.Get(idx));
   const uint8_t st = EntryState(e);
   if (end <= first || (st != kStateFullyPresent && st != kStatePartiallyPresent)) {
     return Status::Ok();  // nothing present to uncover (zero blocks stay zero)
@@ -196,7 +198,7 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
   if (st == kStateFullyPresent) {
     RETURN_IF_ERROR(EnsureBitmapBlock(s, chunk));
     SetBits(s, chunk, base, BlockLength(s, block) / ss, true);
-    s->SetEntry(idx, MakeEntry(kStatePartiallyPresent, EntryOffset(e)));
+    RETURN_IF_ERROR(s->SetEntry(idx, MakeEntry(kStatePartiallyPresent, EntryOffset(e))));
   } else {
     RETURN_IF_ERROR(LoadBitmap(s, chunk));
   }
@@ -253,10 +255,12 @@ Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
       bool whole = bo == 0 && n == BlockLength(s, block);
       uint64_t idx = s->PayloadIndex(block);
       if (whole && s->params.type() != DiskType::kFixed) {
-        uint8_t st = EntryState(s->bat[idx]);
+        ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
+        uint8_t st = EntryState(e);
         if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated--;
         // FileOffsetMB is 0 for states 0-3: Hyper-V rejects anything else.
-        s->SetEntry(idx, MakeEntry(transparent ? kStateNotPresent : kStateZero, 0));
+        RETURN_IF_ERROR(
+            s->SetEntry(idx, MakeEntry(transparent ? kStateNotPresent : kStateZero, 0)));
       } else if (!transparent) {
         edges.push_back({pos, n});
       } else {

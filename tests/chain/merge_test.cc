@@ -52,6 +52,29 @@ TEST_F(MergeTest, MergeIntoADifferencingAncestorKeepsItsOwnParent) {
   EXPECT_EQ(chain->depth(), 2);
 }
 
+// The copy walks the children's allocation map, not the virtual size: merging an empty child into
+// an empty 64 TiB base is a handful of map lookups per GiB (it stepped once per 8 MiB copy chunk,
+// 8 Mi steps, 1.5 s, where 1 GiB took 0.02 s). The progress callback marks each step.
+TEST_F(MergeTest, AnEmptyChildMergesIntoAnEmpty64TiBBaseInStepsOfTheMapNotOfTheCopyChunk) {
+  constexpr uint64_t kSize = uint64_t{64} << 40;
+  ASSERT_OK(fs_.CreateDir("/s"));
+  ASSERT_OK(vhdx::Image::Create(&fs_, "/s/base.vhdx", {.virtual_size = kSize}));
+  ASSERT_OK(CreateChild(&fs_, "/s/base.vhdx", "/s/d1.avhdx"));
+  uint64_t steps = 0, last = 0;
+  MergeOptions options{.progress = [&](uint64_t done, uint64_t) {
+    ++steps;
+    last = done;
+  }};
+  ASSERT_OK_AND_ASSIGN(MergeResult r, Merge(&fs_, "/s/d1.avhdx", options));
+  EXPECT_EQ(r.bytes_copied, 0u);
+  EXPECT_EQ(last, kSize);
+  EXPECT_LE(steps, kSize / vhdx::kGiB);
+  ASSERT_OK_AND_ASSIGN(auto base, vhdx::Image::Open(&fs_, "/s/base.vhdx", {}));
+  ASSERT_OK_AND_ASSIGN(std::vector<vhdx::Extent> map, base->Map(0, kSize));
+  ASSERT_EQ(map.size(), 1u);
+  EXPECT_EQ(map[0].kind, vhdx::Extent::Kind::kZero) << "nothing was allocated in the base";
+}
+
 // A caller may move merged files aside instead of unlinking them (the store's trash).
 TEST_F(MergeTest, DisposeHookTakesTheMergedFilesInsteadOfUnlink) {
   ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fs_, "/s", 3));

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "platform/digest.h"
+#include "platform/content_digest.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/testutil.h"
 
@@ -90,7 +90,7 @@ class ChainCommandsTest : public ::testing::Test {
     return nlohmann::json::parse(out);
   }
 
-  std::string ModelDigest() const { return Xxh3_128(model_).ToHex(); }
+  std::string ModelDigest() const { return ContentDigestOf(model_).ToHex(); }
 
   testing::TempDir dir_;
   std::string base_;

@@ -242,6 +242,22 @@ TEST_F(ConvertCommandsTest, CompareSparseDisksWhoseRunsDoNotLineUp) {
   EXPECT_NE(a.substr(0, 32), b.substr(0, 32));
 }
 
+// Empty 64 TiB dynamic disks (different block sizes) compare and convert through their
+// allocation maps: nothing is read or written but metadata. Both hung on sparse disks over
+// 64 GiB (the chunk reader's queue of zero runs filled up); `timeout 60` is the watchdog.
+TEST_F(ConvertCommandsTest, EmptySixtyFourTebibyteDisksCompareAndConvertThroughTheirMaps) {
+  const std::string a = dir_.File("a.vhdx"), b = dir_.File("b.vhdx"), c = dir_.File("c.vhdx");
+  ASSERT_EQ(Hvdisk("create " + Q(a) + " 64T"), 0);
+  ASSERT_EQ(Hvdisk("create -b 256M " + Q(b) + " 64T"), 0);
+  const std::string watchdog = "timeout 60 " + kHvdisk;
+  std::string out;
+  EXPECT_EQ(testing::RunCommand(watchdog + " compare " + Q(a) + " " + Q(a), &out), 0) << out;
+  EXPECT_EQ(testing::RunCommand(watchdog + " compare " + Q(a) + " " + Q(b), &out), 0) << out;
+  EXPECT_EQ(testing::RunCommand(watchdog + " convert " + Q(a) + " " + Q(c), &out), 0) << out;
+  EXPECT_EQ(Info(c)["allocated-blocks"], 0);
+  EXPECT_EQ(testing::RunCommand(watchdog + " compare " + Q(c) + " " + Q(b), &out), 0) << out;
+}
+
 TEST_F(ConvertCommandsTest, CacheUnsafeSkipsOnlyTheFlush) {
   const std::string img = dir_.File("u.vhdx");
   const std::string back = dir_.File("u.raw");

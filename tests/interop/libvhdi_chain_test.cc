@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "chain/chain.h"
-#include "platform/digest.h"
+#include "platform/content_digest.h"
 #include "platform/file.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/testutil.h"
@@ -158,8 +158,8 @@ class LibvhdiChainTest : public ::testing::TestWithParam<uint32_t> {
         << out;
     EXPECT_EQ(out, std::to_string(kDisk) + "\n") << "pyvhdi's media size";
     const std::vector<std::byte> bytes = testing::ReadBinaryFile(dump);
-    const std::string libvhdi = Xxh3_128(bytes).ToHex();
-    EXPECT_EQ(libvhdi, Xxh3_128(model).ToHex()) << "libvhdi read other bytes than the model";
+    const std::string libvhdi = ContentDigestOf(bytes).ToHex();
+    EXPECT_EQ(libvhdi, ContentDigestOf(model).ToHex()) << "libvhdi read other bytes than the model";
     std::string ours;
     ASSERT_EQ(testing::Hvdisk("digest " + Q(leaf_first[0]), &ours, false), 0);
     EXPECT_EQ(ours, libvhdi + "  " + leaf_first[0] + "\n");

@@ -1,8 +1,8 @@
 // Interoperability with libvhdi (Debian's python3-libvhdi, pyvhdi): an independent reader must see
 // exactly the content we wrote. Python dumps the media through pyvhdi into a raw file; the test
-// hashes that file (XXH3-128) and compares it with `hvdisk digest` of the image and with the
-// hash of the reference content. libvhdi reads 4096-byte logical sectors too, so those are
-// covered here (qemu cannot read them).
+// digests that file (ContentDigest, the definition of `hvdisk digest`) and compares it with
+// `hvdisk digest` of the image and with the digest of the reference content. libvhdi reads
+// 4096-byte logical sectors too, so those are covered here (qemu cannot read them).
 //
 // These tests FAIL (never skip) when /usr/bin/python3 cannot import pyvhdi.
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "platform/digest.h"
+#include "platform/content_digest.h"
 #include "platform/file.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/testutil.h"
@@ -48,7 +48,7 @@ print(size)
 Result<Hash128> HashFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<File> f, DefaultFileSystem()->Open(path, {}));
   ASSIGN_OR_RETURN(uint64_t size, f->Size());
-  Digest128 digest;
+  ContentDigest digest;
   std::vector<std::byte> buf(4 * kMiB);
   for (uint64_t off = 0; off < size; off += buf.size()) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
@@ -118,7 +118,7 @@ TEST_P(LibvhdiTest, ReadsOurImagesIdentically) {
       << out;
   EXPECT_EQ(out, std::to_string(c.size) + "\n") << "pyvhdi's media size";
   ASSERT_OK_AND_ASSIGN(Hash128 libvhdi, HashFile(dump));
-  EXPECT_EQ(libvhdi.ToHex(), Xxh3_128(model).ToHex()) << "libvhdi read other bytes";
+  EXPECT_EQ(libvhdi.ToHex(), ContentDigestOf(model).ToHex()) << "libvhdi read other bytes";
   std::string ours;
   ASSERT_EQ(testing::RunCommand(kHvdisk + " digest " + Q(img), &ours, false), 0);
   EXPECT_EQ(ours, libvhdi.ToHex() + "  " + img + "\n");

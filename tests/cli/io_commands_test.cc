@@ -106,6 +106,21 @@ TEST_F(IoCommandsTest, DigestIsXxh3Of128TheVirtualContent) {
   EXPECT_EQ(raw_out.substr(0, 32), out.substr(0, 32));
 }
 
+// xxhsum -H2 of 128 GiB of zeros.
+constexpr char kZeros128G[] = "9300e7a43e86e1b40afd2a74e61faa2c";
+
+// More zero runs than the chunk reader queues ahead (finding: digest slept forever at 0% CPU on
+// an empty dynamic disk over 64 GiB). `timeout` kills a hang, so the test fails instead.
+TEST_F(IoCommandsTest, DigestOfAnEmpty128GDynamicDiskEnds) {
+  const std::string empty = dir_.File("e.vhdx");
+  ASSERT_EQ(Hvdisk("create " + Q(empty) + " 128G"), 0);
+  std::string out;
+  const int rc =
+      testing::RunCommand("timeout -s KILL 300 " + kHvdisk + " digest " + Q(empty), &out, false);
+  ASSERT_EQ(rc, 0) << "digest did not end (137: killed after 300 s)";
+  EXPECT_EQ(out, std::string(kZeros128G) + "  " + empty + "\n");
+}
+
 TEST_F(IoCommandsTest, MapJsonCoversTheDiskLikeQemuImgMap) {
   ASSERT_EQ(Hvdisk("write " + Q(img_) + " 2M --pattern 1 --length 1M"), 0);
   ASSERT_EQ(Hvdisk("write " + Q(img_) + " 3M --pattern 2 --length 512"), 0);

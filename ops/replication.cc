@@ -177,8 +177,9 @@ Status ResumeReplication(Store& store, const Guid& vm) {
 
 Result<Guid> FindPoint(const VmRecord& record, std::string_view text) {
   std::optional<Guid> id = Guid::Parse(text);
+  std::optional<uint32_t> number = ParseNumbered(text, "rp", "");  // "rp-3" is rp-0003
   for (const RecoveryPoint& p : record.points) {
-    if ((id && p.id == *id) || p.name() == text || p.file == text) return p.id;
+    if ((id && p.id == *id) || (number && p.number == *number) || p.file == text) return p.id;
   }
   return NotFound("VM " + record.name + " has no recovery point " + std::string(text));
 }

@@ -30,6 +30,17 @@ Status CheckPointNumbers(const VmRecord& rec, uint32_t* n) {
   return Status::Ok();
 }
 
+// kInvalidState when the checkpoint would make a chain deeper than chain::Chain opens: base, the
+// points, the frozen head and the new head (a test VM pinning the oldest point holds its merge).
+Status CheckChainDepth(const VmRecord& rec, bool pinned) {
+  if (rec.points.size() + 3 <= chain::kDefaultMaxDepth) return Status::Ok();
+  return InvalidState(
+      "VM " + rec.name + " holds " + std::to_string(rec.points.size()) +
+      " recovery points: another would make its chain deeper than " +
+      std::to_string(chain::kDefaultMaxDepth) + " disks" +
+      (pinned ? "; destroy its test VM, which keeps the oldest point from merging" : ""));
+}
+
 // The intent of freezing record.head as rp-N (N = the head's number) under a new head, and of the
 // retention merge when the points then exceed the retention.
 Result<Intent> PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* point) {
@@ -48,7 +59,8 @@ Result<Intent> PointIntent(const VmRecord& rec, RecoveryPointType type, Recovery
   in.renames.push_back({StoreLayout::DiskRel(vm, rec.head), StoreLayout::DiskRel(vm, point->file)});
   in.creates.push_back(StoreLayout::DiskRel(vm, after.head));
   const bool pinned = !rec.test_vm.IsZero() && rec.test_point == after.points.front().id;
-  if (after.points.size() > rec.retention && !pinned) {
+  RETURN_IF_ERROR(CheckChainDepth(rec, pinned));
+  if (after.points.size() > std::min(rec.retention, kMaxRetention) && !pinned) {
     const RecoveryPoint oldest = after.points.front();
     after.points.erase(after.points.begin());
     in.merges.push_back({StoreLayout::DiskRel(vm, oldest.file),

@@ -9,6 +9,9 @@
 namespace hvdisk::ops {
 namespace {
 
+static_assert(kMaxRetention + 3 == chain::kDefaultMaxDepth,
+              "a checkpoint holds base, kMaxRetention + 1 points and the head");
+
 constexpr size_t kCopyChunk = 1 << 20;
 
 // Copies `from` to a new file `to` through the FileSystem, skipping all-zero chunks (a VHDX reads
@@ -75,7 +78,12 @@ Status SyncDisks(Store& store, const Guid& vm) { return store.fs()->SyncDir(stor
 //   3. disks/ created, vms/<id>/ synced    6. vm.json written: the commit point
 Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpControl* control) {
   if (o.name.empty()) return InvalidArgument("a VM needs a name");
-  if (o.retention == 0) return InvalidArgument("retention must be at least 1");
+  if (o.retention == 0 || o.retention > kMaxRetention) {
+    return InvalidArgument("retention " + std::to_string(o.retention) + " is outside 1.." +
+                           std::to_string(kMaxRetention) + " (a chain holds at most " +
+                           std::to_string(chain::kDefaultMaxDepth) +
+                           " disks: the base, the points, the head and the point being taken)");
+  }
   FileSystem* fs = store.fs();
   RETURN_IF_ERROR(CheckBase(fs, o.base_path));
   const Guid id = Guid::Random();

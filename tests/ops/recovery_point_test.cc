@@ -1,5 +1,5 @@
-// Recovery points past the four-digit names: numbers keep counting (rp-9999, rp-10000, ...) and
-// chains stay in order.
+// Recovery points past the four-digit names and at the chain-depth limit: numbers keep counting
+// (rp-9999, rp-10000, ...), chains stay in order, retention is capped where chains stop opening.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -82,6 +82,29 @@ TEST_F(RecoveryPointTest, AHeadNotNamedHeadNIsRefusedAndNothingIsRenamed) {
   EXPECT_CODE(st, Code::kCorrupt);
   EXPECT_THAT(st.message(), HasSubstr("would reuse head-0001.avhdx"));
   EXPECT_TRUE(fs_.GetFile(store_->DiskPath(vm, "head-0001.avhdx")).ok());
+}
+
+// Finding: --retention 100 was accepted, and the 63rd point's chain (65 disks) did not open.
+TEST_F(RecoveryPointTest, RetentionIsCappedAtTheChainDepthLimit) {
+  ASSERT_OK(testing::MakeBaseDisk(&fs_, "/b.vhdx"));
+  for (uint32_t retention : {kMaxRetention + 1, 100u, 0u}) {
+    Result<Guid> refused =
+        CreateReplicaVm(*store_, {.name = "r", .base_path = "/b.vhdx", .retention = retention});
+    EXPECT_CODE(refused, Code::kInvalidArgument) << retention;
+    EXPECT_THAT(refused.status().message(), HasSubstr("outside 1..61")) << retention;
+  }
+  ASSERT_OK_AND_ASSIGN(
+      Guid vm,
+      CreateReplicaVm(*store_, {.name = "r", .base_path = "/b.vhdx", .retention = kMaxRetention}));
+  for (uint32_t i = 0; i < kMaxRetention + 2; ++i) {
+    Status st = TakeRecoveryPoint(*store_, vm).status();
+    ASSERT_TRUE(st.ok()) << "checkpoint " << i << ": " << st.ToString();
+  }
+  ASSERT_OK_AND_ASSIGN(VmRecord r, store_->GetVm(vm));
+  EXPECT_EQ(r.points.size(), kMaxRetention);
+  ASSERT_OK_AND_ASSIGN(auto chain, chain::Chain::Open(&fs_, store_->DiskPath(vm, r.head), {}));
+  EXPECT_EQ(chain->depth(), kMaxRetention + 2);
+  EXPECT_TRUE(ContractProblems(*store_).empty());
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ Status CheckPointNumbers(const VmRecord& rec, uint32_t* n) {
   if (!head) return Corrupt("VM " + rec.name + ": head '" + rec.head + "' is not head-N.avhdx");
   if (rec.next_number >= kMaxPointNumber) {
     return InvalidState("VM " + rec.name + " has used every recovery point number (the last is " +
-                        std::to_string(kMaxPointNumber) + ")");
+                        std::to_string(kMaxPointNumber - 1) + ")");
   }
   const std::vector<std::string> files = rec.ChainFiles();
   for (const std::string& name : {PointFileName(*head), HeadName(rec.next_number)}) {

@@ -1,6 +1,7 @@
 #include "ops/change_set.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "platform/digest.h"

@@ -44,7 +44,10 @@ Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& options,
 // lies beyond the virtual size. Not journaled: a crash leaves each sector old or new, as Image
 // promises; the replication protocol resends what was not acknowledged.
 Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes);
-// ApplyChanges of a change-set file (change_set.h); kInvalidArgument if its virtual size differs.
+// ApplyChanges of a change-set file (change_set.h), streamed in constant memory: kCorrupt for a
+// file that is not a change set (found on its header, before anything else is read) or is damaged
+// (found before anything is written); kInvalidArgument if its virtual size differs or an extent
+// lies beyond the disk. The VM's lock is held while the file is read (twice: checked, written).
 Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path);
 
 // Freezes the head as rp-NNNN and creates a new head on top; when the points then exceed the

@@ -30,14 +30,14 @@ Status CheckPointNumbers(const VmRecord& rec, uint32_t* n) {
   return Status::Ok();
 }
 
-// kInvalidState when the checkpoint would make a chain deeper than chain::Chain opens: base, the
-// points, the frozen head and the new head (a test VM pinning the oldest point holds its merge).
-Status CheckChainDepth(const VmRecord& rec, bool pinned) {
-  if (rec.points.size() + 3 <= chain::kDefaultMaxDepth) return Status::Ok();
+// kInvalidState when the points the checkpoint leaves (`after`, its retention merge done) exceed
+// kMaxRetention: the next checkpoint would briefly hold a chain deeper than chain::Chain opens.
+// Only a test VM pinning the oldest point (holding the merge off) or a hand-made record gets here.
+Status CheckChainDepth(const VmRecord& after, bool pinned) {
+  if (after.points.size() <= kMaxRetention) return Status::Ok();
   return InvalidState(
-      "VM " + rec.name + " holds " + std::to_string(rec.points.size()) +
-      " recovery points: another would make its chain deeper than " +
-      std::to_string(chain::kDefaultMaxDepth) + " disks" +
+      "VM " + after.name + " holds " + std::to_string(after.points.size() - 1) +
+      " recovery points, the most its chain allows (" + std::to_string(kMaxRetention) + ")" +
       (pinned ? "; destroy its test VM, which keeps the oldest point from merging" : ""));
 }
 
@@ -59,7 +59,6 @@ Result<Intent> PointIntent(const VmRecord& rec, RecoveryPointType type, Recovery
   in.renames.push_back({StoreLayout::DiskRel(vm, rec.head), StoreLayout::DiskRel(vm, point->file)});
   in.creates.push_back(StoreLayout::DiskRel(vm, after.head));
   const bool pinned = !rec.test_vm.IsZero() && rec.test_point == after.points.front().id;
-  RETURN_IF_ERROR(CheckChainDepth(rec, pinned));
   if (after.points.size() > std::min(rec.retention, kMaxRetention) && !pinned) {
     const RecoveryPoint oldest = after.points.front();
     after.points.erase(after.points.begin());
@@ -68,6 +67,7 @@ Result<Intent> PointIntent(const VmRecord& rec, RecoveryPointType type, Recovery
                          {StoreLayout::DiskRel(vm, after.points.front().file)}});
     in.deletes.push_back(StoreLayout::DiskRel(vm, oldest.file));
   }
+  RETURN_IF_ERROR(CheckChainDepth(after, pinned));
   return in;
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "chain/chain.h"
+#include "ops/failover.h"
 #include "ops/layout.h"
 #include "ops/replication.h"
 #include "platform/mem_file_system.h"
@@ -104,6 +105,29 @@ TEST_F(RecoveryPointTest, RetentionIsCappedAtTheChainDepthLimit) {
   EXPECT_EQ(r.points.size(), kMaxRetention);
   ASSERT_OK_AND_ASSIGN(auto chain, chain::Chain::Open(&fs_, store_->DiskPath(vm, r.head), {}));
   EXPECT_EQ(chain->depth(), kMaxRetention + 2);
+  EXPECT_TRUE(ContractProblems(*store_).empty());
+}
+
+// A test VM pinning the oldest point holds its merge off: checkpoints stop, with the reason, at
+// the most points a chain allows (not one past, which would leave a chain that does not open), and
+// resume once the test VM is gone.
+TEST_F(RecoveryPointTest, APinnedPointStopsCheckpointsAtTheChainDepthLimitUntilItsTestVmGoes) {
+  ASSERT_OK_AND_ASSIGN(Guid vm, env_.MakeVm(*store_, 1, /*retention=*/1));
+  ASSERT_OK_AND_ASSIGN(Guid test_vm, TestReplicaSystem(*store_, vm));
+  for (uint32_t i = 1; i < kMaxRetention; ++i) {
+    Status st = TakeRecoveryPoint(*store_, vm).status();
+    ASSERT_TRUE(st.ok()) << "checkpoint " << i << ": " << st.ToString();
+  }
+  Status refused = TakeRecoveryPoint(*store_, vm).status();
+  EXPECT_CODE(refused, Code::kInvalidState);
+  EXPECT_THAT(refused.message(), HasSubstr("destroy its test VM"));
+  ASSERT_OK_AND_ASSIGN(VmRecord r, store_->GetVm(vm));
+  EXPECT_EQ(r.points.size(), kMaxRetention);
+  EXPECT_TRUE(ContractProblems(*store_).empty());
+  ASSERT_OK(DestroyTestVm(*store_, test_vm));
+  ASSERT_OK(TakeRecoveryPoint(*store_, vm).status());
+  ASSERT_OK_AND_ASSIGN(r, store_->GetVm(vm));
+  EXPECT_EQ(r.points.size(), kMaxRetention) << "one point taken, the oldest merged";
   EXPECT_TRUE(ContractProblems(*store_).empty());
 }
 

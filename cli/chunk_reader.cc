@@ -218,7 +218,10 @@ Result<bool> ChunkReader::Next(Chunk* chunk) {
   if (!ready_.empty()) {
     *chunk = ready_.front();
     ready_.pop_front();
-    cv_.notify_all();  // the reader may be waiting for room (WaitForRoom)
+    // Taking a chunk makes room in ready_, which the reader may wait for (WaitForRoom) whatever
+    // the chunk is: a run of zero chunks holds no slot, so Release would not wake it.
+    lock.unlock();
+    cv_.notify_all();
     return true;
   }
   if (!error_.ok()) return error_;

@@ -115,6 +115,8 @@ class ChunkReader {
   std::thread thread_;
 
   std::mutex mu_;
+  // Both threads wait on cv_ (the reader for a slot or for room in ready_, the consumer for a
+  // chunk): every change to the state below is followed by notify_all.
   std::condition_variable cv_;
   std::vector<size_t> free_slots_;  // guarded by mu_
   std::deque<Chunk> ready_;         // guarded by mu_

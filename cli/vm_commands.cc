@@ -314,7 +314,8 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   create->add_option("NAME", a->name, "VM name")->required();
   create->add_option("--base", a->base, "fixed or dynamic VHDX")->required();
   create->add_flag("--adopt", a->adopt, "move the base into the store instead of copying it");
-  create->add_option("--retention", a->retention, "recovery points kept (24)");
+  create->add_option("--retention", a->retention,
+                     "recovery points kept, 1.." + std::to_string(ops::kMaxRetention) + " (24)");
   AddJsonFlag(create, &a->json, "the new VM's record (as vm show)");
   SetCommand(create, [a] { return RunCreate(*a); });
   CLI::App* list = vm->add_subcommand("list", "List the VMs of the store");

@@ -114,6 +114,16 @@ void ReportFailure(const MethodResult& r) {
                r.error.empty() ? "" : ": ", r.error.c_str());
 }
 
+// A waited-for job that did not complete: its state, ErrorCode and ErrorDescription on stderr
+// (stdout carries its properties, which a script may not look at).
+void ReportJobFailure(const Job& j) {
+  std::fprintf(stderr, "hvdisk: job %s ended %d %s: ErrorCode %u %s%s%s\n",
+               j.id.ToString(false).c_str(), static_cast<int>(j.state),
+               std::string(ops::wmi::JobStateName(j.state)).c_str(), j.error_code,
+               std::string(ops::wmi::ReturnValueName(j.error_code)).c_str(),
+               j.error_description.empty() ? "" : ": ", j.error_description.c_str());
+}
+
 int RunInvoke(const WmiArgs& a) {
   Result<ops::wmi::MethodParams> params = ops::wmi::ParseMethodParams(a.params);
   if (!params.ok()) return UsageError(params.status());
@@ -128,6 +138,7 @@ int RunInvoke(const WmiArgs& a) {
     Result<Job> job = WaitForJob(*service, r->job, a.json);
     if (!job.ok()) return ReportError(job.status());
     ok = job->state == ops::wmi::JobState::kCompleted && job->error_code == 0;
+    if (!ok) ReportJobFailure(*job);
     Properties jp = JobProperties(*job);
     if (a.json) {
       props.emplace_back("JobResult", ToJson(jp));

@@ -8,20 +8,31 @@
 //   16  8  virtual size of the source disk (0: unknown; else must equal the replica's)
 //   24  .. N extents, each: u64 virtual offset, u64 length, then `length` data bytes
 //   end 8  XXH3-64 of every byte before it
-// Decoding checks the checksum first, then every length against the bytes that remain, so a
-// truncated or altered file is kCorrupt and never read out of bounds.
 //
-// Thread safety: pure functions over values.
+// Reading streams, in constant memory whatever the file's size (ChangeSetReader): the 24-byte
+// header is checked alone first (magic, version, a file long enough for N extent headers), so a
+// file that is not a change set is refused before its body is read; then the body is walked in
+// pieces of at most kChangeSetPiece bytes, every length checked against the bytes that remain and
+// every extent against the disk's size, the checksum compared at the end. A truncated or altered
+// file is kCorrupt and never read out of bounds.
+//
+// Thread safety: EncodeChangeSet is a pure function; a ChangeSetReader is used by one thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "platform/file.h"
 #include "platform/status.h"
+
+namespace hvdisk {
+class Digest64;
+}  // namespace hvdisk
 
 namespace hvdisk::ops {
 
@@ -31,32 +42,47 @@ struct ChangeExtent {
   std::span<const std::byte> data;
 };
 
-// A decoded change set: owns its bytes; extents() point into them.
-class ChangeSet {
- public:
-  uint64_t virtual_size() const { return virtual_size_; }
-  // Views into this object's bytes: valid while it lives (and is not moved from).
-  std::vector<ChangeExtent> extents() const;
-
-  static Result<ChangeSet> Decode(std::string bytes, std::string_view where);
-
- private:
-  std::string bytes_;
-  uint64_t virtual_size_ = 0;
-  struct Entry {
-    uint64_t offset;
-    size_t pos;  // of the data in bytes_
-    size_t length;
-  };
-  std::vector<Entry> entries_;
-};
-
 inline constexpr char kChangeSetMagic[] = "HVDKCHG1";
 inline constexpr uint32_t kChangeSetVersion = 1;
+inline constexpr size_t kChangeSetHeaderSize = 24;
+// The largest piece of extent data a ChangeSetReader holds in memory at once.
+inline constexpr size_t kChangeSetPiece = 1 << 20;
 
 // The file bytes of a change set.
 std::string EncodeChangeSet(std::span<const ChangeExtent> extents, uint64_t virtual_size);
-// Reads and decodes a change-set file (kNotFound when missing, kCorrupt when malformed).
-Result<ChangeSet> ReadChangeSet(FileSystem* fs, const std::string& path);
+
+class ChangeSetReader {
+ public:
+  // Receives one piece of an extent: `data` (valid during the call) belongs at virtual `offset`.
+  using Sink = std::function<Status(uint64_t offset, std::span<const std::byte> data)>;
+
+  // Opens `path` and checks its header, reading those 24 bytes only: kNotFound when missing;
+  // kCorrupt when it is not a change set (no magic, or too short for its header, its N extent
+  // headers and its checksum); kUnsupported for another version.
+  static Result<ChangeSetReader> Open(FileSystem* fs, const std::string& path);
+
+  uint64_t virtual_size() const { return virtual_size_; }  // 0: unknown
+  uint32_t extent_count() const { return count_; }
+
+  // Walks the body in file order, handing each extent's data to `sink` (may be empty: the walk
+  // only checks) in pieces of at most kChangeSetPiece bytes. kInvalidArgument for an extent that
+  // lies beyond `disk_size`; kCorrupt for a length past the end, trailing bytes or a checksum
+  // mismatch, which shows only at the end: walk once without a sink before writing anything.
+  // Allocates one piece buffer. May be called again (the file is read anew).
+  Status Scan(uint64_t disk_size, const Sink& sink);
+
+ private:
+  ChangeSetReader() = default;
+  Status Read(uint64_t offset, std::span<std::byte> dst);
+  // Reads the `length` data bytes at file position `pos` through `buf` into *hash and `sink`.
+  Status ScanData(uint64_t pos, uint64_t offset, uint64_t length, std::span<std::byte> buf,
+                  Digest64* hash, const Sink& sink);
+
+  std::unique_ptr<File> file_;
+  std::string ctx_;  // "<path>: change set: "
+  uint64_t size_ = 0;
+  uint32_t count_ = 0;
+  uint64_t virtual_size_ = 0;
+};
 
 }  // namespace hvdisk::ops

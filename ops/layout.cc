@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 
 #include "platform/file.h"
@@ -50,6 +51,20 @@ std::string StoreLayout::VmRecordRel(const Guid& vm) { return VmDirRel(vm) + "/v
 std::string StoreLayout::DisksDirRel(const Guid& vm) { return VmDirRel(vm) + "/disks"; }
 std::string StoreLayout::DiskRel(const Guid& vm, std::string_view name) {
   return DisksDirRel(vm) + "/" + std::string(name);
+}
+
+std::optional<uint32_t> ParseNumbered(std::string_view name, std::string_view prefix,
+                                      std::string_view suffix) {
+  if (name.size() <= prefix.size() + 1 + suffix.size() || !name.starts_with(prefix) ||
+      name[prefix.size()] != '-' || !name.ends_with(suffix)) {
+    return std::nullopt;
+  }
+  const std::string_view digits =
+      name.substr(prefix.size() + 1, name.size() - prefix.size() - 1 - suffix.size());
+  uint32_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
 }
 
 std::string HeadName(uint32_t number) { return Numbered("head", number); }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,9 +55,15 @@ Status CheckStoreDirs(FileSystem* fs, const StoreLayout& layout);
 
 // The GUID in lower case, no braces (as file names in the store hold it).
 std::string LowerGuid(const Guid& g);
-// "head-0004.avhdx", "rp-0004.avhdx" for number 4.
+// "head-0004.avhdx", "rp-0004.avhdx" for number 4: at least four digits, zero-padded, so
+// "head-10000.avhdx" follows "head-9999.avhdx" (numbers are unbounded up to kMaxPointNumber).
 std::string HeadName(uint32_t number);
 std::string PointFileName(uint32_t number);
+inline constexpr uint32_t kMaxPointNumber = UINT32_MAX;
+// The number of `name` when it is `prefix` "-" digits `suffix` ("head-10002.avhdx" with "head"
+// and ".avhdx": 10002); nullopt when it is not, or the number exceeds kMaxPointNumber.
+std::optional<uint32_t> ParseNumbered(std::string_view name, std::string_view prefix,
+                                      std::string_view suffix);
 // "failover-<guid>.avhdx", "test-<guid>.avhdx" (lower-case GUID, no braces).
 std::string FailoverName(const Guid& id);
 std::string TestDiskName(const Guid& id);

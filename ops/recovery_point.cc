@@ -1,4 +1,7 @@
 // TakeRecoveryPoint (declared in replication.h): freezing the head and the retention merge.
+#include <algorithm>
+#include <optional>
+
 #include "chain/chain.h"
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
@@ -6,11 +9,44 @@
 namespace hvdisk::ops {
 namespace {
 
+// The numbers of the frozen point (the head's: head-N becomes rp-N) and of the new head
+// (next_number), checked not to name a file of the chain: kCorrupt for a record whose head is not
+// head-N or whose numbers would reuse a name, kInvalidState when the numbers are used up.
+Status CheckPointNumbers(const VmRecord& rec, uint32_t* n) {
+  std::optional<uint32_t> head = ParseNumbered(rec.head, "head", ".avhdx");
+  if (!head) return Corrupt("VM " + rec.name + ": head '" + rec.head + "' is not head-N.avhdx");
+  if (rec.next_number >= kMaxPointNumber) {
+    return InvalidState("VM " + rec.name + " has used every recovery point number (the last is " +
+                        std::to_string(kMaxPointNumber - 1) + ")");
+  }
+  const std::vector<std::string> files = rec.ChainFiles();
+  for (const std::string& name : {PointFileName(*head), HeadName(rec.next_number)}) {
+    if (std::find(files.begin(), files.end(), name) != files.end()) {
+      return Corrupt("VM " + rec.name + ": next_number " + std::to_string(rec.next_number) +
+                     " and head " + rec.head + " would reuse " + name + " of its chain");
+    }
+  }
+  *n = *head;
+  return Status::Ok();
+}
+
+// kInvalidState when the points the checkpoint leaves (`after`, its retention merge done) exceed
+// kMaxRetention: the next checkpoint would briefly hold a chain deeper than chain::Chain opens.
+// Only a test VM pinning the oldest point (holding the merge off) or a hand-made record gets here.
+Status CheckChainDepth(const VmRecord& after, bool pinned) {
+  if (after.points.size() <= kMaxRetention) return Status::Ok();
+  return InvalidState(
+      "VM " + after.name + " holds " + std::to_string(after.points.size() - 1) +
+      " recovery points, the most its chain allows (" + std::to_string(kMaxRetention) + ")" +
+      (pinned ? "; destroy its test VM, which keeps the oldest point from merging" : ""));
+}
+
 // The intent of freezing record.head as rp-N (N = the head's number) under a new head, and of the
 // retention merge when the points then exceed the retention.
-Intent PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* point) {
+Result<Intent> PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* point) {
   const Guid& vm = rec.id;
-  const uint32_t n = static_cast<uint32_t>(std::stoul(rec.head.substr(5, 4)));
+  uint32_t n = 0;
+  RETURN_IF_ERROR(CheckPointNumbers(rec, &n));
   *point = {Guid::Random(), n, PointFileName(n), NowMs(), type};
   Intent in{.id = Guid::Random(), .op = "checkpoint", .vm = vm, .has_before = true};
   in.before = rec;
@@ -23,7 +59,7 @@ Intent PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* p
   in.renames.push_back({StoreLayout::DiskRel(vm, rec.head), StoreLayout::DiskRel(vm, point->file)});
   in.creates.push_back(StoreLayout::DiskRel(vm, after.head));
   const bool pinned = !rec.test_vm.IsZero() && rec.test_point == after.points.front().id;
-  if (after.points.size() > rec.retention && !pinned) {
+  if (after.points.size() > std::min(rec.retention, kMaxRetention) && !pinned) {
     const RecoveryPoint oldest = after.points.front();
     after.points.erase(after.points.begin());
     in.merges.push_back({StoreLayout::DiskRel(vm, oldest.file),
@@ -31,6 +67,7 @@ Intent PointIntent(const VmRecord& rec, RecoveryPointType type, RecoveryPoint* p
                          {StoreLayout::DiskRel(vm, after.points.front().file)}});
     in.deletes.push_back(StoreLayout::DiskRel(vm, oldest.file));
   }
+  RETURN_IF_ERROR(CheckChainDepth(after, pinned));
   return in;
 }
 
@@ -51,7 +88,8 @@ Result<RecoveryPoint> TakeRecoveryPoint(Store& store, const Guid& vm, RecoveryPo
   RETURN_IF_ERROR(
       ExpectState(v.record, {ReplicationState::kReplicating}, "taking a recovery point"));
   RecoveryPoint point;
-  IntentRunner run(&store, PointIntent(v.record, type, &point), control);
+  ASSIGN_OR_RETURN(Intent intent, PointIntent(v.record, type, &point));
+  IntentRunner run(&store, std::move(intent), control);
   FileSystem* fs = store.fs();
   const std::string frozen = store.DiskPath(vm, point.file);
   RETURN_IF_ERROR(run.Begin());

@@ -9,6 +9,9 @@
 namespace hvdisk::ops {
 namespace {
 
+static_assert(kMaxRetention + 3 == chain::kDefaultMaxDepth,
+              "a checkpoint holds base, kMaxRetention + 1 points and the head");
+
 constexpr size_t kCopyChunk = 1 << 20;
 
 // Copies `from` to a new file `to` through the FileSystem, skipping all-zero chunks (a VHDX reads
@@ -75,7 +78,12 @@ Status SyncDisks(Store& store, const Guid& vm) { return store.fs()->SyncDir(stor
 //   3. disks/ created, vms/<id>/ synced    6. vm.json written: the commit point
 Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpControl* control) {
   if (o.name.empty()) return InvalidArgument("a VM needs a name");
-  if (o.retention == 0) return InvalidArgument("retention must be at least 1");
+  if (o.retention == 0 || o.retention > kMaxRetention) {
+    return InvalidArgument("retention " + std::to_string(o.retention) + " is outside 1.." +
+                           std::to_string(kMaxRetention) + " (a chain holds at most " +
+                           std::to_string(chain::kDefaultMaxDepth) +
+                           " disks: the base, the points, the head and the point being taken)");
+  }
   FileSystem* fs = store.fs();
   RETURN_IF_ERROR(CheckBase(fs, o.base_path));
   const Guid id = Guid::Random();
@@ -106,19 +114,19 @@ Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpCon
 
 namespace {
 
-// ApplyChanges, checking first that the head's virtual size is `source_size` (0: unknown). The
-// head is opened only under the VM lock: until then a checkpoint may be replacing it.
-Status ApplyToHead(Store& store, const Guid& vm, std::span<const ChangeExtent> changes,
-                   uint64_t source_size, std::string_view where) {
-  ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
-  RETURN_IF_ERROR(ExpectState(v.record, {ReplicationState::kReplicating}, "applying changes"));
-  ASSIGN_OR_RETURN(auto disk, chain::Chain::Open(store.fs(), store.DiskPath(vm, v.record.head),
-                                                 {.writable_leaf = true}));
-  if (source_size != 0 && disk->virtual_size() != source_size) {
-    return InvalidArgument(std::string(where) + ": change set for a disk of " +
-                           std::to_string(source_size) + " bytes, the replica has " +
-                           std::to_string(disk->virtual_size()));
-  }
+// The VM's head, open for writing under the VM's lock (which *v holds). REQUIRES state 3.
+Result<std::unique_ptr<chain::Chain>> LockHead(Store& store, const Guid& vm, LockedVm* v) {
+  ASSIGN_OR_RETURN(*v, store.LockAndRead(vm, true));
+  RETURN_IF_ERROR(ExpectState(v->record, {ReplicationState::kReplicating}, "applying changes"));
+  return chain::Chain::Open(store.fs(), store.DiskPath(vm, v->record.head),
+                            {.writable_leaf = true});
+}
+
+}  // namespace
+
+Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes) {
+  LockedVm v;
+  ASSIGN_OR_RETURN(auto disk, LockHead(store, vm, &v));
   for (const ChangeExtent& e : changes) {
     if (e.offset > disk->virtual_size() || e.data.size() > disk->virtual_size() - e.offset) {
       return InvalidArgument("change at " + std::to_string(e.offset) + " +" +
@@ -131,16 +139,29 @@ Status ApplyToHead(Store& store, const Guid& vm, std::span<const ChangeExtent> c
   return disk->Close();
 }
 
-}  // namespace
-
-Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes) {
-  return ApplyToHead(store, vm, changes, 0, "");
-}
-
+// Steps (not journaled, as ApplyChanges: a crash in 5 leaves each sector old or new):
+//   1. the file's header checked (its 24 bytes read: nothing else of a file that is not one)
+//   2. the VM locked, its head opened
+//   3. the declared virtual size compared with the head's
+//   4. the whole body checked (extent bounds, checksum) without writing anything
+//   5. the body written into the head piece by piece, then flushed
+// Memory: one piece (kChangeSetPiece) whatever the file's size.
 Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path) {
-  ASSIGN_OR_RETURN(ChangeSet set, ReadChangeSet(store.fs(), path));
-  std::vector<ChangeExtent> extents = set.extents();
-  return ApplyToHead(store, vm, extents, set.virtual_size(), path);
+  ASSIGN_OR_RETURN(ChangeSetReader set, ChangeSetReader::Open(store.fs(), path));
+  LockedVm v;
+  ASSIGN_OR_RETURN(auto disk, LockHead(store, vm, &v));
+  const uint64_t size = disk->virtual_size();
+  if (set.virtual_size() != 0 && set.virtual_size() != size) {
+    return InvalidArgument(path + ": change set for a disk of " +
+                           std::to_string(set.virtual_size()) + " bytes, the replica has " +
+                           std::to_string(size));
+  }
+  RETURN_IF_ERROR(set.Scan(size, {}));
+  RETURN_IF_ERROR(set.Scan(size, [&](uint64_t offset, std::span<const std::byte> data) {
+    return disk->Write(offset, data);
+  }));
+  RETURN_IF_ERROR(disk->Flush());
+  return disk->Close();
 }
 
 static Status SetReplicationState(Store& store, const Guid& vm, ReplicationState from,
@@ -164,8 +185,9 @@ Status ResumeReplication(Store& store, const Guid& vm) {
 
 Result<Guid> FindPoint(const VmRecord& record, std::string_view text) {
   std::optional<Guid> id = Guid::Parse(text);
+  std::optional<uint32_t> number = ParseNumbered(text, "rp", "");  // "rp-3" is rp-0003
   for (const RecoveryPoint& p : record.points) {
-    if ((id && p.id == *id) || p.name() == text || p.file == text) return p.id;
+    if ((id && p.id == *id) || (number && p.number == *number) || p.file == text) return p.id;
   }
   return NotFound("VM " + record.name + " has no recovery point " + std::string(text));
 }

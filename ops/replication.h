@@ -21,16 +21,22 @@
 
 namespace hvdisk::ops {
 
+// The most recovery points a VM keeps: a chain opens at most chain::kDefaultMaxDepth (64) disks,
+// and a checkpoint briefly holds base, retention + 1 points and the new head before its retention
+// merge.
+inline constexpr uint32_t kMaxRetention = 61;
+
 struct CreateVmOptions {
   std::string name;
   std::string base_path;  // a fixed or dynamic VHDX, on the store's FileSystem
   // false: copy the base into the store; true: move it in (rename: same file system only).
   bool adopt = false;
-  uint32_t retention = 24;  // >= 1
+  uint32_t retention = 24;  // 1..kMaxRetention
 };
 
 // Creates a replica VM (state 3 Replicating, mode 2 Replica) whose chain is base <- head-0001.
-// kInvalidArgument for an empty name or retention 0; kUnsupported for a differencing base.
+// kInvalidArgument for an empty name or a retention outside 1..kMaxRetention; kUnsupported for a
+// differencing base.
 Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& options,
                              const OpControl* control = nullptr);
 
@@ -38,11 +44,16 @@ Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& options,
 // lies beyond the virtual size. Not journaled: a crash leaves each sector old or new, as Image
 // promises; the replication protocol resends what was not acknowledged.
 Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes);
-// ApplyChanges of a change-set file (change_set.h); kInvalidArgument if its virtual size differs.
+// ApplyChanges of a change-set file (change_set.h), streamed in constant memory: kCorrupt for a
+// file that is not a change set (found on its header, before anything else is read) or is damaged
+// (found before anything is written); kInvalidArgument if its virtual size differs or an extent
+// lies beyond the disk. The VM's lock is held while the file is read (twice: checked, written).
 Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path);
 
 // Freezes the head as rp-NNNN and creates a new head on top; when the points then exceed the
-// retention, merges the oldest point into the base (unless a test VM pins it). REQUIRES state 3.
+// retention (at most kMaxRetention, whatever the record says), merges the oldest point into the
+// base (unless a test VM pins it). REQUIRES state 3. kInvalidState when the chain would grow past
+// kMaxRetention points (a pinning test VM holds the merge off: destroy it first).
 Result<RecoveryPoint> TakeRecoveryPoint(Store& store, const Guid& vm,
                                         RecoveryPointType type = RecoveryPointType::kStandard,
                                         const OpControl* control = nullptr);

@@ -21,6 +21,20 @@ Hash128 Xxh3_128(std::span<const std::byte> data) {
   return {h.high64, h.low64};
 }
 
+struct Digest64::State {
+  XXH3_state_t* xxh = XXH3_createState();
+  ~State() { XXH3_freeState(xxh); }
+};
+
+Digest64::Digest64() : state_(std::make_unique<State>()) { XXH3_64bits_reset(state_->xxh); }
+Digest64::~Digest64() = default;
+
+void Digest64::Update(std::span<const std::byte> data) {
+  XXH3_64bits_update(state_->xxh, data.data(), data.size());
+}
+
+uint64_t Digest64::Finish() const { return XXH3_64bits_digest(state_->xxh); }
+
 struct Digest128::State {
   XXH3_state_t* xxh = XXH3_createState();
   ~State() { XXH3_freeState(xxh); }

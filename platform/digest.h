@@ -1,5 +1,6 @@
 // XXH3 digests (xxHash): 64-bit for checksums of our own records, 128-bit for virtual-disk content.
-// Digest128 streams; its hex form is the one `xxhsum -H2` prints. Not thread-safe per object.
+// Digest64 and Digest128 stream; Hash128's hex form is the one `xxhsum -H2` prints. Not
+// thread-safe per object.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,22 @@ struct Hash128 {
 };
 
 Hash128 Xxh3_128(std::span<const std::byte> data);
+
+// Xxh3_64 of bytes given in pieces.
+class Digest64 {
+ public:
+  Digest64();
+  ~Digest64();
+  Digest64(const Digest64&) = delete;
+  Digest64& operator=(const Digest64&) = delete;
+
+  void Update(std::span<const std::byte> data);
+  uint64_t Finish() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 class Digest128 {
  public:

@@ -3,9 +3,13 @@
 #include "cli/chunk_reader.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "platform/fault_file_system.h"
@@ -86,6 +90,41 @@ TEST_F(ChunkReaderTest, AConsumerThatStopsEarlyEndsTheReader) {
   Chunk chunk;
   ASSERT_TRUE(reader.Next(&chunk).ok());
   // The destructor stops the thread while it waits for the slot this chunk holds.
+}
+
+// An empty disk of 128 GiB arrives as 128 zero runs (one map lookup covers at most 1 GiB), more
+// than the 64 chunks the reader queues ahead. Runs in a child process with an alarm, so that a
+// reader and a consumer waiting for each other fail the test instead of hanging it.
+TEST(ChunkReaderZeroRuns, MoreZeroRunsThanTheReadyQueueHoldsAllArriveAndTheReaderEnds) {
+  constexpr uint64_t kSize = 128ull << 30;
+  MemFileSystem mem;
+  ASSERT_TRUE(vhdx::Image::Create(&mem, "e.vhdx", {.virtual_size = kSize}).ok());
+  auto image = vhdx::Image::Open(&mem, "e.vhdx", {.read_only = true});
+  ASSERT_TRUE(image.ok());
+  std::unique_ptr<Disk> disk = Disk::FromImage(std::move(image).value());
+  auto read_all = [&]() -> int {
+    ChunkReader reader(disk.get(), 0, kSize, 8 * kMiB, 4);
+    if (!reader.Start().ok()) return 2;
+    // A consumer busy with its first chunk lets the reader fill its queue with zero runs.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    uint64_t pos = 0, zero_runs = 0;
+    for (Chunk chunk;;) {
+      Result<bool> more = reader.Next(&chunk);
+      if (!more.ok()) return 3;
+      if (!*more) break;
+      if (chunk.offset != pos || !chunk.zero) return 4;
+      reader.Release(chunk);
+      pos += chunk.length;
+      ++zero_runs;
+    }
+    return pos == kSize && zero_runs > 64 ? 0 : 5;
+  };
+  EXPECT_EXIT(
+      {
+        alarm(60);
+        std::_Exit(read_all());
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

@@ -165,6 +165,20 @@ TEST_F(IoCommandsTest, EmptySixtyFourTebibyteDiskDigestsThroughItsAllocationMap)
   EXPECT_EQ(out, zeros.Finish().ToHex() + "  " + e + "\n");
 }
 
+// More zero runs than the chunk reader queues ahead (finding: digest slept forever at 0% CPU on
+// an empty dynamic disk over 64 GiB). `timeout` kills a hang, so the test fails instead.
+TEST_F(IoCommandsTest, DigestOfAnEmpty128GDynamicDiskEnds) {
+  const std::string empty = dir_.File("e.vhdx");
+  ASSERT_EQ(Hvdisk("create " + Q(empty) + " 128G"), 0);
+  std::string out;
+  const int rc =
+      testing::RunCommand("timeout -s KILL 120 " + kHvdisk + " digest " + Q(empty), &out, false);
+  ASSERT_EQ(rc, 0) << "digest did not end (137: killed after 120 s)";
+  ContentDigest zeros;
+  zeros.UpdateZeros(uint64_t{128} << 30);
+  EXPECT_EQ(out, zeros.Finish().ToHex() + "  " + empty + "\n");
+}
+
 TEST_F(IoCommandsTest, MapJsonCoversTheDiskLikeQemuImgMap) {
   ASSERT_EQ(Hvdisk("write " + Q(img_) + " 2M --pattern 1 --length 1M"), 0);
   ASSERT_EQ(Hvdisk("write " + Q(img_) + " 3M --pattern 2 --length 512"), 0);

@@ -104,6 +104,16 @@ TEST_F(VmCommandsTest, CommitOnAnEmpty64TiBBaseCompletesThroughTheMaps) {
   EXPECT_EQ(Run("store check " + Q(store_)), 0) << out_;
 }
 
+// Finding: --retention 100 was accepted; the 63rd checkpoint then made a chain that does not open.
+TEST_F(VmCommandsTest, RetentionPastTheChainDepthLimitIsRefusedAtCreate) {
+  EXPECT_EQ(Vm("create big --retention 100 --base " + Q(tmp_.File("base.vhdx"))), 1);
+  EXPECT_THAT(out_, HasSubstr("kInvalidArgument"));
+  EXPECT_THAT(out_, HasSubstr("retention 100 is outside 1..61"));
+  EXPECT_EQ(Vm("show big"), 1);
+  ASSERT_EQ(Vm("create most --retention 61 --base " + Q(tmp_.File("base.vhdx"))), 0) << out_;
+  EXPECT_EQ(Show("most")["state"], 3);
+}
+
 TEST_F(VmCommandsTest, TestVmIsListedAndDestroyed) {
   ASSERT_EQ(Vm("checkpoint web"), 0) << out_;
   ASSERT_EQ(Vm("test web"), 0) << out_;

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "ops/store.h"
 #include "ops/wmi/cim_reference.h"
@@ -50,6 +51,32 @@ TEST_F(WmiCommandsTest, InvokeWaitPrintsTheJobAsItEnds) {
   EXPECT_THAT(out, ContainsRegex("JobState +: 7"));
   EXPECT_THAT(out, ContainsRegex("ErrorCode +: 0"));
   EXPECT_THAT(out, ContainsRegex("JobType +: 97"));
+}
+
+// A job accepted (4096) that fails while it runs: --wait exits 1 and says why on stderr, with the
+// job's ErrorCode and ErrorDescription (finding: it printed nothing there).
+TEST_F(WmiCommandsTest, InvokeWaitOnAJobThatFailsPrintsItsErrorOnStderr) {
+  std::string point;
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, ops::Store::Open(DefaultFileSystem(), store_));
+    ASSERT_OK_AND_ASSIGN(ops::VmRecord r, store->GetVm(vm_));
+    ASSERT_FALSE(r.points.empty());
+    point = r.points.back().file;
+    // The latest point, which the failover disk is made on, is no longer a VHDX.
+    testing::WriteBinaryFile(store->DiskPath(vm_, point),
+                             std::vector<std::byte>(4096, std::byte{0x5a}));
+  }
+  std::string out, err_file = dir_.File("stderr.txt");
+  EXPECT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.InitiateFailover " + VmParam() +
+                       " --wait 2>" + Q(err_file)),
+                   &out, false),
+            1)
+      << out;
+  EXPECT_THAT(out, ContainsRegex("ReturnValue +: 4096"));
+  EXPECT_THAT(out, ContainsRegex("JobState +: 10"));
+  const std::string err = testing::AsString(testing::ReadBinaryFile(err_file));
+  EXPECT_THAT(err, ContainsRegex("job .* ended 10 Exception: ErrorCode 32768 Failed: kCorrupt"));
+  EXPECT_THAT(err, HasSubstr(point));
 }
 
 TEST_F(WmiCommandsTest, JobOfAnotherProcessAndRefusedCalls) {

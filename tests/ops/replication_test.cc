@@ -1,10 +1,9 @@
 // The replication side: creating replica VMs, applying changes, recovery points and retention,
-// suspend and resume, change-set files.
+// suspend and resume (change-set files: change_set_test.cc).
 #include "ops/replication.h"
 
 #include <gtest/gtest.h>
 
-#include "ops/change_set.h"
 #include "ops/recovery.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/store_fixture.h"
@@ -118,34 +117,6 @@ TEST_F(ReplicationTest, ChangesBeyondTheDiskAreInvalid) {
   EXPECT_CODE(testing::ApplyPattern(*store_, vm, testing::kDiskSize - 512, 1024, 1),
               Code::kInvalidArgument);
   EXPECT_CODE(testing::ApplyPattern(*store_, Guid::Random(), 0, 512, 1), Code::kNotFound);
-}
-
-TEST_F(ReplicationTest, ChangeSetFileRoundTripsAndAppliesToTheHead) {
-  ASSERT_OK_AND_ASSIGN(Guid vm, env_.MakeVm(*store_, 0));
-  auto a = hvdisk::testing::PatternBytes(4096, 1), b = hvdisk::testing::PatternBytes(100, 2);
-  std::vector<ChangeExtent> extents{{8192, a}, {testing::kDiskSize - 100, b}};
-  std::string bytes = EncodeChangeSet(extents, testing::kDiskSize);
-  ASSERT_OK(fs_.PutFile("/c.hvchg", bytes));
-  ASSERT_OK_AND_ASSIGN(ChangeSet set, ReadChangeSet(&fs_, "/c.hvchg"));
-  ASSERT_EQ(set.extents().size(), 2u);
-  EXPECT_EQ(set.extents()[1].offset, testing::kDiskSize - 100);
-  EXPECT_TRUE(std::equal(a.begin(), a.end(), set.extents()[0].data.begin()));
-  ASSERT_OK(ApplyChangeSetFile(*store_, vm, "/c.hvchg"));
-  ASSERT_OK(fs_.PutFile("/wrong.hvchg", EncodeChangeSet(extents, 2 * testing::kDiskSize)));
-  EXPECT_CODE(ApplyChangeSetFile(*store_, vm, "/wrong.hvchg"), Code::kInvalidArgument);
-}
-
-TEST_F(ReplicationTest, AlteredOrTruncatedChangeSetIsCorrupt) {
-  auto a = hvdisk::testing::PatternBytes(4096, 1);
-  std::vector<ChangeExtent> extents{{0, a}};
-  std::string bytes = EncodeChangeSet(extents, 0);
-  for (size_t at : {size_t{0}, size_t{13}, size_t{30}, bytes.size() - 1}) {
-    std::string bad = bytes;
-    bad[at] ^= 1;
-    EXPECT_CODE(ChangeSet::Decode(bad, "bad"), Code::kCorrupt) << at;
-  }
-  EXPECT_CODE(ChangeSet::Decode(bytes.substr(0, bytes.size() - 9), "short"), Code::kCorrupt);
-  EXPECT_CODE(ChangeSet::Decode("", "empty"), Code::kCorrupt);
 }
 
 }  // namespace

@@ -18,6 +18,16 @@ TEST(DigestTest, StreamingEqualsOneShot) {
   EXPECT_EQ(d.Finish(), Xxh3_128(all));
 }
 
+TEST(DigestTest, Streaming64EqualsOneShot) {
+  auto data = testing::PatternBytes(3 << 20, 4);
+  Digest64 d;
+  std::span<const std::byte> all(data);
+  d.Update(all.first(24));
+  d.Update(all.subspan(24, 1 << 20));
+  d.Update(all.subspan(24 + (1 << 20)));
+  EXPECT_EQ(d.Finish(), Xxh3_64(all));
+}
+
 TEST(DigestTest, UpdateZerosEqualsZeroBytes) {
   std::vector<std::byte> zeros(5'000'000);
   Digest128 d;

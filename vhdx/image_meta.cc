@@ -28,6 +28,8 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next) {
 Status EnsureLogActive(Image::State* s) {
   if (s->log) return Status::Ok();
   ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
+  // Space for the log (written whole at Create; another tool may have left it sparse).
+  RETURN_IF_ERROR(s->file->Allocate(s->header.log_offset, s->header.log_length));
   auto log = std::make_unique<LogWriter>(s->file.get(), s->header.log_offset, s->header.log_length,
                                          Guid::Random());
   RETURN_IF_ERROR(log->WriteEntry({}, AlignDown(size, kMiB), AlignUp(size, kMiB)));
@@ -69,6 +71,26 @@ std::vector<LogPage> TakeDirtyPages(Image::State* s) {
   return pages;
 }
 
+// Backs the in-place homes of the dirty BAT and extra pages with file space (a new dynamic disk's
+// BAT region is a hole) before a log entry names them: an entry that replay could not apply for
+// lack of space would leave the file unopenable. On failure the pages stay dirty.
+// REQUIRES: gate held exclusively and mu held.
+Status BackDirtyPages(Image::State* s) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (uint64_t pg : s->dirty_bat_pages)
+    ranges.push_back({s->bat_offset + pg * kPageSize, kPageSize});
+  for (const LogPage& p : s->extra_pages) ranges.push_back({p.file_offset, p.data.size()});
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 0; i < ranges.size();) {
+    uint64_t start = ranges[i].first, end = start + ranges[i].second;
+    for (++i; i < ranges.size() && ranges[i].first <= end; ++i) {
+      end = std::max(end, ranges[i].first + ranges[i].second);
+    }
+    RETURN_IF_ERROR(s->file->Allocate(start, end - start));
+  }
+  return Status::Ok();
+}
+
 Status ApplyPages(File* file, std::span<const LogPage> pages) {
   for (const LogPage& p : pages) RETURN_IF_ERROR(file->WriteAt(p.file_offset, p.data));
   return Status::Ok();
@@ -87,6 +109,7 @@ Status FlushMetadata(Image::State* s) {
   {
     std::unique_lock<std::shared_mutex> gate(s->gate);
     std::lock_guard<std::mutex> lock(s->mu);
+    RETURN_IF_ERROR(BackDirtyPages(s));
     pages = TakeDirtyPages(s);
     last_offset = AlignUp(s->next_alloc, kMiB);
   }

@@ -124,6 +124,9 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next);  // image_met
 Status EnsureLogActive(Image::State* s);                            // image_meta.cc
 Status FlushMetadata(Image::State* s);                              // image_meta.cc
 Status LoadBitmap(Image::State* s, uint64_t chunk);  // REQUIRES: mu held. image_io.cc
+// Reserves `length` bytes of file space at next_alloc (kNoSpace when the disk has no room), then
+// takes them: returns their offset. On failure nothing changed. REQUIRES: mu held. image_write.cc
+Result<uint64_t> AllocateSpace(Image::State* s, uint64_t length);
 // Sets or clears sector-bitmap bits [first, first + count) of a loaded chunk and marks their
 // pages dirty. REQUIRES: mu held. image_io.cc
 void SetBits(Image::State* s, uint64_t chunk, uint64_t first, uint64_t count, bool value);

@@ -344,7 +344,8 @@ Json RecoveryJson(const ops::RecoveryReport& r) {
   return Json{{"rolled_back", r.rolled_back},
               {"rolled_forward", r.rolled_forward},
               {"removed", r.removed},
-              {"busy", busy}};
+              {"busy", busy},
+              {"deferred", r.deferred}};
 }
 
 Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"bytes", t.bytes}}; }
@@ -387,6 +388,9 @@ int RunStoreRecover(const StoreArgs& a) {
     for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
     for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
     for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
+    for (const std::string& s : r.deferred) {
+      std::printf("out of space, left for the next recovery: %s\n", s.c_str());
+    }
   }
   ReclaimDetachedIfNeeded(**store);
   return kExitOk;

@@ -109,14 +109,18 @@ Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> 
   RETURN_IF_ERROR(ExpectState(v.record, {ReplicationState::kReplicating}, "applying changes"));
   ASSIGN_OR_RETURN(auto disk, chain::Chain::Open(store.fs(), store.DiskPath(vm, v.record.head),
                                                  {.writable_leaf = true}));
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const ChangeExtent& e : changes) {
     if (e.offset > disk->virtual_size() || e.data.size() > disk->virtual_size() - e.offset) {
       return InvalidArgument("change at " + std::to_string(e.offset) + " +" +
                              std::to_string(e.data.size()) + " lies beyond the virtual size " +
                              std::to_string(disk->virtual_size()));
     }
-    RETURN_IF_ERROR(disk->Write(e.offset, e.data));
+    ranges.push_back({e.offset, e.data.size()});
   }
+  // All or nothing on a full disk: the space of every new block first (kNoSpace changes nothing).
+  RETURN_IF_ERROR(disk->leaf()->Reserve(ranges));
+  for (const ChangeExtent& e : changes) RETURN_IF_ERROR(disk->Write(e.offset, e.data));
   RETURN_IF_ERROR(disk->Flush());
   return disk->Close();
 }

@@ -60,6 +60,7 @@ struct RecoveryReport {
   std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
   std::vector<std::string> removed;         // temporaries and orphans deleted
   std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
+  std::vector<std::string> deferred;        // "<vm-guid>: <error>": out of space, left for later
 };
 
 // A VM locked for an operation, with its record as read under the lock.

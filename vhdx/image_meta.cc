@@ -23,6 +23,18 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next) {
   return Status::Ok();
 }
 
+Status AllocateRanges(File* file, std::vector<std::pair<uint64_t, uint64_t>> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 0; i < ranges.size();) {
+    uint64_t start = ranges[i].first, end = start + ranges[i].second;
+    for (++i; i < ranges.size() && ranges[i].first <= end; ++i) {
+      end = std::max(end, ranges[i].first + ranges[i].second);
+    }
+    RETURN_IF_ERROR(file->Allocate(start, end - start));
+  }
+  return Status::Ok();
+}
+
 // Before the first entry of a session: a new LogGuid, with an empty entry (Tail = itself)
 // written and flushed first, so that the header never names a log without a valid sequence.
 Status EnsureLogActive(Image::State* s) {
@@ -80,15 +92,7 @@ Status BackDirtyPages(Image::State* s) {
   for (uint64_t pg : s->dirty_bat_pages)
     ranges.push_back({s->bat_offset + pg * kPageSize, kPageSize});
   for (const LogPage& p : s->extra_pages) ranges.push_back({p.file_offset, p.data.size()});
-  std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 0; i < ranges.size();) {
-    uint64_t start = ranges[i].first, end = start + ranges[i].second;
-    for (++i; i < ranges.size() && ranges[i].first <= end; ++i) {
-      end = std::max(end, ranges[i].first + ranges[i].second);
-    }
-    RETURN_IF_ERROR(s->file->Allocate(start, end - start));
-  }
-  return Status::Ok();
+  return AllocateRanges(s->file.get(), std::move(ranges));
 }
 
 Status ApplyPages(File* file, std::span<const LogPage> pages) {
@@ -174,6 +178,17 @@ Status Image::Close() {
   }
   s->closed = true;
   return Status::Ok();
+}
+
+Status Image::Discard() {
+  State* s = s_.get();
+  if (s->closed) return Status::Ok();
+  s->closed = true;
+  s->direct_file.reset();
+  s->file.reset();
+  if (s->read_only) return Status::Ok();
+  ASSIGN_OR_RETURN(auto reopened, Open(s->fs, s->path, {.read_only = false}));  // trims
+  return reopened->Close();
 }
 
 Image::Image(std::unique_ptr<State> state) : s_(std::move(state)) {}

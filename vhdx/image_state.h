@@ -127,6 +127,9 @@ Status LoadBitmap(Image::State* s, uint64_t chunk);  // REQUIRES: mu held. image
 // Reserves `length` bytes of file space at next_alloc (kNoSpace when the disk has no room), then
 // takes them: returns their offset. On failure nothing changed. REQUIRES: mu held. image_write.cc
 Result<uint64_t> AllocateSpace(Image::State* s, uint64_t length);
+// Fallocates each (offset, length) range inside the file (adjacent ones coalesced), so that
+// writing there later needs no space. image_meta.cc
+Status AllocateRanges(File* file, std::vector<std::pair<uint64_t, uint64_t>> ranges);
 // Sets or clears sector-bitmap bits [first, first + count) of a loaded chunk and marks their
 // pages dirty. REQUIRES: mu held. image_io.cc
 void SetBits(Image::State* s, uint64_t chunk, uint64_t first, uint64_t count, bool value);

@@ -7,6 +7,7 @@
 // nothing. Close trims what was not used, and a writable open trims what a crash left.
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "vhdx/image_state.h"
 
@@ -50,7 +51,7 @@ Status TryAllocate(Image::State* s, uint64_t from, uint64_t end) {
 // and on kNoSpace halves the step down to what the allocation needs. On failure nothing changed.
 // Runs under mu, so that no piece is written into space whose reservation is still in flight.
 // REQUIRES: mu held.
-Status Reserve(Image::State* s, uint64_t length) {
+Status ReserveSpace(Image::State* s, uint64_t length) {
   const uint64_t need_end = s->next_alloc + length;
   if (need_end <= s->reserved_end) return Status::Ok();
   const uint64_t from = std::max(s->next_alloc, s->reserved_end);
@@ -97,7 +98,7 @@ Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement
   bool partial = s->differencing() && st == kStateNotPresent && !whole;
   // The space for the block (and its bitmap block) is reserved before any BAT entry names it.
   bool new_bitmap = partial && EntryState(s->bat[s->BitmapIndex(block / s->chunk_ratio)]) != 6;
-  RETURN_IF_ERROR(Reserve(s, s->block_size() + (new_bitmap ? kSectorBitmapBlockSize : 0)));
+  RETURN_IF_ERROR(ReserveSpace(s, s->block_size() + (new_bitmap ? kSectorBitmapBlockSize : 0)));
   if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio));
   // Whole blocks, the last partial one included; new space reads as zeros past the piece.
   ASSIGN_OR_RETURN(uint64_t off, AllocateSpace(s, s->block_size()));
@@ -234,10 +235,36 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
 }  // namespace
 
 Result<uint64_t> AllocateSpace(Image::State* s, uint64_t length) {
-  RETURN_IF_ERROR(Reserve(s, length));
+  RETURN_IF_ERROR(ReserveSpace(s, length));
   const uint64_t off = s->next_alloc;
   s->next_alloc += length;
   return off;
+}
+
+Status Image::Reserve(std::span<const std::pair<uint64_t, uint64_t>> ranges) {
+  State* s = s_.get();
+  for (auto [offset, length] : ranges) RETURN_IF_ERROR(CheckWritable(s, offset, length));
+  std::lock_guard<std::mutex> lock(s->mu);
+  std::set<uint64_t> blocks, chunks;  // to allocate: payload blocks, and their bitmap blocks
+  for (auto [offset, length] : ranges) {
+    if (length == 0) continue;
+    for (uint64_t b = offset / s->block_size(); b <= (offset + length - 1) / s->block_size(); ++b) {
+      const uint8_t st = EntryState(s->bat[s->PayloadIndex(b)]);
+      if (st == kStateFullyPresent || st == kStatePartiallyPresent) continue;
+      blocks.insert(b);
+      if (s->differencing() && EntryState(s->bat[s->BitmapIndex(b / s->chunk_ratio)]) != 6) {
+        chunks.insert(b / s->chunk_ratio);  // at most: a whole-block write needs none
+      }
+    }
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> bat_pages;  // where their BAT entries live
+  auto page_of = [&](uint64_t index) {
+    bat_pages.push_back({s->bat_offset + index / kEntriesPerPage * kPageSize, kPageSize});
+  };
+  for (uint64_t b : blocks) page_of(s->PayloadIndex(b));
+  for (uint64_t c : chunks) page_of(s->BitmapIndex(c));
+  RETURN_IF_ERROR(AllocateRanges(s->file.get(), std::move(bat_pages)));
+  return ReserveSpace(s, blocks.size() * s->block_size() + chunks.size() * kSectorBitmapBlockSize);
 }
 
 Status Image::Write(uint64_t offset, std::span<const std::byte> src) {

@@ -23,6 +23,19 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next) {
   return Status::Ok();
 }
 
+Status BackBatPages(Image::State* s, const std::set<uint64_t>& pages) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  std::vector<uint64_t> added;
+  for (uint64_t pg : pages) {
+    if (s->backed_bat_pages.count(pg) != 0) continue;
+    ranges.push_back({s->bat_offset + pg * kPageSize, kPageSize});
+    added.push_back(pg);
+  }
+  RETURN_IF_ERROR(AllocateRanges(s->file.get(), std::move(ranges)));
+  s->backed_bat_pages.insert(added.begin(), added.end());
+  return Status::Ok();
+}
+
 Status AllocateRanges(File* file, std::vector<std::pair<uint64_t, uint64_t>> ranges) {
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 0; i < ranges.size();) {
@@ -40,8 +53,6 @@ Status AllocateRanges(File* file, std::vector<std::pair<uint64_t, uint64_t>> ran
 Status EnsureLogActive(Image::State* s) {
   if (s->log) return Status::Ok();
   ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
-  // Space for the log (written whole at Create; another tool may have left it sparse).
-  RETURN_IF_ERROR(s->file->Allocate(s->header.log_offset, s->header.log_length));
   auto log = std::make_unique<LogWriter>(s->file.get(), s->header.log_offset, s->header.log_length,
                                          Guid::Random());
   RETURN_IF_ERROR(log->WriteEntry({}, AlignDown(size, kMiB), AlignUp(size, kMiB)));
@@ -83,17 +94,9 @@ std::vector<LogPage> TakeDirtyPages(Image::State* s) {
   return pages;
 }
 
-// Backs the in-place homes of the dirty BAT and extra pages with file space (a new dynamic disk's
-// BAT region is a hole) before a log entry names them: an entry that replay could not apply for
-// lack of space would leave the file unopenable. On failure the pages stay dirty.
+// BackBatPages for the dirty pages: on failure they stay dirty.
 // REQUIRES: gate held exclusively and mu held.
-Status BackDirtyPages(Image::State* s) {
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (uint64_t pg : s->dirty_bat_pages)
-    ranges.push_back({s->bat_offset + pg * kPageSize, kPageSize});
-  for (const LogPage& p : s->extra_pages) ranges.push_back({p.file_offset, p.data.size()});
-  return AllocateRanges(s->file.get(), std::move(ranges));
-}
+Status BackDirtyPages(Image::State* s) { return BackBatPages(s, s->dirty_bat_pages); }
 
 Status ApplyPages(File* file, std::span<const LogPage> pages) {
   for (const LogPage& p : pages) RETURN_IF_ERROR(file->WriteAt(p.file_offset, p.data));

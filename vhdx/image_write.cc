@@ -257,13 +257,10 @@ Status Image::Reserve(std::span<const std::pair<uint64_t, uint64_t>> ranges) {
       }
     }
   }
-  std::vector<std::pair<uint64_t, uint64_t>> bat_pages;  // where their BAT entries live
-  auto page_of = [&](uint64_t index) {
-    bat_pages.push_back({s->bat_offset + index / kEntriesPerPage * kPageSize, kPageSize});
-  };
-  for (uint64_t b : blocks) page_of(s->PayloadIndex(b));
-  for (uint64_t c : chunks) page_of(s->BitmapIndex(c));
-  RETURN_IF_ERROR(AllocateRanges(s->file.get(), std::move(bat_pages)));
+  std::set<uint64_t> bat_pages;  // where their BAT entries live
+  for (uint64_t b : blocks) bat_pages.insert(s->PayloadIndex(b) / kEntriesPerPage);
+  for (uint64_t c : chunks) bat_pages.insert(s->BitmapIndex(c) / kEntriesPerPage);
+  RETURN_IF_ERROR(BackBatPages(s, bat_pages));  // the flush after the writes needs no space
   return ReserveSpace(s, blocks.size() * s->block_size() + chunks.size() * kSectorBitmapBlockSize);
 }
 

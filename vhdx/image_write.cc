@@ -53,7 +53,7 @@ Status TryAllocate(Image::State* s, uint64_t from, uint64_t end) {
 // REQUIRES: mu held.
 Status ReserveSpace(Image::State* s, uint64_t length) {
   const uint64_t need_end = s->next_alloc + length;
-  if (need_end <= s->reserved_end) return Status::Ok();
+  if (length == 0 || need_end <= s->reserved_end) return Status::Ok();
   const uint64_t from = std::max(s->next_alloc, s->reserved_end);
   uint64_t step = std::min(std::max(kReserveStep, s->block_size()), MostStillNeeded(s));
   for (;;) {

@@ -206,5 +206,29 @@ TEST(ImageEnospcMode, EachFallocateFailingLeavesADifferencingImageOpenableCleanA
   RunEnospcMode(FileOp::kAllocate, true);
 }
 
+// Resize past the BAT region writes a new BAT at the end of the file: on a full disk it fails
+// with kNoSpace and the image keeps its size, checks clean and has no leak.
+TEST(ImageEnospcMode, AResizeThatFindsNoSpaceForItsNewBatLeavesTheImageAsItWas) {
+  {  // (the new BAT's space is fallocated first, so its write never extends the file)
+    const FileOp op = FileOp::kAllocate;
+    const std::string where(FileOpName(op));
+    MemFileSystem mem;
+    FaultFileSystem fault(&mem);
+    ASSERT_OK(Image::Create(&fault, "/r.vhdx", {.virtual_size = kGiB, .block_size = 32 * kMiB}));
+    {
+      ASSERT_OK_AND_ASSIGN(auto image, Image::Open(&fault, "/r.vhdx", {.read_only = false}));
+      fault.SetRule(
+          op,
+          {.nth = 1, .err = ENOSPC, .persistent = true, .extending_only = op == FileOp::kWrite});
+      EXPECT_CODE(image->Resize(kMaxVirtualDiskSize), Code::kNoSpace) << where;
+      fault.ClearRules();
+      ASSERT_OK(image->Close());
+    }
+    ExpectClean(&fault, "/r.vhdx", where);
+    ASSERT_OK_AND_ASSIGN(auto image, Image::Open(&fault, "/r.vhdx", {}));
+    EXPECT_EQ(image->virtual_size(), kGiB) << where;
+  }
+}
+
 }  // namespace
 }  // namespace hvdisk::vhdx

@@ -66,73 +66,83 @@ class StoreEnospcTest : public ::testing::TestWithParam<std::tuple<Scenario, Fil
   const Scenario& scenario() const { return std::get<0>(GetParam()); }
   FileOp mode() const { return std::get<1>(GetParam()); }
 
-  // One run with the nth op of mode() failing from then on; returns whether any was injected.
+  // One run of the operation with the nth op of mode() failing from then on; returns whether any
+  // failure was injected.
   bool RunAt(uint64_t n) {
     const std::string where = std::string(FileOpName(mode())) + " " + std::to_string(n);
     MemFileSystem mem;
     FaultFileSystem fault(&mem);
     testing::StoreEnv env(&fault);
-    Guid vm, other;
-    StoreState before;
-    Status st;
-    {
-      auto store = env.Create();
-      EXPECT_TRUE(store.ok()) << store.status().ToString();
-      if (!store.ok()) return false;
-      auto made = env.MakeVm(**store, scenario().points, scenario().retention);
-      EXPECT_TRUE(made.ok()) << made.status().ToString();
-      if (!made.ok()) return false;
-      vm = *made;
-      auto second = CreateReplicaVm(**store, {.name = "vm2", .base_path = "/base.vhdx"});
-      EXPECT_TRUE(second.ok()) << second.status().ToString();
-      if (!second.ok()) return false;
-      other = *second;
-      if (scenario().setup) EXPECT_OK(scenario().setup(**store, vm));
-      before = testing::CaptureState(**store).value();
-      fault.SetRule(mode(), {.nth = n,
-                             .err = ENOSPC,
-                             .persistent = true,
-                             .extending_only = mode() == FileOp::kWrite});
-      st = scenario().op(**store, vm);
-      if (!st.ok()) {
-        EXPECT_EQ(st.code(), Code::kNoSpace) << where << ": " << st.ToString();
-      }
+    Run run;
+    if (!Start(env, &run)) return false;
+    fault.SetRule(
+        mode(),
+        {.nth = n, .err = ENOSPC, .persistent = true, .extending_only = mode() == FileOp::kWrite});
+    run.status = scenario().op(*run.store, run.vm);
+    if (!run.status.ok()) {
+      EXPECT_EQ(run.status.code(), Code::kNoSpace) << where << ": " << run.status.ToString();
     }
+    run.store.reset();
     const bool injected = fault.injected(mode()) != 0;
     {  // the disk is still full: the store opens, and the other VM is usable
       auto store = env.Open();
       EXPECT_TRUE(store.ok()) << where << ": full: " << store.status().ToString();
       if (store.ok()) {
         EXPECT_OK((*store)->ListVms().status());
-        EXPECT_OK((*store)->LockAndRead(other, true).status());
+        EXPECT_OK((*store)->LockAndRead(run.other, true).status());
       }
     }
     fault.ClearRules();
+    Verify(env, run, where);
+    return injected;
+  }
+
+ private:
+  struct Run {
+    std::unique_ptr<Store> store;
+    Guid vm, other;
+    StoreState before;
+    Status status;
+  };
+
+  // The store with the scenario's VM and a second one, "vm2".
+  bool Start(testing::StoreEnv& env, Run* run) {
+    auto store = env.Create();
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (!store.ok()) return false;
+    run->store = std::move(store).value();
+    auto made = env.MakeVm(*run->store, scenario().points, scenario().retention);
+    auto second = CreateReplicaVm(*run->store, {.name = "vm2", .base_path = "/base.vhdx"});
+    EXPECT_TRUE(made.ok() && second.ok()) << made.status().ToString() << second.status().ToString();
+    if (!made.ok() || !second.ok()) return false;
+    run->vm = *made;
+    run->other = *second;
+    if (scenario().setup) EXPECT_OK(scenario().setup(*run->store, run->vm));
+    run->before = testing::CaptureState(*run->store).value();
+    return true;
+  }
+
+  // With space back: the contract holds, a failed operation rolled back, and a rerun succeeds.
+  void Verify(testing::StoreEnv& env, const Run& run, const std::string& where) {
     auto store = env.Open();
-    EXPECT_TRUE(store.ok()) << where << ": " << store.status().ToString();
-    if (!store.ok()) return injected;
+    ASSERT_TRUE(store.ok()) << where << ": " << store.status().ToString();
     std::vector<std::string> problems = testing::ContractProblems(**store);
     EXPECT_TRUE(problems.empty()) << where << ": " << problems.front();
     StoreState after = testing::CaptureState(**store).value();
-    bool rolled_back = true;
+    bool rolled_back = !run.status.ok();
     if (scenario().after_states.empty()) {  // vm apply: all of it, or none of it
-      if (!st.ok()) {
-        EXPECT_TRUE(after.digests == before.digests) << where << ": partly applied";
-      }
-      rolled_back = !st.ok();
+      EXPECT_TRUE(!rolled_back || after.digests == run.before.digests) << where << ": partly";
     } else {
-      problems =
-          testing::TransitionProblems(before, after, vm, scenario().after_states, &rolled_back);
+      problems = testing::TransitionProblems(run.before, after, run.vm, scenario().after_states,
+                                             &rolled_back);
       EXPECT_TRUE(problems.empty()) << where << ": " << problems.front();
-      if (!st.ok() && !rolled_back) ADD_FAILURE() << where << ": failed, yet rolled forward";
+      if (!run.status.ok() && !rolled_back) ADD_FAILURE() << where << ": failed, rolled forward";
     }
-    if (rolled_back) {  // with space, the operation succeeds
-      Status rerun = scenario().op(**store, vm);
-      EXPECT_TRUE(rerun.ok()) << where << ", rerun: " << rerun.ToString();
-      problems = testing::ContractProblems(**store);
-      EXPECT_TRUE(problems.empty()) << where << ", rerun: " << problems.front();
-    }
-    return injected;
+    if (!rolled_back) return;
+    Status rerun = scenario().op(**store, run.vm);  // with space, the operation succeeds
+    EXPECT_TRUE(rerun.ok()) << where << ", rerun: " << rerun.ToString();
+    problems = testing::ContractProblems(**store);
+    EXPECT_TRUE(problems.empty()) << where << ", rerun: " << problems.front();
   }
 };
 

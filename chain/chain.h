@@ -118,6 +118,11 @@ struct MergeOptions {
   // returns, their space is freed after, off the caller's path. PosixFileSystem forks for it:
   // for small processes such as the CLI, not for a big embedding service.
   bool free_in_background = false;
+  // When not null, set to true once step 4 (the first reparent) begins. A merge that fails while
+  // it is still false changed no image's content nor any link a reader follows (the target's
+  // unflushed copy is discarded, so a kNoSpace leaves it as it was): the caller may give up the
+  // merge and keep the chain as it stands.
+  bool* relinking = nullptr;
 };
 
 struct MergeResult {
@@ -129,7 +134,7 @@ struct MergeResult {
 // Merges `child_path` and every image between it and the target into the target (Merge-VHD),
 // reparents the dependents onto the target and deletes the merged files. The virtual content seen
 // through every dependent (or through the target, when there are none) is unchanged. Idempotent:
-// re-running it after a crash completes the merge.
+// re-running it after a crash or a failure (kNoSpace) completes the merge.
 Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
                           const MergeOptions& options);
 

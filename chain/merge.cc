@@ -9,7 +9,8 @@
 //      (Crash: X[k-1] links through parent_linkage2; every view is unchanged.)
 //   3. Copy every range X[0..k-1] decides (data, or zeros) into the target; flush; close.
 //      (Crash: the copied ranges are all shadowed by the X images, so every view through them
-//      is unchanged; a rerun copies again, which is idempotent.)
+//      is unchanged; a rerun copies again, which is idempotent. Failure, e.g. kNoSpace: the
+//      target's unflushed changes are discarded and their space given back.)
 //   4. Reparent each dependent onto the target with linkage N, one log entry each.
 //      (Crash: reparented dependents read the target, the others still read through X.)
 //   5. Unlink X[0..k-1] (or hand them to MergeOptions::dispose), then sync the directories. With
@@ -156,8 +157,13 @@ Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
   {
     ASSIGN_OR_RETURN(auto target, vhdx::Image::Open(fs, plan.target, {.read_only = false}));
     ASSIGN_OR_RETURN(Guid n, LinkTargetThroughLinkage2(fs, plan, target.get()));
-    RETURN_IF_ERROR(CopyIntoTarget(fs, plan, target.get(), options, &result.bytes_copied));
-    RETURN_IF_ERROR(target->Close());
+    Status copied = CopyIntoTarget(fs, plan, target.get(), options, &result.bytes_copied);
+    if (copied.ok()) copied = target->Close();
+    if (!copied.ok()) {  // e.g. kNoSpace: the target's unflushed blocks and their space go
+      Status discarded = target->Discard();
+      return discarded.ok() ? copied : copied.WithContext(discarded.ToString());
+    }
+    if (options.relinking != nullptr) *options.relinking = true;
     for (const std::string& dep : plan.dependents) {
       RETURN_IF_ERROR(ReparentDependent(fs, dep, plan.target, n));
     }

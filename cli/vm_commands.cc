@@ -349,11 +349,9 @@ Json RecoveryJson(const ops::RecoveryReport& r) {
   for (const Guid& g : r.busy) busy.push_back(g.ToString(false));
   Json not_writable = Json::array();
   for (const Guid& g : r.not_writable) not_writable.push_back(g.ToString(false));
-  return Json{{"rolled_back", r.rolled_back},
-              {"rolled_forward", r.rolled_forward},
-              {"removed", r.removed},
-              {"busy", busy},
-              {"not_writable", not_writable}};
+  return Json{{"rolled_back", r.rolled_back}, {"rolled_forward", r.rolled_forward},
+              {"removed", r.removed},         {"busy", busy},
+              {"not_writable", not_writable}, {"deferred", r.deferred}};
 }
 
 Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"bytes", t.bytes}}; }
@@ -402,6 +400,9 @@ int RunStoreRecover(const StoreArgs& a) {
     for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
     for (const Guid& g : r.not_writable) {
       std::printf("not writable, skipped %s\n", g.ToString(false).c_str());
+    }
+    for (const std::string& s : r.deferred) {
+      std::printf("out of space, left for the next recovery: %s\n", s.c_str());
     }
   }
   ReclaimDetachedIfNeeded(**store);

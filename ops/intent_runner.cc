@@ -39,10 +39,15 @@ Status RemoveDirs(FileSystem* fs, const StoreLayout& layout, const std::vector<s
   return SyncDirs(fs, parents);
 }
 
-Status RunMerge(FileSystem* fs, const StoreLayout& layout, const Guid& op, const MergeStep& m) {
+Status RunMerge(FileSystem* fs, const StoreLayout& layout, const Guid& op, const MergeStep& m,
+                bool* relinking) {
   ASSIGN_OR_RETURN(bool exists, fs->Exists(layout.Abs(m.child)));
-  if (!exists) return Status::Ok();  // done before the crash
+  if (!exists) {  // done before the crash
+    *relinking = true;
+    return Status::Ok();
+  }
   chain::MergeOptions options;
+  options.relinking = relinking;
   options.into = layout.Abs(m.into);
   for (const std::string& d : m.dependents) options.dependents.push_back(layout.Abs(d));
   options.dispose = [&](const std::vector<std::string>& merged) {
@@ -87,8 +92,17 @@ Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent)
   return WriteVmRecord(fs, RecordPath(layout, intent.vm), intent.before);
 }
 
-Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
-  for (const MergeStep& m : intent.merges) RETURN_IF_ERROR(RunMerge(fs, layout, intent.id, m));
+Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent,
+                   bool* undoable) {
+  if (undoable != nullptr) *undoable = false;
+  for (const MergeStep& m : intent.merges) {
+    bool relinking = false;
+    Status st = RunMerge(fs, layout, intent.id, m, &relinking);
+    if (!st.ok()) {
+      if (undoable != nullptr) *undoable = !relinking && st.code() == Code::kNoSpace;
+      return st;
+    }
+  }
   RETURN_IF_ERROR(MoveToTrash(fs, layout, intent.id, intent.deletes));
   return RemoveDirs(fs, layout, intent.delete_dirs);
 }
@@ -96,9 +110,15 @@ Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& inte
 Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
   Result<VmRecord> current = ReadVmRecord(fs, RecordPath(layout, intent.vm));
   if (!current.ok() && !IsMissing(current.status())) return current.status();
-  const bool committed = current.ok() && current->generation >= intent.after.generation;
+  bool committed = current.ok() && current->generation >= intent.after.generation;
   if (committed) {
-    RETURN_IF_ERROR(RollForward(fs, layout, intent));
+    bool undoable = false;
+    Status st = RollForward(fs, layout, intent, &undoable);
+    if (!st.ok() && !undoable) return st;
+    if (!st.ok()) {  // out of space in a merge before its first relink: back to the before-state
+      committed = false;
+      RETURN_IF_ERROR(RollBack(fs, layout, intent));
+    }
   } else {
     RETURN_IF_ERROR(RollBack(fs, layout, intent));
   }
@@ -144,7 +164,10 @@ Status IntentRunner::Commit() {
 }
 
 Status IntentRunner::Finish() {
-  RETURN_IF_ERROR(RollForward(fs_, *layout_, intent_).WithContext(intent_.op + ": finish"));
+  bool undoable = false;
+  Status st = RollForward(fs_, *layout_, intent_, &undoable).WithContext(intent_.op + ": finish");
+  if (!st.ok() && undoable) return Abort(st);  // out of space in a merge: rolled back
+  RETURN_IF_ERROR(st);
   RETURN_IF_ERROR(Journal(fs_, layout_).Remove(intent_.id));
   if (control_ != nullptr) control_->Report(100);
   if (DiscardsFiles(intent_)) store_->TrashChanged();

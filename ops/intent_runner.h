@@ -10,7 +10,9 @@
 // Finish moves the files it deletes into the store's trash (trash.h) rather than unlinking them,
 // so its cost does not grow with their size; the Store reclaims them afterwards (store.h).
 // A failed or cancelled Prepare or Commit rolls back (as recovery would) and returns the error;
-// when the rollback itself fails the intent stays in the journal for the next recovery.
+// when the rollback itself fails the intent stays in the journal for the next recovery. So does
+// a Finish whose merge ran out of space before relinking anything (RollForward's undoable): disk
+// full is an ordinary error, the VM keeps its before-state, and a retry with space succeeds.
 //
 // Thread safety: REQUIRES the caller to hold the lock of intent.vm for the whole run.
 #pragma once
@@ -35,8 +37,12 @@ Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, cons
 // The undo half: renames reversed, created files and directories removed, `before` written back.
 Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
 // The redo half: merges run (while their child exists; the merged files go to the trash), deletes
-// moved into the trash as TrashName(intent.id, ...), delete_dirs removed.
-Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
+// moved into the trash as TrashName(intent.id, ...), delete_dirs removed. *undoable (when not
+// null) tells whether a failure may still be rolled back: a merge that ran out of space (kNoSpace)
+// before its first relink changed no content and no link (chain::MergeOptions::relinking), and
+// nothing was deleted yet; the before-state still stands in every file.
+Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& intent,
+                   bool* undoable = nullptr);
 
 class IntentRunner {
  public:

@@ -9,7 +9,9 @@
 //                         `delete_dirs` removed.
 // Every step is idempotent. Resolving an intent (ResolveIntent) reads the VM record: at or past
 // `after.generation` it rolls forward (finish); otherwise it rolls back (undo the prepare steps in
-// reverse and write `before` back). Either way the intent is then removed.
+// reverse and write `before` back). Either way the intent is then removed. One exception: a
+// merge that runs out of space before it relinks anything rolls back even past the commit point
+// (RollForward's undoable, intent_runner.h): every file still holds the before-state.
 //
 // Paths are store-relative; a rename's `from` may be absolute (a base disk adopted into the store).
 // Thread safety: values and functions over a FileSystem; callers hold the VM's lock.

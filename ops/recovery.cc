@@ -175,12 +175,17 @@ Result<RecoveryReport> RecoverStore(Store* store) {
       continue;
     }
     if (!lock.ok()) return lock.status();
+    Status st = store->RecoverVm(vm, &report);
+    if (st.code() == Code::kNoSpace) {  // this VM waits for space; the others stay usable
+      report.deferred.push_back(vm.ToString(false) + ": " + st.ToString());
+      continue;
+    }
+    RETURN_IF_ERROR(st);
     held[vm] = std::move(lock).value();
-    RETURN_IF_ERROR(store->RecoverVm(vm, &report));
   }
   // Test VMs sit in their own directories but are swept with their source (both locked here).
   for (const auto& [vm, lock] : held) RETURN_IF_ERROR(SweepVm(store, vm, &report));
-  if (report.busy.empty() && !others_held) {
+  if (report.busy.empty() && report.deferred.empty() && !others_held) {
     Status st = SweepJournalTemps(store, &report);
     if (st.code() != Code::kAccessDenied) RETURN_IF_ERROR(st);  // a read-only store keeps them
   }

@@ -9,7 +9,9 @@
 //   3. removes, and reports, orphans: a VM directory with no record, and disk files in disks/
 //      that no record names (the replica chain, the failover disk, a test VM's disk).
 // Journal temporaries are removed when no VM is in use (held by anybody). VMs that need nothing
-// are never locked.
+// are never locked. A VM whose recovery runs out of space (kNoSpace) is left as it is and
+// reported as deferred: the store stays usable for the others, and the next recovery with space
+// resolves it.
 //
 // CheckStore changes nothing: it reports pending intents, orphans, files a record names that are
 // missing, and every VHDX that does not check clean (Image::Check) or whose chain is broken. The

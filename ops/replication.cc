@@ -127,25 +127,32 @@ Result<std::unique_ptr<chain::Chain>> LockHead(Store& store, const Guid& vm, Loc
 Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> changes) {
   LockedVm v;
   ASSIGN_OR_RETURN(auto disk, LockHead(store, vm, &v));
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const ChangeExtent& e : changes) {
     if (e.offset > disk->virtual_size() || e.data.size() > disk->virtual_size() - e.offset) {
       return InvalidArgument("change at " + std::to_string(e.offset) + " +" +
                              std::to_string(e.data.size()) + " lies beyond the virtual size " +
                              std::to_string(disk->virtual_size()));
     }
-    RETURN_IF_ERROR(disk->Write(e.offset, e.data));
+    ranges.push_back({e.offset, e.data.size()});
   }
+  // All or nothing on a full disk: the space of every new block first (kNoSpace changes nothing).
+  RETURN_IF_ERROR(disk->leaf()->Reserve(ranges));
+  for (const ChangeExtent& e : changes) RETURN_IF_ERROR(disk->Write(e.offset, e.data));
   RETURN_IF_ERROR(disk->Flush());
   return disk->Close();
 }
 
-// Steps (not journaled, as ApplyChanges: a crash in 5 leaves each sector old or new):
+// Steps (not journaled, as ApplyChanges: a crash in 6 leaves each sector old or new):
 //   1. the file's header checked (its 24 bytes read: nothing else of a file that is not one)
 //   2. the VM locked, its head opened
 //   3. the declared virtual size compared with the head's
-//   4. the whole body checked (extent bounds, checksum) without writing anything
-//   5. the body written into the head piece by piece, then flushed
-// Memory: one piece (kChangeSetPiece) whatever the file's size.
+//   4. the whole body checked (extent bounds, checksum) without writing anything, noting the
+//      ranges it covers
+//   5. the space of every new block those ranges need reserved (kNoSpace: the head unchanged)
+//   6. the body written into the head piece by piece, then flushed
+// Memory: one piece (kChangeSetPiece) whatever the file's size, plus 16 bytes per extent (whose
+// count Open bounds by the file size).
 Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path) {
   ASSIGN_OR_RETURN(ChangeSetReader set, ChangeSetReader::Open(store.fs(), path));
   LockedVm v;
@@ -156,7 +163,13 @@ Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path)
                            std::to_string(set.virtual_size()) + " bytes, the replica has " +
                            std::to_string(size));
   }
-  RETURN_IF_ERROR(set.Scan(size, {}));
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // 16 bytes per extent, not per byte
+  RETURN_IF_ERROR(set.Scan(size, [&](uint64_t offset, std::span<const std::byte> data) {
+    ranges.push_back({offset, data.size()});
+    return Status::Ok();
+  }));
+  // All or nothing on a full disk: the space of every new block first (kNoSpace changes nothing).
+  RETURN_IF_ERROR(disk->leaf()->Reserve(ranges));
   RETURN_IF_ERROR(set.Scan(size, [&](uint64_t offset, std::span<const std::byte> data) {
     return disk->Write(offset, data);
   }));

@@ -76,6 +76,7 @@ struct RecoveryReport {
   std::vector<std::string> removed;         // temporaries and orphans deleted
   std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
   std::vector<Guid> not_writable;           // VMs needing recovery this process cannot write
+  std::vector<std::string> deferred;        // "<vm-guid>: <error>": out of space, left for later
 };
 
 // The slot of a VM's lock file a recovery holds while it holds the VM (see above).

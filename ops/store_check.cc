@@ -17,7 +17,9 @@ void CheckImage(Store* store, const Guid& vm, const std::string& name, StoreChec
     return;
   }
   for (const std::string& c : r->corruptions) rep->problems.push_back(rel + ": corrupt: " + c);
-  for (const std::string& l : r->leaks) rep->problems.push_back(rel + ": leak: " + l);
+  // Image::Check's leaks are space past the last object: the reservation of a writer killed
+  // before its close (vm apply, a consumer). Nothing names it and the next writable open trims
+  // it, so it is not a problem of the store (a frozen point keeps it until merged or discarded).
 }
 
 void CheckChainOpens(Store* store, const std::string& rel, StoreCheckReport* rep) {

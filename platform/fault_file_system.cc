@@ -20,11 +20,12 @@ struct FaultFileSystem::State {
   explicit State(uint64_t seed) : rng(seed) {}
 
   // Counts an attempt; returns the errno to inject, or nullopt to proceed.
-  std::optional<int> Decide(FileOp op) {
+  // `extends`: a write past the file's end (FaultRule::extending_only).
+  std::optional<int> Decide(FileOp op, bool extends = true) {
     std::lock_guard lock(mu);
     Kind& k = kinds[static_cast<size_t>(op)];
     ++k.count;
-    if (!k.rule) return std::nullopt;
+    if (!k.rule || (k.rule->extending_only && !extends)) return std::nullopt;
     ++k.since_rule;
     const bool fail = k.tripped || (k.rule->nth != 0 && k.since_rule == k.rule->nth) ||
                       (k.rule->one_in != 0 && rng() % k.rule->one_in == 0);
@@ -34,8 +35,8 @@ struct FaultFileSystem::State {
     return k.rule->err;
   }
 
-  Status Intercept(FileOp op, std::string_view path) {
-    std::optional<int> err = Decide(op);
+  Status Intercept(FileOp op, std::string_view path, bool extends = true) {
+    std::optional<int> err = Decide(op, extends);
     return err ? ErrnoStatus(*err, FileOpName(op), path) : Status::Ok();
   }
 
@@ -55,7 +56,9 @@ class FaultFileSystem::FaultFile final : public File {
     return base_->ReadAt(offset, dst);
   }
   Status WriteAt(uint64_t offset, std::span<const std::byte> src) override {
-    RETURN_IF_ERROR(state_->Intercept(FileOp::kWrite, path()));
+    Result<uint64_t> size = base_->Size();
+    const bool extends = !size.ok() || offset + src.size() > *size;
+    RETURN_IF_ERROR(state_->Intercept(FileOp::kWrite, path(), extends));
     return base_->WriteAt(offset, src);
   }
   Status Flush() override {

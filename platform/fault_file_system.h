@@ -32,6 +32,9 @@ struct FaultRule {
   // false (transient): only the triggered op fails, the next one may succeed.
   // true (persistent): once triggered, every later op of the kind fails too.
   bool persistent = false;
+  // kWrite only: the rule sees (counts towards nth, may fail) only writes that extend the file
+  // past its size, as a full disk fails them (with fallocate, an ENOSPC mode).
+  bool extending_only = false;
 };
 
 class FaultFileSystem : public FileSystemWrapper {

@@ -71,6 +71,8 @@ class BatPages {
 
   size_t resident_pages() const { return pages_in_memory_.size(); }
   bool dirty() const { return !dirty_.empty(); }
+  // The dirty pages' numbers (what the next TakeDirty returns).
+  const std::set<uint64_t>& dirty_pages() const { return dirty_; }
 
  private:
   enum class PageState : uint8_t { kClean, kDirty, kPending };

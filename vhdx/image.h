@@ -111,6 +111,11 @@ class Image : public VirtualDisk {
   Status Write(uint64_t offset, std::span<const std::byte> src);
   // Makes every write completed before the call durable, and its metadata with it.
   Status Flush();
+  // Reserves the file space that writing every (offset, length) range would allocate, and backs
+  // the BAT pages that will name it, so that the writes then find their space: kNoSpace with
+  // nothing changed when the disk has too little. For all-or-nothing batches (a change set);
+  // what the writes do not use is given back at Close.
+  Status Reserve(std::span<const std::pair<uint64_t, uint64_t>> ranges);
   // Wholly covered blocks become ZERO (or, with make_transparent in a differencing image,
   // NOT_PRESENT); partly covered edges are written with zeros (or, when transparent, their whole
   // sectors uncovered: present sectors stop being present and the parent shows through).
@@ -119,6 +124,12 @@ class Image : public VirtualDisk {
   Status Resize(uint64_t new_virtual_size);
   // Drains the log, clears LogGuid in both headers, flushes, and releases the file.
   Status Close();
+  // Closes without making anything since the last Flush durable, as a crash there would, then
+  // reopens the file writable and closes it, which gives back the space past the last flushed
+  // object: after a failed allocating write (kNoSpace) the file holds its metadata and size as of
+  // the last Flush. Blocks written since then are lost; writes into blocks already present may
+  // have landed. REQUIRES: no I/O in flight.
+  Status Discard();
 
   // Plans a read: fills zero ranges of dst at once, and appends one request per run of file
   // data (adjacent runs coalesced). Parent ranges are planned through the backing.

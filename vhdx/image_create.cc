@@ -7,7 +7,8 @@
 // Steps and crash points: (1) create the file exclusively; (2) write regions, metadata and BAT;
 // (3) reserve the payload of a fixed disk; (4) flush; (5) write the file identifier and both
 // headers; (6) flush; (7) sync the directory. A crash before (6) leaves a file without a valid
-// header, which no reader accepts as VHDX.
+// header, which no reader accepts as VHDX. A failed create (kNoSpace for a fixed disk on a full
+// disk) removes the partial file.
 #include <cstring>
 
 #include "vhdx/bat.h"
@@ -94,20 +95,17 @@ Status WriteHeaders(File* file, const DiskParameters& p) {
 
 uint64_t BatEntryCountFor(const DiskParameters& p) { return BatGeometry::For(p).total_entries(); }
 
-Status Image::Create(FileSystem* fs, const std::string& path, const CreateOptions& options) {
-  RETURN_IF_ERROR(ValidateCreate(options));
-  DiskParameters params = ParamsFor(options);
-  RETURN_IF_ERROR(params.Validate());
-  ASSIGN_OR_RETURN(std::vector<std::byte> metadata, params.EncodeRegion(kMetadataLength));
+namespace {
+
+// Steps (2)-(6) into the new file.
+Status WriteNewImage(File* file, const CreateOptions& options, const DiskParameters& params,
+                     std::span<const std::byte> metadata) {
   uint64_t entries = BatEntryCountFor(params);
   uint64_t bat_length = AlignUp(entries * 8, kMiB);
-  if (bat_length > UINT32_MAX) return InvalidArgument("BAT larger than a region may be");
   uint64_t data_start = kBatOffset + bat_length;
   RegionTable rt = RegionTable::ForRegions(kBatOffset, static_cast<uint32_t>(bat_length),
                                            kMetadataOffset, kMetadataLength);
   std::vector<std::byte> rt_bytes = rt.Encode();
-
-  ASSIGN_OR_RETURN(auto file, fs->Open(path, OpenOptions::CreateNew()));
   RETURN_IF_ERROR(file->WriteAt(kRegionTable1Offset, rt_bytes));
   RETURN_IF_ERROR(file->WriteAt(kRegionTable2Offset, rt_bytes));
   RETURN_IF_ERROR(file->WriteAt(kLogOffset, std::vector<std::byte>(kLogLength)));
@@ -123,9 +121,30 @@ Status Image::Create(FileSystem* fs, const std::string& path, const CreateOption
   }
   RETURN_IF_ERROR(file->Flush());
   // Headers last: until they are durable the file is not a VHDX.
-  RETURN_IF_ERROR(WriteHeaders(file.get(), params));
-  RETURN_IF_ERROR(file->Flush());
-  return fs->SyncDir(DirName(path));
+  RETURN_IF_ERROR(WriteHeaders(file, params));
+  return file->Flush();
+}
+
+}  // namespace
+
+Status Image::Create(FileSystem* fs, const std::string& path, const CreateOptions& options) {
+  RETURN_IF_ERROR(ValidateCreate(options));
+  DiskParameters params = ParamsFor(options);
+  RETURN_IF_ERROR(params.Validate());
+  ASSIGN_OR_RETURN(std::vector<std::byte> metadata, params.EncodeRegion(kMetadataLength));
+  if (AlignUp(BatEntryCountFor(params) * 8, kMiB) > UINT32_MAX) {
+    return InvalidArgument("BAT larger than a region may be");
+  }
+  ASSIGN_OR_RETURN(auto file, fs->Open(path, OpenOptions::CreateNew()));
+  Status st = WriteNewImage(file.get(), options, params, metadata);
+  file.reset();
+  if (st.ok()) st = fs->SyncDir(DirName(path));
+  if (!st.ok()) {  // (e.g. kNoSpace) the partial file goes, so that a retry can create it
+    Status removed = fs->Unlink(path);
+    if (removed.ok()) (void)fs->SyncDir(DirName(path));
+    return st;
+  }
+  return Status::Ok();
 }
 
 }  // namespace hvdisk::vhdx

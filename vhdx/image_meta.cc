@@ -23,6 +23,31 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next) {
   return Status::Ok();
 }
 
+Status BackBatPages(Image::State* s, const std::set<uint64_t>& pages) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  std::vector<uint64_t> added;
+  for (uint64_t pg : pages) {
+    if (s->backed_bat_pages.count(pg) != 0) continue;
+    ranges.push_back({s->bat_offset + pg * kPageSize, kPageSize});
+    added.push_back(pg);
+  }
+  RETURN_IF_ERROR(AllocateRanges(s->file.get(), std::move(ranges)));
+  s->backed_bat_pages.insert(added.begin(), added.end());
+  return Status::Ok();
+}
+
+Status AllocateRanges(File* file, std::vector<std::pair<uint64_t, uint64_t>> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 0; i < ranges.size();) {
+    uint64_t start = ranges[i].first, end = start + ranges[i].second;
+    for (++i; i < ranges.size() && ranges[i].first <= end; ++i) {
+      end = std::max(end, ranges[i].first + ranges[i].second);
+    }
+    RETURN_IF_ERROR(file->Allocate(start, end - start));
+  }
+  return Status::Ok();
+}
+
 // Before the first entry of a session: a new LogGuid, with an empty entry (Tail = itself)
 // written and flushed first, so that the header never names a log without a valid sequence.
 Status EnsureLogActive(Image::State* s) {
@@ -73,6 +98,10 @@ Result<std::vector<LogPage>> TakeDirtyPages(Image::State* s, std::vector<uint64_
   return pages;
 }
 
+// BackBatPages for the dirty pages: on failure they stay dirty.
+// REQUIRES: gate held exclusively and mu held.
+Status BackDirtyPages(Image::State* s) { return BackBatPages(s, s->bat.dirty_pages()); }
+
 Status ApplyPages(File* file, std::span<const LogPage> pages) {
   for (const LogPage& p : pages) RETURN_IF_ERROR(file->WriteAt(p.file_offset, p.data));
   return Status::Ok();
@@ -92,6 +121,7 @@ Status FlushMetadata(Image::State* s) {
   {
     std::unique_lock<std::shared_mutex> gate(s->gate);
     std::lock_guard<std::mutex> lock(s->mu);
+    RETURN_IF_ERROR(BackDirtyPages(s));  // file space for the pages the entry will name
     ASSIGN_OR_RETURN(pages, TakeDirtyPages(s, &bat_pages));
     last_offset = AlignUp(s->next_alloc, kMiB);
   }
@@ -160,6 +190,17 @@ Status Image::Close() {
   }
   s->closed = true;
   return Status::Ok();
+}
+
+Status Image::Discard() {
+  State* s = s_.get();
+  if (s->closed) return Status::Ok();
+  s->closed = true;
+  s->direct_file.reset();
+  s->file.reset();
+  if (s->read_only) return Status::Ok();
+  ASSIGN_OR_RETURN(auto reopened, Open(s->fs, s->path, {.read_only = false}));  // trims
+  return reopened->Close();
 }
 
 Image::Image(std::unique_ptr<State> state) : s_(std::move(state)) {}

@@ -141,11 +141,15 @@ Status Image::Resize(uint64_t new_size) {
     uint64_t off;
     {
       std::lock_guard<std::mutex> l(s->mu);
-      off = s->next_alloc;
-      s->next_alloc += len;
+      ASSIGN_OR_RETURN(off, AllocateSpace(s, len));  // reserved before anything names it
     }
-    RETURN_IF_ERROR(WriteBatCopy(s, off, len));
-    RETURN_IF_ERROR(s->file->Flush());
+    Status written = WriteBatCopy(s, off, len);
+    if (written.ok()) written = s->file->Flush();
+    if (!written.ok()) {  // give the space back: nothing names it
+      std::lock_guard<std::mutex> l(s->mu);
+      if (s->next_alloc == off + len) s->next_alloc = off;
+      return written;
+    }
     RegionTable rt = RegionTable::ForRegions(off, static_cast<uint32_t>(len), s->metadata_offset,
                                              static_cast<uint32_t>(s->metadata_length));
     std::vector<std::byte> raw = rt.Encode();

@@ -66,10 +66,11 @@ struct Image::State {
   BatPages bat;
   std::map<uint64_t, std::vector<std::byte>> bitmaps;          // chunk -> 1 MiB sector bitmap
   std::set<std::pair<uint64_t, uint64_t>> dirty_bitmap_pages;  // (chunk, page)
-  std::vector<LogPage> extra_pages;  // metadata/region-table pages for the next log entry
-  uint64_t next_alloc = 0;           // file offset of the next block allocation (1 MiB aligned)
-  uint64_t reserved_end = 0;         // file space reserved ahead of next_alloc ends here
-  uint64_t allocated = 0;            // FULLY/PARTIALLY_PRESENT payload blocks
+  std::vector<LogPage> extra_pages;     // metadata/region-table pages for the next log entry
+  uint64_t next_alloc = 0;              // file offset of the next block allocation (1 MiB aligned)
+  uint64_t reserved_end = 0;            // file space reserved ahead of next_alloc ends here
+  uint64_t allocated = 0;               // FULLY/PARTIALLY_PRESENT payload blocks
+  std::set<uint64_t> backed_bat_pages;  // BAT pages given file space this session (no refallocate)
 
   std::shared_mutex gate;
   std::mutex flush_mu;
@@ -122,6 +123,17 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next);  // image_met
 Status EnsureLogActive(Image::State* s);                            // image_meta.cc
 Status FlushMetadata(Image::State* s);                              // image_meta.cc
 Status LoadBitmap(Image::State* s, uint64_t chunk);  // REQUIRES: mu held. image_io.cc
+// Reserves `length` bytes of file space at next_alloc (kNoSpace when the disk has no room), then
+// takes them: returns their offset. On failure nothing changed. REQUIRES: mu held. image_write.cc
+Result<uint64_t> AllocateSpace(Image::State* s, uint64_t length);
+// Fallocates each (offset, length) range inside the file (adjacent ones coalesced), so that
+// writing there later needs no space. image_meta.cc
+Status AllocateRanges(File* file, std::vector<std::pair<uint64_t, uint64_t>> ranges);
+// Gives file space to the BAT pages (indices in the BAT) not yet backed this session, before a
+// log entry names them: a new dynamic disk's BAT region is a hole, and an entry that replay could
+// not apply for lack of space would leave the file unopenable. (The log, metadata and region
+// tables are written whole at Create.) REQUIRES: mu held. image_meta.cc
+Status BackBatPages(Image::State* s, const std::set<uint64_t>& pages);
 // Sets or clears sector-bitmap bits [first, first + count) of a loaded chunk and marks their
 // pages dirty. REQUIRES: mu held. image_io.cc
 void SetBits(Image::State* s, uint64_t chunk, uint64_t first, uint64_t count, bool value);

@@ -1,18 +1,21 @@
 // Writes and trims. Write order for an allocating write (commented where it happens):
-//   allocate at next_alloc (in memory) -> reserve file space -> write the payload -> set bits;
+//   reserve file space -> allocate at next_alloc (in memory) -> write the payload -> set bits;
 // the BAT and bitmap pages reach the disk only through the log at the next Flush, after the
 // payload has been flushed: data before the metadata that exposes it (MS-VHDX 2.3).
 // File space is reserved ahead of next_alloc in steps of kReserveStep (one fallocate per step, not
-// per block); Close trims what was not used, and a writable open trims what a crash left.
+// per block), always before a BAT entry names it: a failed reservation (kNoSpace) changes
+// nothing. Close trims what was not used, and a writable open trims what a crash left.
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
 namespace {
 
-// File space reserved per fallocate: 64 MiB, or one block if larger.
+// File space reserved per fallocate: 64 MiB, or one block if larger, when the disk has room;
+// less, down to what the allocation needs, when it has not.
 constexpr uint64_t kReserveStep = 64 * kMiB;
 
 struct Placement {
@@ -31,18 +34,41 @@ uint64_t MostStillNeeded(Image::State* s) {
   return blocks * s->block_size() + bitmaps * kSectorBitmapBlockSize;
 }
 
-// Makes sure the file space up to next_alloc is reserved, where `from` is where the allocations
-// just made began: fallocates the next step (capped at what the image could still need) once
-// next_alloc passes the reserved end. Runs under mu, so that no piece is written into space whose
-// reservation is still in flight. REQUIRES: mu held.
-Status ReserveThrough(Image::State* s, uint64_t from) {
-  if (s->next_alloc <= s->reserved_end) return Status::Ok();
-  from = std::max(from, s->reserved_end);
+// One fallocate of [from, end). On failure the file is cut back to its size before the call
+// (a file system may keep part of a failed fallocate, and grow the file over it), so that a
+// failed reservation leaves the file as it was. REQUIRES: mu held.
+Status TryAllocate(Image::State* s, uint64_t from, uint64_t end) {
+  ASSIGN_OR_RETURN(uint64_t before, s->file->Size());
+  Status st = s->file->Allocate(from, end - from);
+  if (st.ok()) return st;
+  Result<uint64_t> after = s->file->Size();
+  if (after.ok() && *after > before) (void)s->file->Truncate(before);
+  return st;
+}
+
+// Makes sure the file space [next_alloc, next_alloc + length) is reserved, before anything names
+// it: fallocates the next step past the reserved end (capped at what the image could still need),
+// and on kNoSpace halves the step down to what the allocation needs. On failure nothing changed.
+// Runs under mu, so that no piece is written into space whose reservation is still in flight.
+// REQUIRES: mu held.
+Status ReserveSpace(Image::State* s, uint64_t length) {
+  const uint64_t need_end = s->next_alloc + length;
+  if (length == 0 || need_end <= s->reserved_end) return Status::Ok();
+  const uint64_t from = std::max(s->next_alloc, s->reserved_end);
   uint64_t step = std::min(std::max(kReserveStep, s->block_size()), MostStillNeeded(s));
-  uint64_t end = std::max(s->next_alloc, AlignUp(from + step, kMiB));
-  RETURN_IF_ERROR(s->file->Allocate(from, end - from));
-  s->reserved_end = end;
-  return Status::Ok();
+  for (;;) {
+    const uint64_t end = std::max(need_end, AlignUp(from + step, kMiB));
+    Status st = TryAllocate(s, from, end);
+    if (st.ok()) {
+      s->reserved_end = end;
+      return st;
+    }
+    if (st.code() != Code::kNoSpace || end == need_end) {
+      return st.WithContext(s->path + ": reserving " + Hex(need_end - from) + " bytes @" +
+                            Hex(from));
+    }
+    step /= 2;
+  }
 }
 
 // Ensures the chunk's sector bitmap block exists (allocating it if needed). REQUIRES: mu held.
@@ -50,13 +76,12 @@ Status EnsureBitmapBlock(Image::State* s, uint64_t chunk) {
   uint64_t idx = s->BitmapIndex(chunk);
   ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
   if (EntryState(e) == 6) return LoadBitmap(s, chunk);
-  uint64_t off = s->next_alloc;
-  s->next_alloc += kSectorBitmapBlockSize;
+  ASSIGN_OR_RETURN(uint64_t off, AllocateSpace(s, kSectorBitmapBlockSize));
   RETURN_IF_ERROR(s->SetEntry(idx, MakeEntry(6, off)));
   // Appended space reads as zeros and is made durable by the data flush that precedes the log
   // entry, so only the bitmap pages that get bits need logging.
   s->bitmaps[chunk].assign(kSectorBitmapBlockSize, std::byte{0});
-  return ReserveThrough(s, off);
+  return Status::Ok();
 }
 
 // Decides where a piece of a block goes, allocating the block if needed. REQUIRES: mu held.
@@ -72,15 +97,22 @@ Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement
   bool whole = bo == 0 && n == BlockLength(s, block);
   // A partial write into a transparent block of a differencing disk keeps the rest transparent.
   bool partial = s->differencing() && st == kStateNotPresent && !whole;
+  // The space for the block (and its bitmap block) is reserved before any BAT entry names it.
+  bool new_bitmap = false;
+  if (partial) {
+    ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(block / s->chunk_ratio)));
+    new_bitmap = EntryState(sb) != 6;
+  }
+  RETURN_IF_ERROR(ReserveSpace(s, s->block_size() + (new_bitmap ? kSectorBitmapBlockSize : 0)));
   if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio));
-  uint64_t off = s->next_alloc;
-  s->next_alloc += s->block_size();  // whole blocks, the last partial one included
+  // Whole blocks, the last partial one included; new space reads as zeros past the piece.
+  ASSIGN_OR_RETURN(uint64_t off, AllocateSpace(s, s->block_size()));
   RETURN_IF_ERROR(
       s->SetEntry(idx, MakeEntry(partial ? kStatePartiallyPresent : kStateFullyPresent, off)));
   s->allocated++;
   p->file_offset = off + bo;
   p->set_bits = partial;
-  return ReserveThrough(s, off);  // new space reads as zeros past the piece
+  return Status::Ok();
 }
 
 // What a write puts on the disk: bytes in memory, or a range of another file (Image::CopyFrom).
@@ -207,6 +239,38 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
 }
 
 }  // namespace
+
+Result<uint64_t> AllocateSpace(Image::State* s, uint64_t length) {
+  RETURN_IF_ERROR(ReserveSpace(s, length));
+  const uint64_t off = s->next_alloc;
+  s->next_alloc += length;
+  return off;
+}
+
+Status Image::Reserve(std::span<const std::pair<uint64_t, uint64_t>> ranges) {
+  State* s = s_.get();
+  for (auto [offset, length] : ranges) RETURN_IF_ERROR(CheckWritable(s, offset, length));
+  std::lock_guard<std::mutex> lock(s->mu);
+  std::set<uint64_t> blocks, chunks;  // to allocate: payload blocks, and their bitmap blocks
+  for (auto [offset, length] : ranges) {
+    if (length == 0) continue;
+    for (uint64_t b = offset / s->block_size(); b <= (offset + length - 1) / s->block_size(); ++b) {
+      ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(s->PayloadIndex(b)));
+      const uint8_t st = EntryState(e);
+      if (st == kStateFullyPresent || st == kStatePartiallyPresent) continue;
+      blocks.insert(b);
+      if (!s->differencing()) continue;
+      ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(b / s->chunk_ratio)));
+      if (EntryState(sb) != 6)
+        chunks.insert(b / s->chunk_ratio);  // at most: a whole-block write needs none
+    }
+  }
+  std::set<uint64_t> bat_pages;  // where their BAT entries live
+  for (uint64_t b : blocks) bat_pages.insert(s->PayloadIndex(b) / kEntriesPerPage);
+  for (uint64_t c : chunks) bat_pages.insert(s->BitmapIndex(c) / kEntriesPerPage);
+  RETURN_IF_ERROR(BackBatPages(s, bat_pages));  // the flush after the writes needs no space
+  return ReserveSpace(s, blocks.size() * s->block_size() + chunks.size() * kSectorBitmapBlockSize);
+}
 
 Status Image::Write(uint64_t offset, std::span<const std::byte> src) {
   State* s = s_.get();

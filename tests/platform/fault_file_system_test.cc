@@ -194,5 +194,19 @@ TEST_F(FaultFileSystemTest, FilesOutliveTheWrapper) {
   EXPECT_CODE(f->ReadAt(0, b), Code::kIoError);
 }
 
+TEST_F(FaultFileSystemTest, AFullDiskFailsOnlyWritesThatExtendTheFile) {
+  auto f = OpenRw();
+  fault_.SetRule(FileOp::kWrite,
+                 {.nth = 1, .err = ENOSPC, .persistent = true, .extending_only = true});
+  EXPECT_OK(f->WriteAt(0, Bytes("ab")));  // inside the file: the disk has its space
+  EXPECT_OK(f->WriteAt(8, Bytes("yz")));  // up to the end, not past it
+  EXPECT_CODE(f->WriteAt(9, Bytes("!!")), Code::kNoSpace);
+  EXPECT_OK(f->WriteAt(2, Bytes("cd")));
+  EXPECT_CODE(f->WriteAt(10, Bytes("!")), Code::kNoSpace);  // persistent: the disk stays full
+  EXPECT_EQ(fault_.injected(FileOp::kWrite), 2u);
+  ASSERT_OK_AND_ASSIGN(std::string content, mem_.GetFile("/f"));
+  EXPECT_EQ(content, "abcd4567yz");
+}
+
 }  // namespace
 }  // namespace hvdisk

@@ -4,6 +4,7 @@
 
 #include "chain/chain.h"
 #include "ops/intent_runner.h"
+#include "ops/store_paths.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::ops {
@@ -74,7 +75,7 @@ Status SyncDisks(Store& store, const Guid& vm) { return store.fs()->SyncDir(stor
 //   2. vms/<id>/ created, vms/ synced      5. head-0001 created on the base, disks/ synced
 //   3. disks/ created, vms/<id>/ synced    6. vm.json written: the commit point
 Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpControl* control) {
-  if (o.name.empty()) return InvalidArgument("a VM needs a name");
+  RETURN_IF_ERROR(CheckVmName(o.name));
   if (o.retention == 0) return InvalidArgument("retention must be at least 1");
   FileSystem* fs = store.fs();
   RETURN_IF_ERROR(CheckBase(fs, o.base_path));

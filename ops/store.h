@@ -60,6 +60,8 @@ struct RecoveryReport {
   std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
   std::vector<std::string> removed;         // temporaries and orphans deleted
   std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
+  std::vector<std::string> quarantined;     // "<from> -> lost+found/<name>": nothing names them
+  std::vector<std::string> problems;        // VMs left as they are, and why (vm_health.h)
 };
 
 // A VM locked for an operation, with its record as read under the lock.
@@ -94,10 +96,15 @@ class Store {
   // Blocks until the reaper has no reclaim pending or running (kBackground; tests).
   void WaitForReclaim() { reaper_.WaitIdle(); }
 
-  // Every VM record, sorted by name then id.
+  // Every VM record, sorted by name then id; a VM the store cannot use is listed as InspectVm
+  // reports it (Critical, with its problems).
   Result<std::vector<VmRecord>> ListVms();
-  // kNotFound for an unknown VM.
+  // kNotFound for an unknown VM; kCorrupt naming the problem for a record the store cannot use
+  // (vm_health.h): operations refuse such a VM.
   Result<VmRecord> GetVm(const Guid& vm);
+  // The VM as `vm list` and `vm show` report it (vm_health.h): its record, marked Critical with
+  // its problems, or a placeholder when it has no usable record. kNotFound for an unknown VM.
+  Result<VmRecord> InspectVm(const Guid& vm);
   // A VM given by GUID (braced or bare) or by name; kNotFound if none, kInvalidArgument if the
   // name is ambiguous.
   Result<Guid> FindVm(std::string_view guid_or_name);

@@ -82,6 +82,8 @@ struct VmRecord {
   Guid source_vm;         // test VMs: the replica they were made from
   std::string test_disk;  // test VMs: "test-<guid>.avhdx" in the source's disks/ directory
   std::string attached;   // the disk the VM runs on, relative to the store root
+  // Not stored: why the store reports the VM Critical (vm_health.h); empty when nothing is wrong.
+  std::vector<std::string> problems;
 
   // The point with this id, or null.
   const RecoveryPoint* FindPoint(const Guid& point) const;

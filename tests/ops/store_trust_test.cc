@@ -217,9 +217,11 @@ TEST_F(StoreTrustTest, JournalAdoptRenameRolledBackByRecoveryGoesToLostFoundNotO
   EXPECT_EQ(GetText(Abs("lost+found/" + LowerGuid(vm) + "-adopted-base.vhdx")), "base bytes");
 }
 
+// A point later than the one failed over to is discarded by the commit (moved to the trash, then
+// reclaimed): named outside the store, it was the victim.
 TEST_F(StoreTrustTest, VmRecordPointFileOutsideTheStoreIsNotDeletedByCommit) {
-  ASSERT_OK(InitiateFailover(*store_, a_));
-  EditRecord(a_, [](Json& j) { j["points"][0]["file"] = "../../../../outside/victim"; });
+  ASSERT_OK(InitiateFailover(*store_, a_, Record(a_).points[0].id));
+  EditRecord(a_, [](Json& j) { j["points"][1]["file"] = "../../../../outside/victim"; });
   EXPECT_CODE(CommitFailover(*store_, a_), Code::kCorrupt);
   ASSERT_OK(store_->ReclaimTrash().status());
   EXPECT_TRUE(VictimIntact());

@@ -8,7 +8,8 @@
 // a held lock fails at once with kInUse; with a deadline, waiting past it fails with kTimeout.
 //
 // Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
-// VM are rolled forward or back, stray temporaries removed, orphans removed and reported.
+// VM are rolled forward or back, stray temporaries removed, unnamed files quarantined into
+// lost+found/ and reported (recovery.h).
 //
 // Trash (trash.h): an operation's finish step, and a recovery rolling one forward, move the files
 // it deletes into STORE/trash/ and call TrashChanged(); StoreOptions::reclaim says who empties
@@ -58,7 +59,7 @@ struct StoreOptions {
 struct RecoveryReport {
   std::vector<std::string> rolled_back;     // "<op> <vm-guid>"
   std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
-  std::vector<std::string> removed;         // temporaries and orphans deleted
+  std::vector<std::string> removed;         // temporaries (and empty VM directories) deleted
   std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
   std::vector<std::string> quarantined;     // "<from> -> lost+found/<name>": nothing names them
   std::vector<std::string> problems;        // VMs left as they are, and why (vm_health.h)

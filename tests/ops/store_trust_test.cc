@@ -254,6 +254,28 @@ TEST_F(StoreTrustTest, TrashSymlinkedToAnOutsideDirectoryIsNeverEmptied) {
   EXPECT_NE(check.problems[0].find("trash/"), std::string::npos) << check.problems[0];
 }
 
+TEST_F(StoreTrustTest, LockFileSymlinkedOutsideIsNeverFollowedOrCreated) {
+  const std::string lock = Abs("locks/" + LowerGuid(a_) + ".lock");
+  const std::string target = outside_ + "/made-by-lock";
+  stdfs::remove(lock);
+  stdfs::create_symlink(target, lock);
+  Reopen();
+  EXPECT_CODE(TakeRecoveryPoint(*store_, a_), Code::kCorrupt);
+  EXPECT_FALSE(stdfs::exists(target));
+  ExpectCriticalAlone(a_, b_, "is a symbolic link (not followed)");
+  EXPECT_FALSE(stdfs::exists(target));
+}
+
+TEST_F(StoreTrustTest, VmDisksDirectorySymlinkedOutsideIsNeverSwept) {
+  const std::string disks = Abs(StoreLayout::DisksDirRel(a_));
+  stdfs::rename(disks, outside_ + "/disks");
+  stdfs::create_directory_symlink(outside_ + "/disks", disks);
+  PutText(outside_ + "/disks/victim", kVictimBytes);  // no record names it
+  Reopen();
+  EXPECT_EQ(GetText(outside_ + "/disks/victim"), kVictimBytes);
+  ExpectCriticalAlone(a_, b_, "is a symbolic link (not followed)");
+}
+
 TEST_F(StoreTrustTest, MissingVmRecordKeepsTheVmsBasePointsAndHead) {
   const VmRecord rec = Record(a_);
   stdfs::remove(Abs(StoreLayout::VmRecordRel(a_)));

@@ -149,21 +149,25 @@ Status CheckJsonDepth(std::string_view text, size_t max_depth, std::string_view 
   return Status::Ok();
 }
 
-Guid JsonGuidField(std::string_view text, const char* key) {
-  if (!CheckJsonDepth(text, kMaxJsonDepth, "").ok()) return Guid();
+std::string JsonStringField(std::string_view text, const char* key) {
+  if (!CheckJsonDepth(text, kMaxJsonDepth, "").ok()) return "";
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_object()) {
-    if (!j.contains(key) || !j[key].is_string()) return Guid();
-    return Guid::Parse(j[key].get<std::string>()).value_or(Guid());
+    if (!j.contains(key) || !j[key].is_string()) return "";
+    return j[key].get<std::string>();
   }
-  // Malformed: the first `"key": "<guid>"` of the text.
   const std::string quoted = "\"" + std::string(key) + "\"";
   const size_t at = text.find(quoted);
-  if (at == std::string_view::npos) return Guid();
-  const size_t open = text.find('"', text.find(':', at + quoted.size()));
+  if (at == std::string_view::npos) return "";
+  const size_t colon = text.find(':', at + quoted.size());
+  const size_t open = colon == std::string_view::npos ? colon : text.find('"', colon);
   const size_t close = open == std::string_view::npos ? open : text.find('"', open + 1);
-  if (close == std::string_view::npos) return Guid();
-  return Guid::Parse(text.substr(open + 1, close - open - 1)).value_or(Guid());
+  if (close == std::string_view::npos) return "";
+  return std::string(text.substr(open + 1, close - open - 1));
+}
+
+Guid JsonGuidField(std::string_view text, const char* key) {
+  return Guid::Parse(JsonStringField(text, key)).value_or(Guid());
 }
 
 Result<VmPath> ParseVmPath(std::string_view rel) {

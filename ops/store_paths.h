@@ -42,9 +42,11 @@ Status CheckVmName(std::string_view name);
 // so that no parser recursion or allocation follows the input's depth).
 Status CheckJsonDepth(std::string_view text, size_t max_depth, std::string_view where);
 
-// The GUID in the top-level string field `key` of a JSON text (possibly malformed otherwise);
-// zero when there is none readable. For naming what a record or intent that fails to decode
-// belongs to.
+// The top-level string field `key` of a JSON text (possibly malformed otherwise: then the first
+// `"key": "..."` in it, unescaped characters only); empty when there is none readable. For naming
+// what a record or intent that fails to decode belongs to.
+std::string JsonStringField(std::string_view text, const char* key);
+// JsonStringField parsed as a GUID; zero when it is none.
 Guid JsonGuidField(std::string_view text, const char* key);
 
 // A store-relative path inside a VM's directory tree, one of:

@@ -1,6 +1,7 @@
 #include "ops/vm_health.h"
 
 #include "ops/store_files.h"
+#include "ops/store_paths.h"
 
 namespace hvdisk::ops {
 namespace {
@@ -68,7 +69,15 @@ Result<VmRecord> InspectVm(FileSystem* fs, const StoreLayout& layout, const Guid
   } else if (!record.ok()) {
     problems.insert(problems.begin(), record.status().message());
   }
-  if (!record.ok()) return Placeholder(vm, std::move(problems));
+  if (!record.ok()) {
+    VmRecord r = Placeholder(vm, std::move(problems));
+    // The name, when the damaged record still shows a valid one: `vm list` and commands by name.
+    Result<std::string> text =
+        ReadStoreFile(fs, layout.Abs(StoreLayout::VmRecordRel(vm)), kMaxRecordBytes);
+    std::string name = text.ok() ? JsonStringField(*text, "name") : "";
+    if (CheckVmName(name).ok()) r.name = std::move(name);
+    return r;
+  }
   Status disks = CheckVmDisks(fs, layout, *record);
   if (!disks.ok()) problems.push_back(disks.message());
   for (std::string& p : OddDiskEntries(fs, layout, vm)) problems.push_back(std::move(p));

@@ -81,6 +81,24 @@ TEST_F(StoreTrustCommandsTest, GarbageRecordMakesItsVmAloneCriticalAndStoreCheck
   EXPECT_THAT(out_, HasSubstr("vms/" + web_ + "/vm.json"));
 }
 
+TEST_F(StoreTrustCommandsTest, CriticalVmKeepsItsNameAndJsonSurvivesInvalidUtf8InTheStore) {
+  Json rec = Json::parse(ReadText(RecordPath(web_)));
+  rec["points"][0]["file"] = "../escape";
+  WriteText(RecordPath(web_), rec.dump(2));
+  WriteText(store_ + "/vms/\xff-not-a-vm", "x");  // a name that is not UTF-8
+  EXPECT_EQ(Vm("list --json"), 0) << out_;
+  Json list = Json::parse(out_);
+  ASSERT_EQ(list.size(), 2u);
+  const Json& web = list[0]["name"] == "web" ? list[0] : list[1];
+  EXPECT_EQ(web["name"], "web");
+  EXPECT_EQ(web["health"], 3);
+  EXPECT_THAT(web["problems"][0].get<std::string>(), HasSubstr("points[].file"));
+  EXPECT_EQ(Vm("checkpoint web"), 1) << out_;  // by name: refused, naming the problem
+  EXPECT_THAT(out_, HasSubstr("not a plain file name"));
+  EXPECT_EQ(Run("store check --json " + Q(store_)), 2) << out_;
+  EXPECT_FALSE(Json::parse(out_)["ok"].get<bool>());
+}
+
 TEST_F(StoreTrustCommandsTest, JournalIntentCreatingAnOutsideFileIsNotDeletedByVmList) {
   Json rec = Json::parse(ReadText(RecordPath(web_)));
   Json after = rec;

@@ -94,7 +94,12 @@ CLI::Option* AddSectorOption(CLI::App* sub, const std::string& name, uint32_t* v
           "", "SIZE");
 }
 
-void PrintJson(const nlohmann::ordered_json& j) { std::printf("%s\n", j.dump(4).c_str()); }
+// Invalid UTF-8 (a file name or record field of a damaged store, quoted in a problem) is printed
+// as U+FFFD rather than failing the command.
+void PrintJson(const nlohmann::ordered_json& j) {
+  std::printf("%s\n",
+              j.dump(4, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+}
 
 Status WriteStdout(const void* data, size_t size) {
   if (size > 0 && std::fwrite(data, 1, size, stdout) != size) {

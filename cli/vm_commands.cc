@@ -102,6 +102,8 @@ Json RecordJson(const VmRecord& r) {
               {"mode", static_cast<int>(r.mode)},
               {"mode_name", ops::ModeName(r.mode)},
               {"health", static_cast<int>(r.health)},
+              {"health_name", ops::HealthName(r.health)},
+              {"problems", r.problems},
               {"chain", r.ChainFiles()},
               {"recovery_points", points},
               {"failover_disk", r.failover_disk},
@@ -135,6 +137,8 @@ void PrintRecord(const VmRecord& r) {
   std::printf("%s  %s\n", r.id.ToString(false).c_str(), r.name.c_str());
   std::printf("  state:    %d %s\n", static_cast<int>(r.state), ops::StateName(r.state).data());
   std::printf("  mode:     %d %s\n", static_cast<int>(r.mode), ops::ModeName(r.mode).data());
+  std::printf("  health:   %d %s\n", static_cast<int>(r.health), ops::HealthName(r.health).data());
+  for (const std::string& p : r.problems) std::printf("  problem:  %s\n", p.c_str());
   std::string chain;
   for (const std::string& f : r.ChainFiles()) chain += (chain.empty() ? "" : " <- ") + f;
   std::printf("  chain:    %s\n", chain.c_str());
@@ -195,8 +199,9 @@ int RunList(const VmArgs& a) {
     if (a.json) {
       out.push_back(RecordJson(r));
     } else {
-      std::printf("%s  %-2d %-20s %s\n", r.id.ToString(false).c_str(), static_cast<int>(r.state),
-                  ops::StateName(r.state).data(), r.name.c_str());
+      std::printf("%s  %-2d %-20s %s%s\n", r.id.ToString(false).c_str(), static_cast<int>(r.state),
+                  ops::StateName(r.state).data(), r.name.c_str(),
+                  r.problems.empty() ? "" : ("  Critical: " + r.problems.front()).c_str());
     }
   }
   if (a.json) PrintJson(out);
@@ -205,7 +210,7 @@ int RunList(const VmArgs& a) {
 
 int RunShow(const VmArgs& a) {
   const auto show = [&](Store& store, const Guid& vm) {
-    ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
+    ASSIGN_OR_RETURN(VmRecord r, store.InspectVm(vm));  // a Critical VM is shown with its problems
     if (a.json) {
       PrintJson(RecordJson(r));
     } else {
@@ -351,7 +356,8 @@ Json RecoveryJson(const ops::RecoveryReport& r) {
   for (const Guid& g : r.not_writable) not_writable.push_back(g.ToString(false));
   return Json{{"rolled_back", r.rolled_back}, {"rolled_forward", r.rolled_forward},
               {"removed", r.removed},         {"busy", busy},
-              {"not_writable", not_writable}, {"deferred", r.deferred}};
+              {"not_writable", not_writable}, {"deferred", r.deferred},
+              {"quarantined", r.quarantined}, {"problems", r.problems}};
 }
 
 Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"bytes", t.bytes}}; }
@@ -370,8 +376,10 @@ int RunStoreCheck(const StoreArgs& a) {
                {"recovery", RecoveryJson((*store)->open_recovery())}});
     return rep->ok() ? kExitOk : kExitCheckProblems;
   }
-  for (const std::string& r : (*store)->open_recovery().removed) {
-    std::printf("recovery removed %s\n", r.c_str());
+  const ops::RecoveryReport& recovery = (*store)->open_recovery();
+  for (const std::string& r : recovery.removed) std::printf("recovery removed %s\n", r.c_str());
+  for (const std::string& q : recovery.quarantined) {
+    std::printf("recovery quarantined %s\n", q.c_str());
   }
   for (const Guid& g : (*store)->open_recovery().not_writable) {
     std::printf("recovery not possible (the store is not writable): VM %s\n",
@@ -397,6 +405,8 @@ int RunStoreRecover(const StoreArgs& a) {
     for (const std::string& s : r.rolled_back) std::printf("rolled back %s\n", s.c_str());
     for (const std::string& s : r.rolled_forward) std::printf("rolled forward %s\n", s.c_str());
     for (const std::string& s : r.removed) std::printf("removed %s\n", s.c_str());
+    for (const std::string& s : r.quarantined) std::printf("quarantined %s\n", s.c_str());
+    for (const std::string& s : r.problems) std::printf("left as it is: %s\n", s.c_str());
     for (const Guid& g : r.busy) std::printf("in use, skipped %s\n", g.ToString(false).c_str());
     for (const Guid& g : r.not_writable) {
       std::printf("not writable, skipped %s\n", g.ToString(false).c_str());

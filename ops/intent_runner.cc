@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "chain/chain.h"
+#include "ops/store_files.h"
+#include "ops/store_paths.h"
 #include "ops/trash.h"
 
 namespace hvdisk::ops {
@@ -13,6 +15,49 @@ std::string RecordPath(const StoreLayout& layout, const Guid& vm) {
 }
 
 bool IsMissing(const Status& st) { return st.code() == Code::kNotFound; }
+
+// Refuses an intent that reaches into the directory of another VM unless that VM is its own
+// test VM (or does not exist yet): a test VM's paths are allowed by store_paths.h only as
+// such, and this is where the record says so. Every VM directory it reaches must be real
+// (a symbolic link there would take its steps outside the store).
+Status CheckIntentTargets(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
+  std::set<Guid> others;
+  for (const auto* list :
+       {&intent.creates, &intent.deletes, &intent.create_dirs, &intent.delete_dirs}) {
+    for (const std::string& rel : *list) {
+      Result<VmPath> p = ParseVmPath(rel);
+      if (p.ok() && p->vm != intent.vm) others.insert(p->vm);
+    }
+  }
+  std::set<Guid> all = others;
+  all.insert(intent.vm);
+  for (const Guid& vm : all) RETURN_IF_ERROR(CheckVmDirs(fs, layout, vm));
+  for (const Guid& other : others) {
+    Result<VmRecord> r = ReadVmRecordOf(fs, layout, other);
+    if (!r.ok() && IsMissing(r.status())) continue;
+    if (r.ok() && r->mode == ReplicationMode::kTestReplica && r->source_vm == intent.vm) continue;
+    return Corrupt("intent " + intent.id.ToString() + " (" + intent.op + ") reaches VM " +
+                   other.ToString() + ", which is not a test VM of " + intent.vm.ToString() +
+                   "; refused, nothing done");
+  }
+  return Status::Ok();
+}
+
+// The intent as recovery may roll it back: an adopted base goes to lost+found/ rather than back
+// to where it came from, outside the store (the journal is store input, so a path outside the
+// store is never written from it); the report of the store check names it there.
+Result<Intent> ForRecovery(FileSystem* fs, const StoreLayout& layout, Intent intent) {
+  for (RenameStep& r : intent.renames) {
+    if (!IsAdoptRename(intent, r.from, r.to)) continue;
+    const std::string dir = LostFoundDir(layout);
+    if (IsMissing(fs->KindOf(dir).status())) {
+      RETURN_IF_ERROR(fs->CreateDir(dir));
+      RETURN_IF_ERROR(fs->SyncDir(layout.root));
+    }
+    r.from = "lost+found/" + LowerGuid(intent.vm) + "-adopted-" + BaseName(r.to);
+  }
+  return intent;
+}
 
 Status ReverseRenames(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
   std::set<std::string> dirs;
@@ -84,7 +129,7 @@ Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent)
   std::vector<std::string> created_dirs(intent.create_dirs.rbegin(), intent.create_dirs.rend());
   RETURN_IF_ERROR(RemoveDirs(fs, layout, created_dirs));
   if (!intent.has_before) return Status::Ok();
-  Result<VmRecord> current = ReadVmRecord(fs, RecordPath(layout, intent.vm));
+  Result<VmRecord> current = ReadVmRecordOf(fs, layout, intent.vm);
   if (current.ok() && *current == intent.before) return Status::Ok();
   if (!current.ok() && !IsMissing(current.status()) && current.status().code() != Code::kCorrupt) {
     return current.status();
@@ -108,7 +153,8 @@ Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& inte
 }
 
 Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
-  Result<VmRecord> current = ReadVmRecord(fs, RecordPath(layout, intent.vm));
+  RETURN_IF_ERROR(CheckIntentTargets(fs, layout, intent));
+  Result<VmRecord> current = ReadVmRecordOf(fs, layout, intent.vm);
   if (!current.ok() && !IsMissing(current.status())) return current.status();
   bool committed = current.ok() && current->generation >= intent.after.generation;
   if (committed) {
@@ -120,7 +166,8 @@ Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, cons
       RETURN_IF_ERROR(RollBack(fs, layout, intent));
     }
   } else {
-    RETURN_IF_ERROR(RollBack(fs, layout, intent));
+    ASSIGN_OR_RETURN(Intent undo, ForRecovery(fs, layout, intent));
+    RETURN_IF_ERROR(RollBack(fs, layout, undo));
   }
   RETURN_IF_ERROR(Journal(fs, &layout).Remove(intent.id));
   return committed ? Resolution::kRolledForward : Resolution::kRolledBack;
@@ -134,6 +181,8 @@ IntentRunner::IntentRunner(Store* store, Intent intent, const OpControl* control
       control_(control) {}
 
 Status IntentRunner::Begin() {
+  // Never start what could not finish: the finish step moves discarded files into the trash.
+  if (DiscardsFiles(intent_)) RETURN_IF_ERROR(CheckTrashDir(fs_, *layout_));
   RETURN_IF_ERROR(Journal(fs_, layout_).Write(intent_));
   // The operation is accepted: its preconditions held and its intent is durable.
   if (control_ != nullptr) control_->Report(0);

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ops/store_files.h"
+#include "ops/store_paths.h"
+
 namespace hvdisk::ops {
 namespace {
 
@@ -58,12 +61,19 @@ std::string EncodeIntent(const Intent& in) {
 }
 
 Result<Intent> DecodeIntent(std::string_view text, std::string_view where) {
+  RETURN_IF_ERROR(CheckJsonDepth(text, kMaxJsonDepth, where));
+  Intent intent;
   try {
-    return IntentFromJson(Json::parse(text), where);
+    intent = IntentFromJson(Json::parse(text), where);
   } catch (const std::exception& e) {
     return Corrupt(std::string(where) + ": malformed intent record: " + e.what());
   }
+  Status paths = CheckIntentPaths(intent);
+  if (!paths.ok()) return Corrupt(std::string(where) + ": intent refused: " + paths.message());
+  return intent;
 }
+
+Guid IntentVmOf(std::string_view text) { return JsonGuidField(text, "vm"); }
 
 std::string Journal::PathOf(const Guid& id) const {
   return JoinPath(layout_->JournalDir(), id.ToString(false) + ".json");
@@ -81,17 +91,28 @@ Status Journal::Remove(const Guid& id) {
 }
 
 Result<std::vector<Intent>> Journal::List() {
+  ASSIGN_OR_RETURN(JournalScan scan, Scan());
+  if (!scan.bad.empty()) return Corrupt(scan.bad.front().problem);
+  return std::move(scan.intents);
+}
+
+Result<JournalScan> Journal::Scan() {
+  RETURN_IF_ERROR(CheckRealDir(fs_, layout_->JournalDir(), "journal/"));
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(layout_->JournalDir()));
-  std::vector<Intent> out;
+  JournalScan out;
   for (const std::string& name : names) {
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
     const std::string path = JoinPath(layout_->JournalDir(), name);
-    Result<std::string> text = ReadWholeFile(fs_, path, 64u << 20);
+    Result<std::string> text = ReadStoreFile(fs_, path, kMaxIntentBytes);
     // An operation on another VM may finish, removing its intent, between List and the read.
     if (!text.ok() && text.status().code() == Code::kNotFound) continue;
-    if (!text.ok()) return text.status();
-    ASSIGN_OR_RETURN(Intent intent, DecodeIntent(*text, path));
-    out.push_back(std::move(intent));
+    Result<Intent> intent = text.ok() ? DecodeIntent(*text, path) : Result<Intent>(text.status());
+    if (intent.ok()) {
+      out.intents.push_back(std::move(intent).value());
+    } else {
+      const Guid vm = text.ok() ? IntentVmOf(*text) : Guid();
+      out.bad.push_back({"journal/" + name, vm, intent.status().ToString()});
+    }
   }
   return out;
 }

@@ -60,7 +60,21 @@ struct Intent {
 };
 
 std::string EncodeIntent(const Intent& intent);
+// kCorrupt when the text is not a well-formed intent or names a path store_paths.h refuses.
 Result<Intent> DecodeIntent(std::string_view text, std::string_view where);
+// The VM a (possibly malformed) intent's text names, or zero when it names none readably.
+Guid IntentVmOf(std::string_view text);
+
+// An intent the journal holds but the store cannot act on (unreadable, malformed, refused).
+struct BadIntent {
+  std::string rel;      // "journal/<name>"
+  Guid vm;              // the VM it names, zero when unknown
+  std::string problem;  // why it is refused
+};
+struct JournalScan {
+  std::vector<Intent> intents;
+  std::vector<BadIntent> bad;
+};
 
 // Journal file I/O under layout.JournalDir().
 class Journal {
@@ -72,6 +86,10 @@ class Journal {
   Status Remove(const Guid& id);
   // Every intent in the journal; a malformed one is kCorrupt (never skipped silently).
   Result<std::vector<Intent>> List();
+  // Every intent in the journal, the ones it cannot act on apart (never acted on, never removed:
+  // they make their VM Critical, recovery.h). kCorrupt only when journal/ itself is not a real
+  // directory. Each intent is read through ReadStoreFile with the kMaxIntentBytes cap.
+  Result<JournalScan> Scan();
   std::string PathOf(const Guid& id) const;
 
  private:

@@ -27,8 +27,11 @@ std::string LowerGuid(const Guid& g) {
 
 Status CheckStoreDirs(FileSystem* fs, const StoreLayout& layout) {
   for (const std::string& sub : {layout.JournalDir(), layout.VmsDir()}) {
-    Result<bool> is_dir = fs->IsDirectory(sub);
-    if (!is_dir.ok() || !*is_dir) {
+    Result<FileKind> kind = fs->KindOf(sub);
+    if (kind.ok() && *kind == FileKind::kSymlink) {
+      return Corrupt(sub + " is a symbolic link (not followed); a store keeps its own directory");
+    }
+    if (!kind.ok() || *kind != FileKind::kDirectory) {
       return NotFound(layout.root + " is not a replica store (no " + sub + ")");
     }
   }

@@ -7,6 +7,7 @@
 #include "chain/chain.h"
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
+#include "ops/store_files.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::ops {
@@ -17,38 +18,48 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// VM ids from vms/ and from the journal.
-Result<std::set<Guid>> KnownVms(Store* store, const std::vector<Intent>& intents) {
+// VM ids from vms/ and from the journal (its intents, and the VMs its bad intents name).
+Result<std::set<Guid>> KnownVms(Store* store, const JournalScan& journal) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, store->fs()->List(store->layout().VmsDir()));
   std::set<Guid> out;
   for (const std::string& n : names) {
     if (std::optional<Guid> g = Guid::Parse(n)) out.insert(*g);
   }
-  for (const Intent& in : intents) out.insert(in.vm);
+  for (const Intent& in : journal.intents) out.insert(in.vm);
+  for (const BadIntent& b : journal.bad) {
+    if (!b.vm.IsZero()) out.insert(b.vm);
+  }
   return out;
 }
 
-// Removes everything under a VM directory that has no record, then the directory.
-Status RemoveOrphanVmDir(Store* store, const Guid& vm, RecoveryReport* report) {
+// A VM directory without a record: removed when nothing but temporaries and an empty disks/ is
+// left in it (a crash can leave that much); otherwise kept as it is, for the operator, and
+// reported (its disks may be all that is left of a VM whose record was lost).
+Status SweepRecordless(Store* store, const Guid& vm, RecoveryReport* report) {
   FileSystem* fs = store->fs();
-  const std::string dir = store->layout().Abs(StoreLayout::VmDirRel(vm));
-  std::set<std::string> dirs;
+  const std::string rel = StoreLayout::VmDirRel(vm), dir = store->layout().Abs(rel);
+  Status real = CheckVmDirs(fs, store->layout(), vm);
+  if (!real.ok()) return real;
   Result<std::vector<std::string>> disks = fs->List(store->DisksDir(vm));
-  for (const std::string& name : disks.ok() ? *disks : std::vector<std::string>()) {
-    RETURN_IF_ERROR(RemoveIfPresent(fs, store->DiskPath(vm, name), &dirs));
-    report->removed.push_back(StoreLayout::DiskRel(vm, name));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs->List(dir));
+  for (const std::string& n : names) {
+    const bool tmp = EndsWith(n, ".tmp") && CheckRegularFile(fs, JoinPath(dir, n), n).ok();
+    if (!tmp && !(n == "disks" && disks.ok() && disks->empty())) {
+      return Corrupt(rel + "/vm.json: no VM record, but the directory holds " + n +
+                     "; kept as it is (restore the record, or move the directory away)");
+    }
+  }
+  std::set<std::string> dirs;
+  for (const std::string& n : names) {
+    if (n == "disks") continue;
+    RETURN_IF_ERROR(RemoveIfPresent(fs, JoinPath(dir, n), &dirs));
+    report->removed.push_back(rel + "/" + n);
   }
   RETURN_IF_ERROR(SyncDirs(fs, dirs));
-  ASSIGN_OR_RETURN(std::vector<std::string> names, fs->List(dir));
-  for (const std::string& name : names) {
-    if (name == "disks") continue;
-    RETURN_IF_ERROR(RemoveIfPresent(fs, JoinPath(dir, name), &dirs));
-    report->removed.push_back(StoreLayout::VmDirRel(vm) + "/" + name);
-  }
   Status st = fs->RemoveDir(store->DisksDir(vm));
   if (!st.ok() && st.code() != Code::kNotFound) return st;
   RETURN_IF_ERROR(fs->RemoveDir(dir));
-  report->removed.push_back(StoreLayout::VmDirRel(vm));
+  report->removed.push_back(rel);
   return fs->SyncDir(store->layout().VmsDir());
 }
 
@@ -75,29 +86,49 @@ Result<std::vector<std::string>> FindStrays(Store* store, const VmRecord& record
 
 namespace {
 
-Status SweepVm(Store* store, const Guid& vm, RecoveryReport* report) {
-  Result<VmRecord> record = ReadVmRecord(store->fs(), store->RecordPath(vm));
-  if (!record.ok() && record.status().code() == Code::kNotFound) {
-    Result<bool> exists = store->fs()->Exists(store->layout().Abs(StoreLayout::VmDirRel(vm)));
-    if (exists.ok() && *exists) return RemoveOrphanVmDir(store, vm, report);
+// One stray of a VM with a good record: a temporary of ours is removed; a file nothing names is
+// quarantined (never deleted); anything else (a directory, a link) is left and reported.
+Status SweepStray(Store* store, const Guid& vm, const std::string& rel, std::set<std::string>* dirs,
+                  RecoveryReport* report) {
+  FileSystem* fs = store->fs();
+  const std::string path = store->layout().Abs(rel);
+  Status regular = CheckRegularFile(fs, path, rel);
+  if (regular.code() == Code::kNotFound) return Status::Ok();
+  if (!regular.ok()) {
+    report->problems.push_back(regular.message() + "; left as it is");
     return Status::Ok();
   }
-  if (!record.ok()) return record.status();
-  ASSIGN_OR_RETURN(std::vector<std::string> strays, FindStrays(store, *record));
-  std::set<std::string> dirs;
-  for (const std::string& rel : strays) {
-    RETURN_IF_ERROR(RemoveIfPresent(store->fs(), store->layout().Abs(rel), &dirs));
+  if (EndsWith(rel, ".tmp") && DirName(rel) == StoreLayout::VmDirRel(vm)) {
+    RETURN_IF_ERROR(RemoveIfPresent(fs, path, dirs));
     report->removed.push_back(rel);
+    return Status::Ok();
   }
-  return SyncDirs(store->fs(), dirs);
+  ASSIGN_OR_RETURN(std::string to, Quarantine(fs, store->layout(), vm, rel));
+  report->quarantined.push_back(rel + " -> " + to);
+  return Status::Ok();
 }
 
+Status SweepVm(Store* store, const Guid& vm, RecoveryReport* report) {
+  Result<VmRecord> record = ReadVmRecordOf(store->fs(), store->layout(), vm);
+  if (!record.ok() && record.status().code() == Code::kNotFound) {
+    Result<FileKind> dir = store->fs()->KindOf(store->layout().Abs(StoreLayout::VmDirRel(vm)));
+    return dir.ok() ? SweepRecordless(store, vm, report) : Status::Ok();
+  }
+  if (!record.ok()) return record.status();
+  RETURN_IF_ERROR(CheckVmDirs(store->fs(), store->layout(), vm));
+  ASSIGN_OR_RETURN(std::vector<std::string> strays, FindStrays(store, *record));
+  std::set<std::string> dirs;
+  for (const std::string& rel : strays) RETURN_IF_ERROR(SweepStray(store, vm, rel, &dirs, report));
+  return SyncDirs(store->fs(), dirs);
+}
 Status SweepJournalTemps(Store* store, RecoveryReport* report) {
   FileSystem* fs = store->fs();
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs->List(store->layout().JournalDir()));
   std::set<std::string> dirs;
   for (const std::string& n : names) {
     if (!EndsWith(n, ".tmp")) continue;
+    const std::string path = JoinPath(store->layout().JournalDir(), n);
+    if (!CheckRegularFile(fs, path, path).ok()) continue;  // not ours: the check names it
     RETURN_IF_ERROR(RemoveIfPresent(fs, JoinPath(store->layout().JournalDir(), n), &dirs));
     report->removed.push_back("journal/" + n);
   }
@@ -109,10 +140,16 @@ Status SweepJournalTemps(Store* store, RecoveryReport* report) {
 Result<std::vector<std::string>> ReferencedDisks(Store* store, const VmRecord& record) {
   std::vector<std::string> out = record.ChainFiles();
   if (!record.failover_disk.empty()) out.push_back(record.failover_disk);
-  if (!record.test_vm.IsZero()) {
-    Result<VmRecord> test = ReadVmRecord(store->fs(), store->RecordPath(record.test_vm));
-    if (test.ok()) out.push_back(test->test_disk);
-    if (!test.ok() && test.status().code() != Code::kNotFound) return test.status();
+  if (!record.test_vm.IsZero()) out.push_back(TestDiskName(record.test_vm));
+  // Every test VM made from this one names its disk here, whatever this record says.
+  ASSIGN_OR_RETURN(std::vector<std::string> names, store->fs()->List(store->layout().VmsDir()));
+  for (const std::string& n : names) {
+    std::optional<Guid> id = Guid::Parse(n);
+    if (!id || *id == record.id) continue;
+    Result<VmRecord> test = ReadVmRecordOf(store->fs(), store->layout(), *id);
+    if (test.ok() && test->mode == ReplicationMode::kTestReplica && test->source_vm == record.id) {
+      out.push_back(test->test_disk);
+    }
   }
   return out;
 }
@@ -122,11 +159,14 @@ namespace {
 // Whether `vm` needs recovery, as seen without its lock: a leftover intent, a directory without a
 // record (or a record that cannot be read: the locked pass reports it), a stray file. An operation
 // in flight looks like this too; under the lock, after it, the recovery finds nothing to do.
-bool NeedsRecovery(Store* store, const Guid& vm, const std::vector<Intent>& intents) {
-  for (const Intent& in : intents) {
+bool NeedsRecovery(Store* store, const Guid& vm, const JournalScan& journal) {
+  for (const Intent& in : journal.intents) {
     if (in.vm == vm) return true;
   }
-  Result<VmRecord> record = ReadVmRecord(store->fs(), store->RecordPath(vm));
+  for (const BadIntent& b : journal.bad) {
+    if (b.vm == vm) return true;
+  }
+  Result<VmRecord> record = ReadVmRecordOf(store->fs(), store->layout(), vm);
   if (!record.ok()) return true;
   Result<std::vector<std::string>> strays = FindStrays(store, *record);
   return !strays.ok() || !strays->empty();
@@ -154,18 +194,22 @@ bool IsHeld(Store* store, const Guid& vm) {
 
 Result<RecoveryReport> RecoverStore(Store* store) {
   RecoveryReport report;
-  ASSIGN_OR_RETURN(std::vector<Intent> intents, Journal(store->fs(), &store->layout()).List());
-  ASSIGN_OR_RETURN(std::set<Guid> vms, KnownVms(store, intents));
+  ASSIGN_OR_RETURN(JournalScan journal, Journal(store->fs(), &store->layout()).Scan());
+  ASSIGN_OR_RETURN(std::set<Guid> vms, KnownVms(store, journal));
   std::vector<std::unique_ptr<FileLock>> recovery_slots;  // released after `held`
   std::map<Guid, std::unique_ptr<FileLock>> held;
+  std::set<Guid> unresolved;
   bool others_held = false;  // a VM that needs nothing is held: an operation may be running
   for (const Guid& vm : vms) {
-    if (!NeedsRecovery(store, vm, intents)) {  // never locked: never in an operation's way
+    if (!NeedsRecovery(store, vm, journal)) {  // never locked: never in an operation's way
       others_held = others_held || IsHeld(store, vm);
       continue;
     }
-    Result<std::unique_ptr<FileLock>> lock =
-        LockForRecovery(store->layout().VmLockPath(vm), &recovery_slots);
+    const std::string path = store->layout().VmLockPath(vm);
+    Status usable = CheckLockFile(path);
+    Result<std::unique_ptr<FileLock>> lock = usable.ok()
+                                                 ? LockForRecovery(path, &recovery_slots)
+                                                 : Result<std::unique_ptr<FileLock>>(usable);
     if (!lock.ok() && lock.status().code() == Code::kInUse) {
       report.busy.push_back(vm);
       continue;
@@ -174,17 +218,27 @@ Result<RecoveryReport> RecoverStore(Store* store) {
       report.not_writable.push_back(vm);
       continue;
     }
-    if (!lock.ok()) return lock.status();
+    if (!lock.ok()) {  // this VM alone is left as it is
+      report.problems.push_back("VM " + vm.ToString() + ": " + lock.status().ToString());
+      continue;
+    }
     Status st = store->RecoverVm(vm, &report);
     if (st.code() == Code::kNoSpace) {  // this VM waits for space; the others stay usable
       report.deferred.push_back(vm.ToString(false) + ": " + st.ToString());
       continue;
     }
-    RETURN_IF_ERROR(st);
     held[vm] = std::move(lock).value();
+    if (!st.ok()) {
+      report.problems.push_back("VM " + vm.ToString() + ": " + st.ToString());
+      unresolved.insert(vm);
+    }
   }
   // Test VMs sit in their own directories but are swept with their source (both locked here).
-  for (const auto& [vm, lock] : held) RETURN_IF_ERROR(SweepVm(store, vm, &report));
+  for (const auto& [vm, lock] : held) {
+    if (unresolved.count(vm) != 0) continue;  // its intents may still name what it holds
+    Status st = SweepVm(store, vm, &report);
+    if (!st.ok()) report.problems.push_back("VM " + vm.ToString() + ": " + st.ToString());
+  }
   if (report.busy.empty() && report.deferred.empty() && !others_held) {
     Status st = SweepJournalTemps(store, &report);
     if (st.code() != Code::kAccessDenied) RETURN_IF_ERROR(st);  // a read-only store keeps them

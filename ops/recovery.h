@@ -5,17 +5,23 @@
 // use, and skipped; VMs it cannot write are reported in not_writable), holding the VM's
 // kRecoverySlot with it (store.h) so that an operation arriving meanwhile waits for it:
 //   1. resolves the VM's leftover intents (roll forward past the commit point, else back);
-//   2. removes stray temporaries (*.tmp) from the VM's directory;
-//   3. removes, and reports, orphans: a VM directory with no record, and disk files in disks/
-//      that no record names (the replica chain, the failover disk, a test VM's disk).
+//   2. removes its own temporaries (*.tmp) from the VM's directory;
+//   3. moves into lost+found/
+//      (store_files.h: Quarantine), and reports, regular files in the VM's directory and disks/
+//      that no record names (the replica chain, the failover disk, the disk of every test VM
+//      made from it); leaves anything else (directories, links) as it is. A VM directory with no
+//      record is removed only when nothing but temporaries is left in it.
+// A VM whose lock file, record or intents cannot be used (vm_health.h) is left as it is: not
+// swept, and named in RecoveryReport::problems; every other VM is recovered.
 // Journal temporaries are removed when no VM is in use (held by anybody). VMs that need nothing
 // are never locked. A VM whose recovery runs out of space (kNoSpace) is left as it is and
 // reported as deferred: the store stays usable for the others, and the next recovery with space
 // resolves it.
 //
-// CheckStore changes nothing: it reports pending intents, orphans, files a record names that are
-// missing, and every VHDX that does not check clean (Image::Check) or whose chain is broken. The
-// trash (trash.h) is reported as information, never as a problem: its entries belong to no VM.
+// CheckStore changes nothing: it reports pending and refused intents, orphans, what lost+found/
+// holds, every Critical VM with its problems, files a record names that are missing, and every VHDX
+// that does not check clean (Image::Check) or whose chain is broken. The trash (trash.h) is
+// reported as information, never as a problem: its entries belong to no VM.
 //
 // Thread safety: as Store.
 #pragma once

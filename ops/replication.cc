@@ -4,6 +4,7 @@
 
 #include "chain/chain.h"
 #include "ops/intent_runner.h"
+#include "ops/store_paths.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::ops {
@@ -77,7 +78,7 @@ Status SyncDisks(Store& store, const Guid& vm) { return store.fs()->SyncDir(stor
 //   2. vms/<id>/ created, vms/ synced      5. head-0001 created on the base, disks/ synced
 //   3. disks/ created, vms/<id>/ synced    6. vm.json written: the commit point
 Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpControl* control) {
-  if (o.name.empty()) return InvalidArgument("a VM needs a name");
+  RETURN_IF_ERROR(CheckVmName(o.name));
   if (o.retention == 0 || o.retention > kMaxRetention) {
     return InvalidArgument("retention " + std::to_string(o.retention) + " is outside 1.." +
                            std::to_string(kMaxRetention) + " (a chain holds at most " +

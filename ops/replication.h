@@ -35,8 +35,9 @@ struct CreateVmOptions {
 };
 
 // Creates a replica VM (state 3 Replicating, mode 2 Replica) whose chain is base <- head-0001.
-// kInvalidArgument for an empty name or a retention outside 1..kMaxRetention; kUnsupported for a
-// differencing base.
+// kInvalidArgument for a name CheckVmName refuses (store_paths.h: empty, not UTF-8, too long,
+// control characters) or a retention outside 1..kMaxRetention; kUnsupported for a differencing
+// base.
 Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& options,
                              const OpControl* control = nullptr);
 

@@ -6,6 +6,8 @@
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"
+#include "ops/store_files.h"
+#include "ops/vm_health.h"
 #include "platform/mem_file_system.h"
 
 namespace hvdisk::ops {
@@ -13,6 +15,7 @@ namespace hvdisk::ops {
 Result<std::unique_ptr<FileLock>> AcquireLock(const std::string& path, LockMode mode,
                                               std::chrono::milliseconds timeout,
                                               std::string_view what) {
+  RETURN_IF_ERROR(CheckLockFile(path).WithContext(what));
   Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(path, mode, timeout);
   if (lock.ok()) return lock;
   Status st = lock.status();
@@ -55,6 +58,8 @@ Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& di
   RETURN_IF_ERROR(CheckStoreDirs(fs, layout));
   if (!options.read_only) {
     RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
+    RETURN_IF_ERROR(
+        CheckRealDir(DefaultFileSystem(), JoinPath(layout.lock_dir, "locks"), "locks/"));
   }
   std::unique_ptr<Store> store(new Store(fs, layout, options));
   ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(layout.StoreLockPath(), LockMode::kShared,
@@ -102,11 +107,12 @@ std::string Store::DisksDir(const Guid& vm) const {
 
 Result<std::vector<VmRecord>> Store::ListVms() {
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(layout_.VmsDir()));
+  ASSIGN_OR_RETURN(JournalScan journal, Journal(fs_, &layout_).Scan());
   std::vector<VmRecord> out;
   for (const std::string& name : names) {
     std::optional<Guid> id = Guid::Parse(name);
     if (!id) continue;
-    Result<VmRecord> r = ReadVmRecord(fs_, RecordPath(*id));
+    Result<VmRecord> r = ops::InspectVm(fs_, layout_, *id, journal);
     if (!r.ok() && r.status().code() == Code::kNotFound) continue;  // being created or removed
     if (!r.ok()) return r.status();
     out.push_back(std::move(r).value());
@@ -117,8 +123,17 @@ Result<std::vector<VmRecord>> Store::ListVms() {
   return out;
 }
 
+Result<VmRecord> Store::InspectVm(const Guid& vm) {
+  ASSIGN_OR_RETURN(JournalScan journal, Journal(fs_, &layout_).Scan());
+  Result<VmRecord> r = ops::InspectVm(fs_, layout_, vm, journal);
+  if (!r.ok() && r.status().code() == Code::kNotFound) {
+    return NotFound("no VM " + vm.ToString() + " in store " + layout_.root);
+  }
+  return r;
+}
+
 Result<VmRecord> Store::GetVm(const Guid& vm) {
-  Result<VmRecord> r = ReadVmRecord(fs_, RecordPath(vm));
+  Result<VmRecord> r = ReadVmRecordOf(fs_, layout_, vm);
   if (!r.ok() && r.status().code() == Code::kNotFound) {
     return NotFound("no VM " + vm.ToString() + " in store " + layout_.root);
   }
@@ -127,7 +142,7 @@ Result<VmRecord> Store::GetVm(const Guid& vm) {
 
 Result<Guid> Store::FindVm(std::string_view guid_or_name) {
   if (std::optional<Guid> id = Guid::Parse(guid_or_name)) {
-    RETURN_IF_ERROR(GetVm(*id).status());
+    RETURN_IF_ERROR(InspectVm(*id).status());  // a Critical VM is found; operations refuse it
     return *id;
   }
   ASSIGN_OR_RETURN(std::vector<VmRecord> vms, ListVms());
@@ -189,6 +204,7 @@ Result<LockedVm> Store::LockAndRead(const Guid& vm, bool require_replica) {
   LockedVm out;
   ASSIGN_OR_RETURN(out.lock, LockVm(vm));
   ASSIGN_OR_RETURN(out.record, GetVm(vm));
+  RETURN_IF_ERROR(CheckVmDisks(fs_, layout_, out.record));
   if (require_replica && out.record.mode != ReplicationMode::kReplica) {
     return Unsupported("VM " + out.record.name + " is not a replica (mode " +
                        std::string(ModeName(out.record.mode)) + ")");
@@ -207,8 +223,11 @@ Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationStat
 }
 
 Status Store::RecoverVm(const Guid& vm, RecoveryReport* report) {
-  ASSIGN_OR_RETURN(std::vector<Intent> intents, Journal(fs_, &layout_).List());
-  for (const Intent& intent : intents) {
+  ASSIGN_OR_RETURN(JournalScan journal, Journal(fs_, &layout_).Scan());
+  for (const BadIntent& bad : journal.bad) {  // never acted on: the VM stays as it is
+    if (bad.vm == vm) return Corrupt(bad.problem + " (VM " + vm.ToString() + " left as it is)");
+  }
+  for (const Intent& intent : journal.intents) {
     if (intent.vm != vm) continue;
     ASSIGN_OR_RETURN(Resolution res, ResolveIntent(fs_, layout_, intent));
     if (res == Resolution::kRolledForward && DiscardsFiles(intent)) TrashChanged();

@@ -11,7 +11,8 @@
 // that finds the VM held by a recovery waits for it, whatever the timeout, instead of failing.
 //
 // Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
-// VM are rolled forward or back, stray temporaries removed, orphans removed and reported. Open
+// VM are rolled forward or back, stray temporaries removed, unnamed files quarantined into
+// lost+found/ and reported (recovery.h). Open
 // locks only the VMs that need it (a leftover intent, a stray file, a directory without a record,
 // as seen without a lock and confirmed under it), so opening a store never gets in the way of
 // operations on VMs it does not touch.
@@ -73,10 +74,12 @@ struct StoreOptions {
 struct RecoveryReport {
   std::vector<std::string> rolled_back;     // "<op> <vm-guid>"
   std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
-  std::vector<std::string> removed;         // temporaries and orphans deleted
+  std::vector<std::string> removed;         // temporaries (and empty VM directories) deleted
   std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
   std::vector<Guid> not_writable;           // VMs needing recovery this process cannot write
   std::vector<std::string> deferred;        // "<vm-guid>: <error>": out of space, left for later
+  std::vector<std::string> quarantined;     // "<from> -> lost+found/<name>": nothing names them
+  std::vector<std::string> problems;        // VMs left as they are, and why (vm_health.h)
 };
 
 // The slot of a VM's lock file a recovery holds while it holds the VM (see above).
@@ -116,10 +119,15 @@ class Store {
   // Blocks until the reaper has no reclaim pending or running (kBackground; tests).
   void WaitForReclaim() { reaper_.WaitIdle(); }
 
-  // Every VM record, sorted by name then id.
+  // Every VM record, sorted by name then id; a VM the store cannot use is listed as InspectVm
+  // reports it (Critical, with its problems).
   Result<std::vector<VmRecord>> ListVms();
-  // kNotFound for an unknown VM.
+  // kNotFound for an unknown VM; kCorrupt naming the problem for a record the store cannot use
+  // (vm_health.h): operations refuse such a VM.
   Result<VmRecord> GetVm(const Guid& vm);
+  // The VM as `vm list` and `vm show` report it (vm_health.h): its record, marked Critical with
+  // its problems, or a placeholder when it has no usable record. kNotFound for an unknown VM.
+  Result<VmRecord> InspectVm(const Guid& vm);
   // A VM given by GUID (braced or bare) or by name; kNotFound if none, kInvalidArgument if the
   // name is ambiguous.
   Result<Guid> FindVm(std::string_view guid_or_name);

@@ -3,21 +3,30 @@
 #include <set>
 #include <system_error>
 
+#include "ops/store_files.h"
+
 namespace hvdisk::ops {
 namespace {
 
 bool IsMissing(const Status& st) { return st.code() == Code::kNotFound; }
 
-// The entry's size; 0 when it is gone or cannot be opened (reported, never fatal).
+// The entry's size; 0 when it is gone, not a regular file or cannot be opened (never fatal).
 uint64_t EntrySize(FileSystem* fs, const std::string& path) {
-  Result<std::unique_ptr<File>> f = fs->Open(path, OpenOptions::ReadOnly());
+  if (!CheckRegularFile(fs, path, path).ok()) return 0;
+  OpenOptions opts = OpenOptions::ReadOnly();
+  opts.no_follow = true;
+  Result<std::unique_ptr<File>> f = fs->Open(path, opts);
   if (!f.ok()) return 0;
   Result<uint64_t> size = (*f)->Size();
   return size.ok() ? *size : 0;
 }
 
-// The trash's entries; none when the trash does not exist.
+// The trash's entries; none when the trash does not exist; kCorrupt when it is not a real
+// directory (a symbolic link is never followed: its target is not the store's).
 Result<std::vector<std::string>> ListTrash(FileSystem* fs, const StoreLayout& layout) {
+  Status kind = CheckTrashDir(fs, layout);
+  if (IsMissing(kind)) return std::vector<std::string>();
+  RETURN_IF_ERROR(kind);
   Result<std::vector<std::string>> names = fs->List(layout.TrashDir());
   if (!names.ok() && IsMissing(names.status())) return std::vector<std::string>();
   return names;
@@ -30,14 +39,21 @@ std::string TrashName(const Guid& op, std::string_view rel) {
 }
 
 Status EnsureTrashDir(FileSystem* fs, const StoreLayout& layout) {
-  Result<bool> is_dir = fs->IsDirectory(layout.TrashDir());
-  if (is_dir.ok() && *is_dir) return Status::Ok();
+  // Anything in the way (a symbolic link, a file) is left as it is: CheckTrashDir refuses it
+  // where the trash is used, and the store check names it.
+  Result<FileKind> kind = fs->KindOf(layout.TrashDir());
+  if (kind.ok() || !IsMissing(kind.status())) return Status::Ok();
   RETURN_IF_ERROR(fs->CreateDir(layout.TrashDir()));
   return fs->SyncDir(layout.root);
 }
 
+Status CheckTrashDir(FileSystem* fs, const StoreLayout& layout) {
+  return CheckRealDir(fs, layout.TrashDir(), "trash/");
+}
+
 Status MoveToTrash(FileSystem* fs, const StoreLayout& layout, const Guid& op,
                    const std::vector<std::string>& rels) {
+  if (!rels.empty()) RETURN_IF_ERROR(CheckTrashDir(fs, layout));
   std::set<std::string> dirs;
   for (const std::string& rel : rels) {
     const std::string from = layout.Abs(rel);
@@ -77,9 +93,11 @@ Result<TrashReport> ReclaimTrash(FileSystem* fs, const StoreLayout& layout,
   for (const std::string& n : names) {
     if (stop != nullptr && stop->load()) break;
     const std::string path = JoinPath(layout.TrashDir(), n);
+    Result<FileKind> kind = fs->KindOf(path);
+    if (kind.ok() && *kind == FileKind::kDirectory) continue;  // not ours: left for the operator
     const uint64_t size = EntrySize(fs, path);
-    Status st = fs->Unlink(path);
-    if (IsMissing(st)) continue;  // another reclaim was first
+    Status st = fs->Unlink(path);  // a symbolic link: the link goes, never its target
+    if (IsMissing(st)) continue;   // another reclaim was first
     RETURN_IF_ERROR(st.WithContext("reclaim"));
     ++rep.files;
     rep.bytes += size;

@@ -46,6 +46,10 @@ std::string TrashName(const Guid& op, std::string_view rel);
 // Creates STORE/trash/ if missing (a store made before the trash existed) and makes it durable.
 Status EnsureTrashDir(FileSystem* fs, const StoreLayout& layout);
 
+// OK when STORE/trash/ is a real directory (not a symbolic link: never followed); kNotFound when
+// missing, kCorrupt otherwise. MoveToTrash, the reclaims and IntentRunner::Begin check it.
+Status CheckTrashDir(FileSystem* fs, const StoreLayout& layout);
+
 // Renames each store-relative file of `rels` that still exists into the trash as
 // TrashName(op, rel); files already gone are skipped. Then syncs the source directories and the
 // trash directory: when it returns OK no file of `rels` is in place, durably.

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "ops/store_paths.h"
+
 namespace hvdisk::ops {
 namespace {
 
@@ -178,15 +180,20 @@ std::string EncodeVmRecord(const VmRecord& r) {
 }
 
 Result<VmRecord> DecodeVmRecord(std::string_view text, std::string_view where) {
+  RETURN_IF_ERROR(CheckJsonDepth(text, kMaxJsonDepth, where));
+  VmRecord record;
   try {
-    return RecordFromJson(Json::parse(text));
+    record = RecordFromJson(Json::parse(text));
   } catch (const std::exception& e) {
     return Corrupt(std::string(where) + ": malformed VM record: " + e.what());
   }
+  Status names = CheckRecordNames(record);
+  if (!names.ok()) return Corrupt(std::string(where) + ": VM record: " + names.message());
+  return record;
 }
 
 Result<VmRecord> ReadVmRecord(FileSystem* fs, const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(fs, path, 16u << 20));
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(fs, path, kMaxRecordBytes));
   return DecodeVmRecord(text, path);
 }
 

@@ -82,6 +82,8 @@ struct VmRecord {
   Guid source_vm;         // test VMs: the replica they were made from
   std::string test_disk;  // test VMs: "test-<guid>.avhdx" in the source's disks/ directory
   std::string attached;   // the disk the VM runs on, relative to the store root
+  // Not stored: why the store reports the VM Critical (vm_health.h); empty when nothing is wrong.
+  std::vector<std::string> problems;
 
   // The point with this id, or null.
   const RecoveryPoint* FindPoint(const Guid& point) const;
@@ -95,7 +97,9 @@ std::string EncodeVmRecord(const VmRecord& record);
 // kCorrupt when the text is not a well-formed record.
 Result<VmRecord> DecodeVmRecord(std::string_view text, std::string_view where);
 
-// Reads `path`; kNotFound when missing, kCorrupt when malformed.
+// Reads `path`; kNotFound when missing, kCorrupt when malformed (store_paths.h's rules included).
+// The store reads its records through ReadVmRecordOf (store_files.h), which also refuses links,
+// non-files and a record carrying another VM's id.
 Result<VmRecord> ReadVmRecord(FileSystem* fs, const std::string& path);
 // Replaces `path` atomically with `record` (exactly as given: callers bump the generation).
 Status WriteVmRecord(FileSystem* fs, const std::string& path, const VmRecord& record);

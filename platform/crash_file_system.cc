@@ -320,6 +320,11 @@ Result<bool> CrashFileSystem::IsDirectory(const std::string& path) {
   return node->is_dir();
 }
 
+Result<FileKind> CrashFileSystem::KindOf(const std::string& path) {
+  ASSIGN_OR_RETURN(bool is_dir, IsDirectory(path));
+  return is_dir ? FileKind::kDirectory : FileKind::kFile;
+}
+
 Result<std::string> CrashFileSystem::RealPath(const std::string& path) {
   std::shared_lock crash_lock(crash_mu_);
   RETURN_IF_ERROR(Gate(false, "realpath", path));

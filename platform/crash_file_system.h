@@ -65,6 +65,7 @@ class CrashFileSystem : public FileSystem {
   Result<std::vector<std::string>> List(const std::string& dir) override;
   Result<bool> IsDirectory(const std::string& path) override;
   Result<std::string> RealPath(const std::string& path) override;
+  Result<FileKind> KindOf(const std::string& path) override;
 
   // Simulates power loss (see above); `seed` decides kRandom. Disarms the crash point.
   void Crash(uint64_t seed, CrashMode mode);

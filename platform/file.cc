@@ -15,6 +15,13 @@ std::string_view FileOpName(FileOp op) {
   return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
+std::string_view FileKindName(FileKind kind) {
+  static constexpr std::string_view kNames[] = {"a file", "a directory", "a symbolic link",
+                                                "a special file"};
+  auto i = static_cast<size_t>(kind);
+  return i < std::size(kNames) ? kNames[i] : "unknown";
+}
+
 Status File::ReadExactAt(uint64_t offset, std::span<std::byte> dst, std::string_view what) {
   ASSIGN_OR_RETURN(size_t n, ReadAt(offset, dst));
   if (n != dst.size()) {

@@ -44,6 +44,7 @@ struct OpenOptions {
   bool exclusive = false;  // with create: fail with kInUse if it exists
   bool truncate = false;   // truncate to 0 on open (needs write)
   bool direct = false;     // O_DIRECT: offsets, lengths and buffers aligned to kDirectAlignment
+  bool no_follow = false;  // O_NOFOLLOW: a symbolic link at `path` is kWrongType, never followed
 
   static OpenOptions ReadOnly() { return {}; }
   static OpenOptions ReadWrite() { return {.write = true}; }
@@ -52,6 +53,10 @@ struct OpenOptions {
     return {.write = true, .create = true, .truncate = true};
   }
 };
+
+// What a path names, as lstat sees it: the entry itself, a symbolic link never followed.
+enum class FileKind : uint8_t { kFile, kDirectory, kSymlink, kOther };
+std::string_view FileKindName(FileKind kind);  // "a file", "a directory", "a symbolic link", ...
 
 // Alignment that O_DIRECT I/O needs for offsets, lengths and buffer addresses.
 inline constexpr size_t kDirectAlignment = 4096;
@@ -121,6 +126,9 @@ class FileSystem {
   virtual Result<bool> IsDirectory(const std::string& path) = 0;
   // The path with symlinks resolved and "."/".." removed; the path must exist.
   virtual Result<std::string> RealPath(const std::string& path) = 0;
+  // What `path` itself is (lstat: a symbolic link is kSymlink, never followed); kNotFound if
+  // missing. Implementations without symbolic links (in-memory) never return kSymlink.
+  virtual Result<FileKind> KindOf(const std::string& path) = 0;
 
   Result<bool> Exists(const std::string& path);
 };
@@ -145,6 +153,7 @@ class FileSystemWrapper : public FileSystem {
   Result<std::vector<std::string>> List(const std::string& d) override { return target_->List(d); }
   Result<bool> IsDirectory(const std::string& p) override { return target_->IsDirectory(p); }
   Result<std::string> RealPath(const std::string& p) override { return target_->RealPath(p); }
+  Result<FileKind> KindOf(const std::string& p) override { return target_->KindOf(p); }
 
  private:
   FileSystem* target_;

@@ -393,6 +393,11 @@ Result<bool> MemFileSystem::IsDirectory(const std::string& path) {
   return node->is_dir();
 }
 
+Result<FileKind> MemFileSystem::KindOf(const std::string& path) {
+  ASSIGN_OR_RETURN(bool is_dir, IsDirectory(path));
+  return is_dir ? FileKind::kDirectory : FileKind::kFile;
+}
+
 Result<std::string> MemFileSystem::RealPath(const std::string& path) {
   ASSIGN_OR_RETURN(std::string p, memfs::Namespace::Normalize(path, "realpath"));
   std::lock_guard lock(mu_);

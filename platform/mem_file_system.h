@@ -144,6 +144,7 @@ class MemFileSystem : public FileSystem {
   Result<std::vector<std::string>> List(const std::string& dir) override;
   Result<bool> IsDirectory(const std::string& path) override;
   Result<std::string> RealPath(const std::string& path) override;
+  Result<FileKind> KindOf(const std::string& path) override;
 
   // Creates or overwrites `path` with `bytes`, creating missing parent directories.
   Status PutFile(const std::string& path, std::string_view bytes);

@@ -121,6 +121,7 @@ int OpenFlags(const OpenOptions& o) {
   if (o.create && o.exclusive) flags |= O_EXCL;
   if (o.truncate) flags |= O_TRUNC;
   if (o.direct) flags |= O_DIRECT;
+  if (o.no_follow) flags |= O_NOFOLLOW;
   return flags;
 }
 
@@ -136,6 +137,9 @@ Result<std::unique_ptr<File>> PosixFileSystem::Open(const std::string& path,
     int err = errno;
     if (err == EEXIST) return InUse("open " + path + ": file exists");
     if (err == EISDIR) return WrongType("open " + path + ": is a directory");
+    if (err == ELOOP && opts.no_follow) {
+      return WrongType("open " + path + ": is a symbolic link (not followed)");
+    }
     return ErrnoStatus(err, "open", path);
   }
   return std::unique_ptr<File>(new PosixFile(path, fd, opts.direct));
@@ -219,6 +223,15 @@ Result<bool> PosixFileSystem::IsDirectory(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", path);
   return S_ISDIR(st.st_mode);
+}
+
+Result<FileKind> PosixFileSystem::KindOf(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "lstat", path);
+  if (S_ISREG(st.st_mode)) return FileKind::kFile;
+  if (S_ISDIR(st.st_mode)) return FileKind::kDirectory;
+  if (S_ISLNK(st.st_mode)) return FileKind::kSymlink;
+  return FileKind::kOther;
 }
 
 Result<std::string> PosixFileSystem::RealPath(const std::string& path) {

@@ -21,6 +21,7 @@ class PosixFileSystem : public FileSystem {
   Result<std::vector<std::string>> List(const std::string& dir) override;
   Result<bool> IsDirectory(const std::string& path) override;
   Result<std::string> RealPath(const std::string& path) override;
+  Result<FileKind> KindOf(const std::string& path) override;
 };
 
 }  // namespace hvdisk

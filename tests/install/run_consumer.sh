@@ -24,6 +24,16 @@ for internal in vhdx/image_state.h vhdx/bat.h platform/posix_file.h ops/intent_r
   fi
 done
 
+# Every installed header's own includes are installed too.
+while IFS= read -r header; do
+  sed -n 's/^#include "\(.*\)"$/\1/p' "$header" | while IFS= read -r inc; do
+    if [ ! -f "$prefix/include/hvdisk/$inc" ]; then
+      echo "${header#"$prefix/include/hvdisk/"} includes $inc, which is not installed" >&2
+      exit 1
+    fi
+  done
+done < <(find "$prefix/include/hvdisk" -name '*.h')
+
 cmake -S "$src/tests/install/consumer" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/build" >/dev/null

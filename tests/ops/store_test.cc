@@ -39,10 +39,13 @@ TEST_F(StoreTest, EmptyStoreListsNothingAndChecksClean) {
   EXPECT_TRUE(ContractProblems(*store).empty());
 }
 
-TEST_F(StoreTest, RecoveryRemovesAndReportsOrphansAndTemporaries) {
+// Temporaries are ours and go; an unnamed disk is quarantined, never deleted; a VM directory
+// whose record is missing is kept as it is and reported Critical.
+TEST_F(StoreTest, RecoveryRemovesTemporariesQuarantinesOrphansAndKeepsARecordlessVm) {
   ASSERT_OK_AND_ASSIGN(auto store, env_.Create());
   ASSERT_OK_AND_ASSIGN(Guid vm, env_.MakeVm(*store, 1));
-  const std::string stray_vm = StoreLayout::VmDirRel(Guid::Random());
+  const Guid stray = Guid::Random();
+  const std::string stray_vm = StoreLayout::VmDirRel(stray);
   ASSERT_OK(fs_.PutFile("/store/" + StoreLayout::DiskRel(vm, "rp-0099.avhdx"), "x"));
   ASSERT_OK(fs_.PutFile("/store/" + StoreLayout::VmRecordRel(vm) + ".tmp", "{"));
   ASSERT_OK(fs_.PutFile("/store/" + stray_vm + "/disks/head-0001.avhdx", "x"));
@@ -50,16 +53,24 @@ TEST_F(StoreTest, RecoveryRemovesAndReportsOrphansAndTemporaries) {
   EXPECT_EQ(ContractProblems(*store).size(), 4u);
   store.reset();
   ASSERT_OK_AND_ASSIGN(store, env_.Open());
-  const auto& removed = store->open_recovery().removed;
-  auto has = [&](const std::string& s) {
-    return std::find(removed.begin(), removed.end(), s) != removed.end();
+  const RecoveryReport& rep = store->open_recovery();
+  auto has = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
   };
-  EXPECT_TRUE(has(StoreLayout::DiskRel(vm, "rp-0099.avhdx")));
-  EXPECT_TRUE(has(StoreLayout::VmRecordRel(vm) + ".tmp"));
-  EXPECT_TRUE(has(stray_vm));
-  EXPECT_TRUE(has("journal/0.json.tmp"));
-  EXPECT_TRUE(ContractProblems(*store).empty());
-  EXPECT_EQ(store->ListVms()->size(), 1u);
+  const std::string quarantined = "lost+found/" + LowerGuid(vm) + "-rp-0099.avhdx";
+  EXPECT_TRUE(
+      has(rep.quarantined, StoreLayout::DiskRel(vm, "rp-0099.avhdx") + " -> " + quarantined));
+  EXPECT_EQ(*fs_.GetFile("/store/" + quarantined), "x");
+  EXPECT_TRUE(has(rep.removed, StoreLayout::VmRecordRel(vm) + ".tmp"));
+  EXPECT_TRUE(has(rep.removed, "journal/0.json.tmp"));
+  EXPECT_EQ(*fs_.GetFile("/store/" + stray_vm + "/disks/head-0001.avhdx"), "x");
+  EXPECT_EQ(ContractProblems(*store).size(), 2u);  // lost+found/..., the recordless VM
+  ASSERT_OK_AND_ASSIGN(std::vector<VmRecord> vms, store->ListVms());
+  ASSERT_EQ(vms.size(), 2u);
+  const VmRecord& critical = vms[0].id == stray ? vms[0] : vms[1];
+  EXPECT_EQ(critical.health, ReplicationHealth::kCritical);
+  ASSERT_FALSE(critical.problems.empty());
+  EXPECT_NE(critical.problems[0].find("no VM record"), std::string::npos) << critical.problems[0];
 }
 
 TEST_F(StoreTest, HeldVmIsInUseAndADeadlineTimesOut) {

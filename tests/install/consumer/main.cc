@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "chain/chain.h"
-#include "platform/digest.h"
+#include "platform/content_digest.h"
 #include "vhdx/image.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +27,6 @@ int main(int argc, char** argv) {
   auto disk = chain::Chain::Open(fs, dir + "/child.avhdx", {});
   std::vector<std::byte> all(8 << 20);
   if (!disk.ok() || !(*disk)->Read(0, all).ok() || all[1 << 20] != std::byte{0x5a}) return 1;
-  std::printf("%s\n", Xxh3_128(all).ToHex().c_str());
+  std::printf("%s\n", ContentDigestOf(all).ToHex().c_str());  // as `hvdisk digest`
   return 0;
 }

@@ -95,8 +95,13 @@ TEST_F(StoreLockTest, ApplyRacingCheckpointOnOneVmFailsOnlyAsInUse) {
       Status st = TakeRecoveryPoint(*store, vms[0]).status();
       if (st.ok()) ++points;
       if (!st.ok()) fail(st);
+      std::this_thread::sleep_for(milliseconds(1));  // and the applier between them
     }
   }
+  // The applier may have lost every race to the waiting checkpoints on a loaded machine: give it
+  // the VM alone for a while (bounded), so that the interleaving below is proven to have happened.
+  for (int i = 0; i < 30000 && applied.load() == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(1));
   done.store(true);
   applier.join();
   EXPECT_TRUE(failures.empty()) << failures.size() << " failures, first: " << failures.front();

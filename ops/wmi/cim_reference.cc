@@ -101,7 +101,8 @@ Status ExpectClass(std::string_view text, const CimPath& path, std::string_view 
     return WrongType(Quoted(text) + " is a " + path.class_name + " reference, not " +
                      std::string(cls));
   }
-  for (const auto& [k, v] : path.keys) {
+  for (const auto& key : path.keys) {
+    const std::string& k = key.first;  // a named reference: clang 14 cannot capture a binding
     if (std::none_of(allowed.begin(), allowed.end(),
                      [&](std::string_view a) { return EqualsNoCase(a, k); })) {
       return Malformed(text, "unknown key " + k + " for " + std::string(cls));

@@ -21,7 +21,8 @@ class Args {
   Args(std::string_view method, const MethodParams& params) : method_(method), params_(params) {}
 
   Status Expect(const std::vector<std::string_view>& names) const {
-    for (const auto& [name, value] : params_) {
+    for (const auto& param : params_) {
+      const auto& name = param.first;  // a named reference: clang 14 cannot capture a binding
       if (std::none_of(names.begin(), names.end(),
                        [&](std::string_view n) { return Lower(n) == Lower(name); })) {
         return InvalidArgument(std::string(method_) + " has no parameter " + name);

@@ -198,7 +198,7 @@ Result<std::unique_ptr<IoQueue>> CreateUringIoQueue(unsigned depth) {
 namespace hvdisk {
 
 Result<std::unique_ptr<IoQueue>> CreateUringIoQueue(unsigned /*depth*/) {
-  return Unsupported("this build of hvdisk has no libaio backend (built without liburing-dev)");
+  return Unsupported("this build of hvdisk has no io_uring backend (built without liburing-dev)");
 }
 
 }  // namespace hvdisk

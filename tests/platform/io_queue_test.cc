@@ -487,7 +487,8 @@ TEST(IoQueueTest, ABackendThisBuildLacksIsRefusedAsUnsupportedNamingIt) {
     Result<std::unique_ptr<IoQueue>> q = CreateIoQueue(b, 8);
     EXPECT_CODE(q, Code::kUnsupported);
     EXPECT_NE(q.status().message().find(b == IoBackend::kIoUring ? "io_uring" : "libaio"),
-              std::string::npos);
+              std::string::npos)
+        << q.status().ToString();
   }
   EXPECT_TRUE(IoBackendBuilt(IoBackend::kSync));
   EXPECT_TRUE(IoBackendBuilt(IoBackend::kAuto));

@@ -8,7 +8,7 @@
 #include <exception>
 #include <new>
 
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::cli {
 

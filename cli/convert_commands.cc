@@ -19,8 +19,8 @@
 #include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "cli/writeback.h"
+#include "vhdx/format.h"
 #include "vhdx/image.h"
-#include "vhdx/layout.h"
 
 namespace hvdisk::cli {
 namespace {

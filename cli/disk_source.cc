@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "chain/chain.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::cli {
 namespace {

@@ -12,8 +12,8 @@
 #include "cli/commands.h"
 #include "cli/disk_source.h"
 #include "cli/size_parse.h"
+#include "vhdx/format.h"
 #include "vhdx/image.h"
-#include "vhdx/layout.h"
 
 namespace hvdisk::cli {
 namespace {

@@ -13,7 +13,7 @@
 #include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "platform/digest.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::cli {
 namespace {

@@ -21,9 +21,11 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "ops/failover.h"
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/store.h"
+#include "ops/store_check.h"
+#include "ops/test_failover.h"
 #include "ops/trash.h"
 #include "platform/detached.h"
 

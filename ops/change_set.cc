@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "platform/digest.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::ops {
 namespace {

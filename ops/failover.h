@@ -7,19 +7,17 @@
 //   CommitFailover(vm)                  5 -> 6            points up to the chosen one merged into
 //                                                        the base, the failover disk reparented
 //                                                        onto it, later points and the head deleted
-//   TestReplicaSystem(vm, point|latest) 3, 7 (unchanged)  a test VM (mode 3) with test-<guid>.avhdx
-//                                                        on the point, pinned until it is destroyed
-//   DestroyTestVm(test vm)                                the test VM and its disk removed
+//
+// Test VMs made from a point (TestReplicaSystem, DestroyTestVm) are in test_failover.h.
 //
 // What an operation discards goes to the store's trash and is reclaimed after it (store.h), so
 // RevertFailover costs the same for any amount of data in the failover disk.
 //
-// Errors: kInvalidState for a state the table does not allow (also a second test VM); kInUse when
-// the VM (or the test VM to destroy) is held: an attached consumer (a running VM, consumer.h) or
-// another operation; kTimeout when the lock wait passes the store's deadline; kNotFound for an
-// unknown VM or point, or a replica with no recovery point; kUnsupported for a VM that is not a
-// replica (or, for DestroyTestVm, not a test VM). CommitFailover while a test VM pins a point is
-// kInUse. Every call is journaled and crash-consistent (steps and crash points in failover.cc).
+// Errors: kInvalidState for a state the table does not allow; kInUse when the VM is held: an
+// attached consumer (a running VM, consumer.h) or another operation; kTimeout when the lock wait
+// passes the store's deadline; kNotFound for an unknown VM or point, or a replica with no recovery
+// point; kUnsupported for a VM that is not a replica. CommitFailover while a test VM pins a point
+// is kInUse. Every call is journaled and crash-consistent (steps and crash points in failover.cc).
 //
 // Thread safety: calls on different VMs may run concurrently.
 #pragma once
@@ -36,11 +34,5 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point 
                         const OpControl* control = nullptr);
 Status RevertFailover(Store& store, const Guid& vm, const OpControl* control = nullptr);
 Status CommitFailover(Store& store, const Guid& vm, const OpControl* control = nullptr);
-// Returns the test VM's id: `test_vm_id` when not zero (a caller that must name the test VM
-// before the work ends, as WMI's ResultingSystem does), else a random one.
-Result<Guid> TestReplicaSystem(Store& store, const Guid& vm,
-                               std::optional<Guid> point = std::nullopt,
-                               const OpControl* control = nullptr, const Guid& test_vm_id = Guid());
-Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control = nullptr);
 
 }  // namespace hvdisk::ops

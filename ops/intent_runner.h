@@ -22,9 +22,9 @@
 #include <string>
 
 #include "ops/journal.h"
-#include "ops/layout.h"
 #include "ops/op_control.h"
 #include "ops/store.h"
+#include "ops/store_layout.h"
 #include "platform/file.h"
 #include "platform/status.h"
 

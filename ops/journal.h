@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 #include "ops/vm_record.h"
 #include "platform/file.h"
 #include "platform/guid.h"

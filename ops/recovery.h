@@ -1,4 +1,4 @@
-// Store-wide crash recovery and the store check.
+// Store-wide crash recovery (the read-only store check is store_check.h).
 //
 // RecoverStore, for every VM that needs recovery (a leftover intent, a stray file, a directory
 // without a record, as seen without its lock) and whose lock it can take at once (others are in
@@ -18,11 +18,6 @@
 // reported as deferred: the store stays usable for the others, and the next recovery with space
 // resolves it.
 //
-// CheckStore changes nothing: it reports pending and refused intents, orphans, what lost+found/
-// holds, every Critical VM with its problems, files a record names that are missing, and every VHDX
-// that does not check clean (Image::Check) or whose chain is broken. The trash (trash.h) is
-// reported as information, never as a problem: its entries belong to no VM.
-//
 // Thread safety: as Store.
 #pragma once
 
@@ -34,15 +29,6 @@
 namespace hvdisk::ops {
 
 Result<RecoveryReport> RecoverStore(Store* store);
-
-struct StoreCheckReport {
-  std::vector<std::string> problems;  // one line each, naming the store-relative path
-  int vms = 0;
-  int images_checked = 0;
-  TrashReport trash;  // awaiting reclamation: not a problem
-  bool ok() const { return problems.empty(); }
-};
-Result<StoreCheckReport> CheckStore(Store* store);
 
 // Files under the VM's directory and its disks/ that nothing names (temporaries and orphans),
 // store-relative.

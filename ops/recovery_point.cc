@@ -1,4 +1,5 @@
-// TakeRecoveryPoint (declared in replication.h): freezing the head and the retention merge.
+#include "ops/recovery_point.h"
+
 #include <algorithm>
 #include <optional>
 

@@ -1,5 +1,6 @@
 // The replication side of a replica VM: creating it from a base disk, applying replicated changes
-// to its head, taking recovery points (with retention merges), suspending and resuming.
+// to its head, suspending and resuming. Taking recovery points (with retention merges) is in
+// recovery_point.h.
 //
 // Every call locks the VM for its whole run (Store::LockAndRead): kInUse (or kTimeout) when it is
 // held; kNotFound for an unknown VM; kUnsupported for a VM that is not a replica; kInvalidState
@@ -50,14 +51,6 @@ Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> 
 // (found before anything is written); kInvalidArgument if its virtual size differs or an extent
 // lies beyond the disk. The VM's lock is held while the file is read (twice: checked, written).
 Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path);
-
-// Freezes the head as rp-NNNN and creates a new head on top; when the points then exceed the
-// retention (at most kMaxRetention, whatever the record says), merges the oldest point into the
-// base (unless a test VM pins it). REQUIRES state 3. kInvalidState when the chain would grow past
-// kMaxRetention points (a pinning test VM holds the merge off: destroy it first).
-Result<RecoveryPoint> TakeRecoveryPoint(Store& store, const Guid& vm,
-                                        RecoveryPointType type = RecoveryPointType::kStandard,
-                                        const OpControl* control = nullptr);
 
 // 3 Replicating -> 7 Suspended, and back.
 Status SuspendReplication(Store& store, const Guid& vm);

@@ -1,5 +1,5 @@
-// Store: a replica store directory (layout.h) opened by one process; many processes may open the
-// same store at once.
+// Store: a replica store directory (store_layout.h) opened by one process; many processes may open
+// the same store at once.
 //
 // Locks (OFD locks, platform/file_lock.h): every open Store holds STORE/store.lock shared. Every
 // operation on a VM holds the VM's lock (slot 0 of locks/<vm-guid>.lock) exclusively for its whole
@@ -45,7 +45,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 #include "ops/trash.h"
 #include "ops/vm_record.h"
 #include "platform/file.h"

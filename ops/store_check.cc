@@ -1,4 +1,5 @@
-// CheckStore (declared in recovery.h): the crash contract of docs/design.md as a read-only check.
+#include "ops/store_check.h"
+
 #include "chain/chain.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"

@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 #include "ops/vm_record.h"
 #include "platform/file.h"
 #include "platform/guid.h"

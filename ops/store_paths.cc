@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "ops/journal.h"
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 
 namespace hvdisk::ops {
 namespace {

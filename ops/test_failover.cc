@@ -1,6 +1,6 @@
-// TestReplicaSystem and DestroyTestVm (declared in failover.h).
+#include "ops/test_failover.h"
+
 #include "chain/chain.h"
-#include "ops/failover.h"
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
 

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "ops/journal.h"
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 #include "platform/file.h"
 #include "platform/guid.h"
 #include "platform/status.h"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ops/journal.h"
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 #include "ops/vm_record.h"
 #include "platform/file.h"
 #include "platform/guid.h"

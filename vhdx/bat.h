@@ -11,7 +11,7 @@
 #include <span>
 
 #include "platform/status.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 

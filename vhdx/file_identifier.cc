@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 #include "vhdx/parent_locator.h"
 
 namespace hvdisk::vhdx {

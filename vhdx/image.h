@@ -29,7 +29,7 @@
 #include "platform/guid.h"
 #include "platform/io_queue.h"
 #include "platform/status.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 

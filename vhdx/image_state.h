@@ -98,7 +98,7 @@ inline uint64_t EntryOffset(uint64_t e) { return (e >> 20) << 20; }
 inline uint64_t MakeEntry(uint8_t state, uint64_t file_offset) {
   return (file_offset & ~((uint64_t{1} << 20) - 1)) | state;
 }
-// The PayloadState values (layout.h) as raw state bits.
+// The PayloadState values (format.h) as raw state bits.
 inline constexpr uint8_t kStateNotPresent = static_cast<uint8_t>(PayloadState::kNotPresent),
                          kStateUndefined = static_cast<uint8_t>(PayloadState::kUndefined),
                          kStateZero = static_cast<uint8_t>(PayloadState::kZero),

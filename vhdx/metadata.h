@@ -15,7 +15,7 @@
 
 #include "platform/guid.h"
 #include "platform/status.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 #include "vhdx/parent_locator.h"
 
 namespace hvdisk::vhdx {

@@ -12,7 +12,7 @@
 
 #include "platform/guid.h"
 #include "platform/status.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "platform/status.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 

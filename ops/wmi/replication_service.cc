@@ -2,6 +2,7 @@
 
 #include "ops/failover.h"
 #include "ops/replication.h"
+#include "ops/test_failover.h"
 #include "ops/wmi/cim_reference.h"
 
 namespace hvdisk::ops::wmi {

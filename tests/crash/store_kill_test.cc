@@ -20,6 +20,7 @@
 
 #include "ops/consumer.h"
 #include "ops/failover.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "platform/posix_file.h"
 #include "tests/testutil/cli_runner.h"

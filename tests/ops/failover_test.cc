@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "ops/consumer.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
+#include "ops/test_failover.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/store_fixture.h"
 

@@ -1,12 +1,14 @@
 // Recovery points past the four-digit names and at the chain-depth limit: numbers keep counting
 // (rp-9999, rp-10000, ...), chains stay in order, retention is capped where chains stop opening.
+#include "ops/recovery_point.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "chain/chain.h"
-#include "ops/failover.h"
-#include "ops/layout.h"
 #include "ops/replication.h"
+#include "ops/store_layout.h"
+#include "ops/test_failover.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/store_fixture.h"
 

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/store_fixture.h"
 

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "ops/failover.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "platform/fault_file_system.h"
 #include "platform/mem_file_system.h"

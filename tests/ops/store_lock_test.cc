@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "ops/change_set.h"
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/store.h"
 #include "tests/testutil/cli_runner.h"

@@ -8,7 +8,7 @@
 
 #include "ops/failover.h"
 #include "ops/journal.h"
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "platform/fault_file_system.h"
 #include "platform/mem_file_system.h"

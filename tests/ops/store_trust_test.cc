@@ -13,9 +13,10 @@
 
 #include "ops/failover.h"
 #include "ops/journal.h"
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/store.h"
+#include "ops/store_check.h"
 #include "ops/store_paths.h"
 #include "ops/trash.h"
 #include "tests/testutil/cli_runner.h"

@@ -8,8 +8,10 @@
 #include <thread>
 
 #include "ops/failover.h"
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
+#include "ops/store_check.h"
+#include "ops/test_failover.h"
 #include "platform/crash_file_system.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/store_fixture.h"

@@ -3,8 +3,9 @@
 #include <algorithm>
 
 #include "chain/chain.h"
-#include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
+#include "ops/store_check.h"
 #include "platform/digest.h"
 #include "vhdx/image.h"
 

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/wmi/cim_reference.h"
 #include "tests/testutil/store_fixture.h"

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/testutil/testutil.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 namespace {

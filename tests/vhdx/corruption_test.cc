@@ -11,8 +11,8 @@
 #include "platform/crc32c.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/testutil.h"
+#include "vhdx/format.h"
 #include "vhdx/image.h"
-#include "vhdx/layout.h"
 
 namespace hvdisk::vhdx {
 namespace {

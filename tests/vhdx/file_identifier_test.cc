@@ -7,7 +7,7 @@
 
 #include "platform/file.h"
 #include "tests/testutil/testutil.h"
-#include "vhdx/layout.h"
+#include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 namespace {

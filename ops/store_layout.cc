@@ -1,4 +1,4 @@
-#include "ops/layout.h"
+#include "ops/store_layout.h"
 
 #include <algorithm>
 #include <cctype>

@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "platform/digest.h"
+#include "platform/hex.h"
 #include "vhdx/format.h"
 
 namespace hvdisk::cli {
@@ -129,9 +130,8 @@ void PrintMapText(const std::vector<LayerExtent>& extents, const std::vector<std
     const Extent& e = le.extent;
     const bool data = e.kind == Extent::Kind::kData;
     const bool named = data || (files.size() > 1 && e.kind == Extent::Kind::kZero);
-    std::printf("%-20s%-20s%-8s%-20s%s\n", FormatHex(e.virtual_offset).c_str(),
-                FormatHex(e.length).c_str(), KindName(e.kind),
-                data ? FormatHex(e.file_offset).c_str() : "-",
+    std::printf("%-20s%-20s%-8s%-20s%s\n", Hex(e.virtual_offset).c_str(), Hex(e.length).c_str(),
+                KindName(e.kind), data ? Hex(e.file_offset).c_str() : "-",
                 named ? files[static_cast<size_t>(le.layer)].c_str() : "-");
   }
 }

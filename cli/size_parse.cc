@@ -85,12 +85,6 @@ std::string FormatSize(uint64_t bytes) {
   return buf;
 }
 
-std::string FormatHex(uint64_t value) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
-  return buf;
-}
-
 CLI::Validator SizeValidator() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

@@ -20,8 +20,6 @@ Result<uint64_t> ParseSize(std::string_view text);
 Result<uint8_t> ParseByte(std::string_view text);
 // "64 MiB", "1.5 GiB", "512 B": for humans.
 std::string FormatSize(uint64_t bytes);
-// "0x1f00000" (lower case, as qemu-img map prints offsets).
-std::string FormatHex(uint64_t value);
 
 // CLI11 validators, so that a malformed value is a usage error (exit 2) raised by the parser.
 CLI::Validator SizeValidator();

@@ -1,10 +1,10 @@
 #include "ops/change_set.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "platform/digest.h"
+#include "platform/hex.h"
 #include "vhdx/format.h"
 
 namespace hvdisk::ops {
@@ -20,12 +20,6 @@ void AppendU64(std::string* out, uint64_t v) {
   std::byte b[8];
   vhdx::StoreU64(b, 0, v);
   out->append(reinterpret_cast<const char*>(b), 8);
-}
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 }  // namespace

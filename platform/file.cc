@@ -1,9 +1,9 @@
 #include "platform/file.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "platform/aligned_buffer.h"
+#include "platform/hex.h"
 
 namespace hvdisk {
 
@@ -25,10 +25,8 @@ std::string_view FileKindName(FileKind kind) {
 Status File::ReadExactAt(uint64_t offset, std::span<std::byte> dst, std::string_view what) {
   ASSIGN_OR_RETURN(size_t n, ReadAt(offset, dst));
   if (n != dst.size()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " @0x%llx: short read (%zu of %zu bytes) in ",
-                  static_cast<unsigned long long>(offset), n, dst.size());
-    return Corrupt(std::string(what) + buf + path());
+    return Corrupt(std::string(what) + " @" + Hex(offset) + ": short read (" + std::to_string(n) +
+                   " of " + std::to_string(dst.size()) + " bytes) in " + path());
   }
   return Status::Ok();
 }

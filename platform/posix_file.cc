@@ -11,14 +11,13 @@
 #include <cstdlib>
 
 #include "platform/detached.h"
+#include "platform/hex.h"
 
 namespace hvdisk {
 namespace {
 
 std::string AtOffset(std::string_view op, uint64_t offset) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, " @0x%llx", static_cast<unsigned long long>(offset));
-  return std::string(op) + buf;
+  return std::string(op) + " @" + Hex(offset);
 }
 
 // copy_file_range cannot serve these files (other file systems, kernels, special files): the

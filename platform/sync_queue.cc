@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <utility>
+
+#include "platform/hex.h"
 
 namespace hvdisk {
 namespace {
@@ -21,10 +22,7 @@ Status WithPath(const Status& s, const IoRequest& req) {
 
 std::string IoOpLabel(IoKind kind, uint64_t offset) {
   if (kind == IoKind::kFlush) return "flush";
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%s @0x%llx", kind == IoKind::kRead ? "read" : "write",
-                static_cast<unsigned long long>(offset));
-  return buf;
+  return std::string(kind == IoKind::kRead ? "read" : "write") + " @" + Hex(offset);
 }
 
 Status CheckIoRequest(const IoRequest& req) {

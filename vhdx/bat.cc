@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "platform/hex.h"
 #include "vhdx/metadata.h"
 
 namespace hvdisk::vhdx {
@@ -10,18 +11,13 @@ namespace {
 
 std::string Where(uint64_t index) { return "BAT entry " + std::to_string(index); }
 
-bool IsPresentPayload(uint8_t s) {
-  return s == static_cast<uint8_t>(PayloadState::kFullyPresent) ||
-         s == static_cast<uint8_t>(PayloadState::kPartiallyPresent);
-}
-
 }  // namespace
 
 Result<BatEntry> BatEntry::FromRaw(uint64_t raw) {
   if ((raw & kReservedMask) != 0) {
-    return Corrupt("BAT entry " + ToHex(raw) + ": reserved bits 3-19 set (MS-VHDX 2.5.1)");
+    return Corrupt("BAT entry " + Hex(raw) + ": reserved bits 3-19 set (MS-VHDX 2.5.1)");
   }
-  return BatEntry{static_cast<uint8_t>(raw & kStateMask), raw >> kFileOffsetShift};
+  return Unpack(raw);
 }
 
 Result<BatEntry> BatEntry::Decode(std::span<const std::byte> bytes) {
@@ -32,8 +28,9 @@ Result<BatEntry> BatEntry::Decode(std::span<const std::byte> bytes) {
 void BatEntry::EncodeTo(std::span<std::byte> out) const { StoreU64(out, 0, ToRaw()); }
 
 BatEntry BatEntry::Payload(PayloadState state, uint64_t file_offset) {
-  bool keeps_offset = IsPresentPayload(static_cast<uint8_t>(state));
-  return BatEntry{static_cast<uint8_t>(state), keeps_offset ? file_offset / kMiB : 0};
+  BatEntry e{static_cast<uint8_t>(state), file_offset / kMiB};
+  if (!e.payload_allocated()) e.file_offset_mb = 0;
+  return e;
 }
 
 BatEntry BatEntry::SectorBitmap(SectorBitmapState state, uint64_t file_offset) {
@@ -62,12 +59,12 @@ uint64_t BatGeometry::total_entries() const {
 
 Status BatGeometry::CheckRegionLength(uint64_t bat_region_length) const {
   if (bat_bytes() <= bat_region_length) return Status::Ok();
-  return Corrupt("BAT: " + std::to_string(total_entries()) + " entries need " + ToHex(bat_bytes()) +
-                 " bytes; the region has " + ToHex(bat_region_length) + " (MS-VHDX 2.5)");
+  return Corrupt("BAT: " + std::to_string(total_entries()) + " entries need " + Hex(bat_bytes()) +
+                 " bytes; the region has " + Hex(bat_region_length) + " (MS-VHDX 2.5)");
 }
 
 Status ValidatePayloadEntry(const BatEntry& e, DiskType type, uint64_t index) {
-  switch (static_cast<PayloadState>(e.state)) {
+  switch (e.payload_state()) {
     case PayloadState::kNotPresent:
     case PayloadState::kUndefined:
     case PayloadState::kZero:
@@ -90,8 +87,8 @@ Status ValidatePayloadEntry(const BatEntry& e, DiskType type, uint64_t index) {
 }
 
 Status ValidateSectorBitmapEntry(const BatEntry& e, DiskType type, uint64_t index) {
-  if (e.state == static_cast<uint8_t>(SectorBitmapState::kNotPresent)) return Status::Ok();
-  if (e.state != static_cast<uint8_t>(SectorBitmapState::kPresent)) {
+  if (e.sector_bitmap_state() == SectorBitmapState::kNotPresent) return Status::Ok();
+  if (!e.sector_bitmap_present()) {
     return Corrupt(Where(index) + ": reserved sector bitmap state " + std::to_string(e.state) +
                    " (MS-VHDX 2.5.1.2)");
   }
@@ -114,8 +111,7 @@ Status CheckEntryForWrite(const BatEntry& e, const BatGeometry& g, uint64_t inde
   Status st = bitmap ? ValidateSectorBitmapEntry(e, g.type(), index)
                      : ValidatePayloadEntry(e, g.type(), index);
   if (!st.ok()) return InvalidArgument(st.message());
-  bool offset_allowed = bitmap ? e.state == static_cast<uint8_t>(SectorBitmapState::kPresent)
-                               : IsPresentPayload(e.state);
+  bool offset_allowed = bitmap ? e.sector_bitmap_present() : e.payload_allocated();
   if (!offset_allowed && e.file_offset_mb != 0) {
     return InvalidArgument(Where(index) + ": state " + std::to_string(e.state) +
                            " must be written with FileOffsetMB 0 (MS-VHDX 2.5.1.1)");
@@ -148,7 +144,7 @@ Status ValidateBat(std::span<const std::byte> bat, const BatGeometry& g) {
     if (sb >= g.total_entries()) continue;  // fixed/dynamic: the last chunk has no SB entry
     ASSIGN_OR_RETURN(BatEntry e, BatEntry::FromRaw(LoadU64(bat, sb * BatEntry::kSize)));
     RETURN_IF_ERROR(ValidateSectorBitmapEntry(e, g.type(), sb));
-    if (partial && e.state != static_cast<uint8_t>(SectorBitmapState::kPresent)) {
+    if (partial && !e.sector_bitmap_present()) {
       return Corrupt(Where(sb) + ": chunk " + std::to_string(c) +
                      " has a PARTIALLY_PRESENT block but no sector bitmap (MS-VHDX 2.5.1.2)");
     }

@@ -29,6 +29,11 @@ struct BatEntry {
   // Corrupt when a reserved bit (3-19) is set (§2.5.1). Any state value is accepted here; see
   // ValidatePayloadEntry / ValidateSectorBitmapEntry.
   static Result<BatEntry> FromRaw(uint64_t raw);
+  // State bits and FileOffsetMB of `raw`, reserved bits ignored: for the entries of a BAT that
+  // was validated (FromRaw) when the image was opened.
+  static constexpr BatEntry Unpack(uint64_t raw) {
+    return BatEntry{static_cast<uint8_t>(raw & kStateMask), raw >> kFileOffsetShift};
+  }
   static Result<BatEntry> Decode(std::span<const std::byte> bytes);  // 8 bytes
   uint64_t ToRaw() const {
     return file_offset_mb << kFileOffsetShift | (uint64_t{state} & kStateMask);
@@ -42,6 +47,16 @@ struct BatEntry {
 
   uint64_t file_offset() const { return file_offset_mb * kMiB; }
   PayloadState payload_state() const { return static_cast<PayloadState>(state); }
+  // A payload block with file space: FULLY_PRESENT or PARTIALLY_PRESENT (§2.5.1.1).
+  bool payload_allocated() const {
+    return payload_state() == PayloadState::kFullyPresent ||
+           payload_state() == PayloadState::kPartiallyPresent;
+  }
+  SectorBitmapState sector_bitmap_state() const { return static_cast<SectorBitmapState>(state); }
+  // A sector bitmap block with file space: SB_BLOCK_PRESENT (§2.5.1.2).
+  bool sector_bitmap_present() const {
+    return sector_bitmap_state() == SectorBitmapState::kPresent;
+  }
   bool operator==(const BatEntry&) const = default;
 };
 

@@ -9,7 +9,6 @@
 #include <boost/endian/conversion.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <span>
 #include <string>
@@ -180,13 +179,6 @@ inline bool HasSignature(std::span<const std::byte> b, size_t off, std::string_v
 }
 inline void StoreSignature(std::span<std::byte> b, size_t off, std::string_view sig) {
   std::memcpy(b.data() + off, sig.data(), sig.size());
-}
-
-// "0x1F000" for messages.
-inline std::string ToHex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llX", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 }  // namespace hvdisk::vhdx

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "platform/crc32c.h"
+#include "platform/hex.h"
 
 namespace hvdisk::vhdx {
 namespace {
@@ -32,7 +33,7 @@ Result<VhdxHeader> VhdxHeader::DecodeUnvalidated(std::span<const std::byte> byte
   uint32_t stored = LoadU32(bytes, kChecksumOffset);
   uint32_t computed = Crc32cWithZeroedField(bytes, kChecksumOffset);
   if (stored != computed) {
-    return Corrupt("header: checksum " + ToHex(stored) + " != computed " + ToHex(computed) +
+    return Corrupt("header: checksum " + Hex(stored) + " != computed " + Hex(computed) +
                    " (MS-VHDX 2.2.2)");
   }
   VhdxHeader h;
@@ -62,15 +63,15 @@ Status VhdxHeader::Validate() const {
                        " is not 0 and the log is not empty (MS-VHDX 2.2.2)");
   }
   if (log_length % kMiB != 0) {
-    return Corrupt("header: log length " + ToHex(log_length) +
+    return Corrupt("header: log length " + Hex(log_length) +
                    " is not a multiple of 1 MiB (MS-VHDX 2.2.2)");
   }
   if (log_offset % kMiB != 0 || log_offset < kHeaderSectionSize) {
-    return Corrupt("header: log offset " + ToHex(log_offset) +
+    return Corrupt("header: log offset " + Hex(log_offset) +
                    " is not a multiple of 1 MiB of at least 1 MiB (MS-VHDX 2.2.2)");
   }
   if (log_offset > UINT64_MAX - log_length) {
-    return Corrupt("header: log at " + ToHex(log_offset) + " overflows (MS-VHDX 2.2.2)");
+    return Corrupt("header: log at " + Hex(log_offset) + " overflows (MS-VHDX 2.2.2)");
   }
   if (!log_guid.IsZero() && log_length == 0) {
     return Corrupt("header: log GUID set but the log length is 0 (MS-VHDX 2.2.2)");

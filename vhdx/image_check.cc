@@ -1,18 +1,11 @@
 // BAT validation (every entry checked against the file before use) and Image::Check.
 #include <algorithm>
-#include <cstdio>
 
+#include "platform/hex.h"
 #include "vhdx/bat.h"
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 namespace {
 
 struct Interval {
@@ -26,18 +19,16 @@ std::string EntryName(uint64_t index) { return "BAT entry " + std::to_string(ind
 constexpr uint64_t kScanEntries = 128 * 1024;
 
 // Checks payload entry `e` at `index`; appends its block to `used`.
-Status CheckPayload(Image::State* s, uint64_t index, uint64_t e, uint64_t file_size,
+Status CheckPayload(Image::State* s, uint64_t index, const BatEntry& e, uint64_t file_size,
                     std::vector<Interval>* used) {
   const uint64_t block = index - index / (s->chunk_ratio + 1);
-  uint8_t st = EntryState(e);
   // States 4 and 5 are reserved; PARTIALLY_PRESENT only in differencing files (the codec's rule).
-  ASSIGN_OR_RETURN(BatEntry entry, BatEntry::FromRaw(e));
-  RETURN_IF_ERROR(ValidatePayloadEntry(entry, s->params.type(), index));
-  if (st != kStateFullyPresent && st != kStatePartiallyPresent) return Status::Ok();
+  RETURN_IF_ERROR(ValidatePayloadEntry(e, s->params.type(), index));
+  if (!e.payload_allocated()) return Status::Ok();
   if (block >= s->payload_blocks) {
     return Corrupt(EntryName(index) + ": allocated block past the virtual size (MS-VHDX 2.5)");
   }
-  uint64_t off = EntryOffset(e);
+  uint64_t off = e.file_offset();
   // A block occupies block_size bytes. A last block cut short at EOF is tolerated when it
   // still holds every byte of the virtual disk it maps (older qemu wrote such files).
   uint64_t len = s->block_size();
@@ -51,9 +42,9 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t e, uint64_t file_s
                    Hex(file_size) + " bytes (MS-VHDX 2.5.1)");
   }
   used->push_back({off, off + len, EntryName(index)});
-  if (st == kStatePartiallyPresent) {
-    ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(block / s->chunk_ratio)));
-    if (EntryState(sb) != 6) {
+  if (e.payload_state() == PayloadState::kPartiallyPresent) {
+    ASSIGN_OR_RETURN(BatEntry sb, s->Entry(s->BitmapIndex(block / s->chunk_ratio)));
+    if (!sb.sector_bitmap_present()) {
       return Corrupt(EntryName(index) +
                      ": PARTIALLY_PRESENT block without a sector bitmap "
                      "(MS-VHDX 2.5.1.2)");
@@ -62,15 +53,14 @@ Status CheckPayload(Image::State* s, uint64_t index, uint64_t e, uint64_t file_s
   return Status::Ok();
 }
 
-Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t e, uint64_t file_size,
+Status CheckBitmapEntry(Image::State* s, uint64_t index, const BatEntry& e, uint64_t file_size,
                         std::vector<Interval>* used) {
-  uint8_t st = EntryState(e);
-  if (st == 0) return Status::Ok();
-  if (st != 6 || !s->differencing()) {
-    return Corrupt(EntryName(index) + ": sector bitmap state " + std::to_string(st) +
+  if (e.sector_bitmap_state() == SectorBitmapState::kNotPresent) return Status::Ok();
+  if (!e.sector_bitmap_present() || !s->differencing()) {
+    return Corrupt(EntryName(index) + ": sector bitmap state " + std::to_string(e.state) +
                    " not valid in this disk type (MS-VHDX 2.5.1.2)");
   }
-  uint64_t off = EntryOffset(e);
+  uint64_t off = e.file_offset();
   if (off < kHeaderSectionSize || off > file_size || kSectorBitmapBlockSize > file_size - off) {
     return Corrupt(EntryName(index) + ": sector bitmap @" + Hex(off) + " outside the file");
   }
@@ -79,15 +69,17 @@ Status CheckBitmapEntry(Image::State* s, uint64_t index, uint64_t e, uint64_t fi
 }
 
 // Checks entry `e` at `index` of either kind; counts an allocated payload block.
-Status CheckEntry(Image::State* s, uint64_t index, uint64_t e, uint64_t file_size,
+Status CheckEntry(Image::State* s, uint64_t index, uint64_t raw, uint64_t file_size,
                   std::vector<Interval>* used) {
-  if ((e >> 3) & 0x1FFFF) return Corrupt(EntryName(index) + ": reserved bits set (MS-VHDX 2.5.1)");
+  if ((raw & BatEntry::kReservedMask) != 0) {
+    return Corrupt(EntryName(index) + ": reserved bits set (MS-VHDX 2.5.1)");
+  }
+  const BatEntry e = BatEntry::Unpack(raw);
   if (index % (s->chunk_ratio + 1) == s->chunk_ratio) {
     return CheckBitmapEntry(s, index, e, file_size, used);
   }
   RETURN_IF_ERROR(CheckPayload(s, index, e, file_size, used));
-  const uint8_t st = EntryState(e);
-  if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated++;
+  if (e.payload_allocated()) s->allocated++;
   return Status::Ok();
 }
 

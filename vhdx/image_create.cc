@@ -66,8 +66,8 @@ std::vector<std::byte> FixedBat(const DiskParameters& p, uint64_t entries, uint6
   uint64_t cr = ChunkRatioOf(p.logical_sector_size, p.block_size());
   uint64_t blocks = DivRoundUp(p.virtual_disk_size, p.block_size());
   for (uint64_t b = 0; b < blocks; ++b) {
-    uint64_t e = MakeEntry(kStateFullyPresent, data_start + b * p.block_size());
-    StoreU64(bat, (b + b / cr) * 8, e);
+    BatEntry::Payload(PayloadState::kFullyPresent, data_start + b * p.block_size())
+        .EncodeTo(std::span(bat).subspan((b + b / cr) * BatEntry::kSize));
   }
   return bat;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "platform/hex.h"
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
@@ -61,9 +62,9 @@ void SetBits(Image::State* s, uint64_t chunk, uint64_t first, uint64_t count, bo
 Status LoadBitmap(Image::State* s, uint64_t chunk) {
   if (s->bitmaps.count(chunk)) return Status::Ok();
   std::vector<std::byte> bm(kSectorBitmapBlockSize);
-  ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(s->BitmapIndex(chunk)));
-  if (EntryState(e) == 6) {
-    ASSIGN_OR_RETURN(size_t n, s->file->ReadAt(EntryOffset(e), bm));
+  ASSIGN_OR_RETURN(BatEntry e, s->Entry(s->BitmapIndex(chunk)));
+  if (e.sector_bitmap_present()) {
+    ASSIGN_OR_RETURN(size_t n, s->file->ReadAt(e.file_offset(), bm));
     (void)n;  // a bitmap past the end of the file reads as zeros
   }
   s->bitmaps.emplace(chunk, std::move(bm));
@@ -80,15 +81,15 @@ Result<std::vector<Extent>> Image::Map(uint64_t offset, uint64_t length) {
   for (uint64_t pos = offset; pos < offset + length;) {
     uint64_t block = pos / s->block_size(), bo = pos % s->block_size();
     uint64_t n = std::min(s->block_size() - bo, offset + length - pos);
-    ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(s->PayloadIndex(block)));
-    switch (EntryState(e)) {
-      case kStateFullyPresent:
-        Push(&out, Extent::Kind::kData, pos, n, EntryOffset(e) + bo);
+    ASSIGN_OR_RETURN(BatEntry e, s->Entry(s->PayloadIndex(block)));
+    switch (e.payload_state()) {
+      case PayloadState::kFullyPresent:
+        Push(&out, Extent::Kind::kData, pos, n, e.file_offset() + bo);
         break;
-      case kStatePartiallyPresent:
-        RETURN_IF_ERROR(MapPartial(s, block, bo, pos, n, EntryOffset(e), &out));
+      case PayloadState::kPartiallyPresent:
+        RETURN_IF_ERROR(MapPartial(s, block, bo, pos, n, e.file_offset(), &out));
         break;
-      case kStateNotPresent:
+      case PayloadState::kNotPresent:
         Push(&out, s->differencing() ? Extent::Kind::kParent : Extent::Kind::kZero, pos, n, 0);
         break;
       default:  // ZERO, UNMAPPED, UNDEFINED: zeros, never the parent (MS-VHDX 2.5.1.1)

@@ -74,8 +74,8 @@ Result<std::vector<LogPage>> TakeDirtyPages(Image::State* s, std::vector<uint64_
   std::vector<LogPage> bitmap_pages;  // first, as it may fail (reading a BAT page): nothing taken
   for (auto [chunk, pg] : s->dirty_bitmap_pages) {
     const auto& bm = s->bitmaps[chunk];
-    ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(chunk)));
-    uint64_t off = EntryOffset(sb) + pg * kPageSize;
+    ASSIGN_OR_RETURN(BatEntry sb, s->Entry(s->BitmapIndex(chunk)));
+    uint64_t off = sb.file_offset() + pg * kPageSize;
     bitmap_pages.push_back({off, {bm.begin() + pg * kPageSize, bm.begin() + (pg + 1) * kPageSize}});
   }
   std::vector<LogPage> pages = std::move(s->extra_pages);

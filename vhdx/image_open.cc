@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "platform/hex.h"
 #include "vhdx/file_identifier.h"
 #include "vhdx/image_state.h"
 

@@ -62,7 +62,7 @@ Status GrowBatInPlace(Image::State* s, uint64_t entries) {
     window.resize(std::min<uint64_t>(window.size(), s->bat.capacity() - first));
     RETURN_IF_ERROR(s->bat.ReadRange(first, window));
     for (uint64_t i = 0; i < window.size(); ++i) {
-      if (window[i] != 0) RETURN_IF_ERROR(s->SetEntry(first + i, 0));
+      if (window[i] != 0) RETURN_IF_ERROR(s->SetEntry(first + i, BatEntry{}));
     }
   }
   return Status::Ok();

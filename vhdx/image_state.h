@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "platform/file.h"
+#include "vhdx/bat.h"
 #include "vhdx/bat_pages.h"
 #include "vhdx/header.h"
 #include "vhdx/image.h"
@@ -87,25 +88,15 @@ struct Image::State {
   uint64_t BitmapIndex(uint64_t chunk) const { return chunk * (chunk_ratio + 1) + chunk_ratio; }
   bool differencing() const { return params.type() == DiskType::kDifferencing; }
 
+  // BAT entry `index` (reading its page if it is not cached). REQUIRES: mu held.
+  Result<BatEntry> Entry(uint64_t index) {
+    ASSIGN_OR_RETURN(uint64_t raw, bat.Get(index));
+    return BatEntry::Unpack(raw);
+  }
   // Sets a BAT entry and pins its page dirty (reading the page first if it is not cached).
   // REQUIRES: mu held.
-  Status SetEntry(uint64_t index, uint64_t value) { return bat.Set(index, value); }
+  Status SetEntry(uint64_t index, const BatEntry& entry) { return bat.Set(index, entry.ToRaw()); }
 };
-
-// BAT entry helpers (§2.5.1): state in bits 0-2, FileOffsetMB in bits 20-63.
-inline uint8_t EntryState(uint64_t e) { return static_cast<uint8_t>(e & 7); }
-inline uint64_t EntryOffset(uint64_t e) { return (e >> 20) << 20; }
-inline uint64_t MakeEntry(uint8_t state, uint64_t file_offset) {
-  return (file_offset & ~((uint64_t{1} << 20) - 1)) | state;
-}
-// The PayloadState values (format.h) as raw state bits.
-inline constexpr uint8_t kStateNotPresent = static_cast<uint8_t>(PayloadState::kNotPresent),
-                         kStateUndefined = static_cast<uint8_t>(PayloadState::kUndefined),
-                         kStateZero = static_cast<uint8_t>(PayloadState::kZero),
-                         kStateUnmapped = static_cast<uint8_t>(PayloadState::kUnmapped),
-                         kStateFullyPresent = static_cast<uint8_t>(PayloadState::kFullyPresent),
-                         kStatePartiallyPresent =
-                             static_cast<uint8_t>(PayloadState::kPartiallyPresent);
 
 // Payload blocks per sector-bitmap block (§2.4.2): 2^23 sectors / sectors per block.
 inline uint64_t ChunkRatioOf(uint32_t logical_sector_size, uint64_t block_size) {
@@ -116,7 +107,6 @@ inline uint64_t ChunkRatioOf(uint32_t logical_sector_size, uint64_t block_size) 
 uint64_t BatEntryCountFor(const DiskParameters& p);  // image_create.cc
 inline uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 inline uint64_t AlignDown(uint64_t v, uint64_t a) { return v / a * a; }
-std::string Hex(uint64_t v);  // "0x1f00000"
 
 // Internal steps shared across the image_*.cc files.
 Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next);  // image_meta.cc

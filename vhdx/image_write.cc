@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 
+#include "platform/hex.h"
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
@@ -74,10 +75,10 @@ Status ReserveSpace(Image::State* s, uint64_t length) {
 // Ensures the chunk's sector bitmap block exists (allocating it if needed). REQUIRES: mu held.
 Status EnsureBitmapBlock(Image::State* s, uint64_t chunk) {
   uint64_t idx = s->BitmapIndex(chunk);
-  ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
-  if (EntryState(e) == 6) return LoadBitmap(s, chunk);
+  ASSIGN_OR_RETURN(BatEntry e, s->Entry(idx));
+  if (e.sector_bitmap_present()) return LoadBitmap(s, chunk);
   ASSIGN_OR_RETURN(uint64_t off, AllocateSpace(s, kSectorBitmapBlockSize));
-  RETURN_IF_ERROR(s->SetEntry(idx, MakeEntry(6, off)));
+  RETURN_IF_ERROR(s->SetEntry(idx, BatEntry::SectorBitmap(SectorBitmapState::kPresent, off)));
   // Appended space reads as zeros and is made durable by the data flush that precedes the log
   // entry, so only the bitmap pages that get bits need logging.
   s->bitmaps[chunk].assign(kSectorBitmapBlockSize, std::byte{0});
@@ -87,28 +88,28 @@ Status EnsureBitmapBlock(Image::State* s, uint64_t chunk) {
 // Decides where a piece of a block goes, allocating the block if needed. REQUIRES: mu held.
 Status Place(Image::State* s, uint64_t block, uint64_t bo, uint64_t n, Placement* p) {
   uint64_t idx = s->PayloadIndex(block);
-  ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
-  uint8_t st = EntryState(e);
-  if (st == kStateFullyPresent || st == kStatePartiallyPresent) {
-    p->file_offset = EntryOffset(e) + bo;
-    p->set_bits = st == kStatePartiallyPresent;
+  ASSIGN_OR_RETURN(BatEntry e, s->Entry(idx));
+  if (e.payload_allocated()) {
+    p->file_offset = e.file_offset() + bo;
+    p->set_bits = e.payload_state() == PayloadState::kPartiallyPresent;
     return Status::Ok();
   }
   bool whole = bo == 0 && n == BlockLength(s, block);
   // A partial write into a transparent block of a differencing disk keeps the rest transparent.
-  bool partial = s->differencing() && st == kStateNotPresent && !whole;
+  bool partial = s->differencing() && e.payload_state() == PayloadState::kNotPresent && !whole;
   // The space for the block (and its bitmap block) is reserved before any BAT entry names it.
   bool new_bitmap = false;
   if (partial) {
-    ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(block / s->chunk_ratio)));
-    new_bitmap = EntryState(sb) != 6;
+    ASSIGN_OR_RETURN(BatEntry sb, s->Entry(s->BitmapIndex(block / s->chunk_ratio)));
+    new_bitmap = !sb.sector_bitmap_present();
   }
   RETURN_IF_ERROR(ReserveSpace(s, s->block_size() + (new_bitmap ? kSectorBitmapBlockSize : 0)));
   if (partial) RETURN_IF_ERROR(EnsureBitmapBlock(s, block / s->chunk_ratio));
   // Whole blocks, the last partial one included; new space reads as zeros past the piece.
   ASSIGN_OR_RETURN(uint64_t off, AllocateSpace(s, s->block_size()));
-  RETURN_IF_ERROR(
-      s->SetEntry(idx, MakeEntry(partial ? kStatePartiallyPresent : kStateFullyPresent, off)));
+  const PayloadState state =
+      partial ? PayloadState::kPartiallyPresent : PayloadState::kFullyPresent;
+  RETURN_IF_ERROR(s->SetEntry(idx, BatEntry::Payload(state, off)));
   s->allocated++;
   p->file_offset = off + bo;
   p->set_bits = partial;
@@ -220,17 +221,17 @@ Status MakeSectorsTransparent(Image::State* s, uint64_t block, uint64_t bo, uint
   const uint64_t ss = s->sector_size();
   const uint64_t first = AlignUp(bo, ss) / ss, end = (bo + n) / ss;
   const uint64_t idx = s->PayloadIndex(block);
-  ASSIGN_OR_RETURN(const uint64_t e, s->bat.Get(idx));
-  const uint8_t st = EntryState(e);
-  if (end <= first || (st != kStateFullyPresent && st != kStatePartiallyPresent)) {
+  ASSIGN_OR_RETURN(const BatEntry e, s->Entry(idx));
+  if (end <= first || !e.payload_allocated()) {
     return Status::Ok();  // nothing present to uncover (zero blocks stay zero)
   }
   const uint64_t chunk = block / s->chunk_ratio;
   const uint64_t base = (block % s->chunk_ratio) * s->sectors_per_block();
-  if (st == kStateFullyPresent) {
+  if (e.payload_state() == PayloadState::kFullyPresent) {
     RETURN_IF_ERROR(EnsureBitmapBlock(s, chunk));
     SetBits(s, chunk, base, BlockLength(s, block) / ss, true);
-    RETURN_IF_ERROR(s->SetEntry(idx, MakeEntry(kStatePartiallyPresent, EntryOffset(e))));
+    RETURN_IF_ERROR(
+        s->SetEntry(idx, BatEntry::Payload(PayloadState::kPartiallyPresent, e.file_offset())));
   } else {
     RETURN_IF_ERROR(LoadBitmap(s, chunk));
   }
@@ -255,13 +256,12 @@ Status Image::Reserve(std::span<const std::pair<uint64_t, uint64_t>> ranges) {
   for (auto [offset, length] : ranges) {
     if (length == 0) continue;
     for (uint64_t b = offset / s->block_size(); b <= (offset + length - 1) / s->block_size(); ++b) {
-      ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(s->PayloadIndex(b)));
-      const uint8_t st = EntryState(e);
-      if (st == kStateFullyPresent || st == kStatePartiallyPresent) continue;
+      ASSIGN_OR_RETURN(BatEntry e, s->Entry(s->PayloadIndex(b)));
+      if (e.payload_allocated()) continue;
       blocks.insert(b);
       if (!s->differencing()) continue;
-      ASSIGN_OR_RETURN(uint64_t sb, s->bat.Get(s->BitmapIndex(b / s->chunk_ratio)));
-      if (EntryState(sb) != 6)
+      ASSIGN_OR_RETURN(BatEntry sb, s->Entry(s->BitmapIndex(b / s->chunk_ratio)));
+      if (!sb.sector_bitmap_present())
         chunks.insert(b / s->chunk_ratio);  // at most: a whole-block write needs none
     }
   }
@@ -319,12 +319,11 @@ Status Image::Trim(uint64_t offset, uint64_t length, bool make_transparent) {
       bool whole = bo == 0 && n == BlockLength(s, block);
       uint64_t idx = s->PayloadIndex(block);
       if (whole && s->params.type() != DiskType::kFixed) {
-        ASSIGN_OR_RETURN(uint64_t e, s->bat.Get(idx));
-        uint8_t st = EntryState(e);
-        if (st == kStateFullyPresent || st == kStatePartiallyPresent) s->allocated--;
-        // FileOffsetMB is 0 for states 0-3: Hyper-V rejects anything else.
-        RETURN_IF_ERROR(
-            s->SetEntry(idx, MakeEntry(transparent ? kStateNotPresent : kStateZero, 0)));
+        ASSIGN_OR_RETURN(BatEntry e, s->Entry(idx));
+        if (e.payload_allocated()) s->allocated--;
+        // FileOffsetMB is 0 for states 0-3: Hyper-V rejects anything else (BatEntry::Payload).
+        const PayloadState state = transparent ? PayloadState::kNotPresent : PayloadState::kZero;
+        RETURN_IF_ERROR(s->SetEntry(idx, BatEntry::Payload(state, 0)));
       } else if (!transparent) {
         edges.push_back({pos, n});
       } else {

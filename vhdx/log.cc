@@ -2,18 +2,13 @@
 
 #include <algorithm>
 
+#include "platform/hex.h"
 #include "vhdx/format.h"
 
 namespace hvdisk::vhdx {
 namespace {
 
 constexpr uint64_t kSector = kLogSectorSize;
-
-std::string HexOf(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 struct Candidate {
   uint64_t sector;  // where the entry starts in the log
@@ -61,11 +56,11 @@ Status CheckUpdate(const LogUpdate& u, const VhdxHeader& h, uint64_t limit) {
   uint64_t len = u.kind == LogUpdate::Kind::kData ? u.data.size() : u.zero_length;
   uint64_t end = u.file_offset + len;
   if (end < u.file_offset || end > limit) {
-    return Corrupt("log descriptor @" + HexOf(u.file_offset) + " reaches past LastFileOffset");
+    return Corrupt("log descriptor @" + Hex(u.file_offset) + " reaches past LastFileOffset");
   }
   if (u.file_offset < kHeader1Offset ||
       (u.file_offset < h.log_offset + h.log_length && h.log_offset < end)) {
-    return Corrupt("log descriptor @" + HexOf(u.file_offset) +
+    return Corrupt("log descriptor @" + Hex(u.file_offset) +
                    " overwrites the file identifier or the log (MS-VHDX 2.3.1)");
   }
   return Status::Ok();
@@ -80,13 +75,13 @@ Result<ReplayPlan> PlanFrom(std::vector<Candidate> seq, const VhdxHeader& h, uin
   plan.head_sequence = head.sequence_number;
   plan.entries = static_cast<uint32_t>(seq.size());
   if (file_size < head.flushed_file_offset) {
-    return Corrupt("file of " + HexOf(file_size) +
+    return Corrupt("file of " + Hex(file_size) +
                    " bytes is shorter than the log's "
                    "FlushedFileOffset " +
-                   HexOf(head.flushed_file_offset) + ": truncated (MS-VHDX 2.3.3)");
+                   Hex(head.flushed_file_offset) + ": truncated (MS-VHDX 2.3.3)");
   }
   if (head.last_file_offset > file_size + kMaxLogExtension) {
-    return Corrupt("log LastFileOffset " + HexOf(head.last_file_offset) + " far past the file");
+    return Corrupt("log LastFileOffset " + Hex(head.last_file_offset) + " far past the file");
   }
   uint64_t limit = std::max(file_size, head.last_file_offset);
   for (Candidate& c : seq) {
@@ -103,7 +98,7 @@ Result<ReplayPlan> PlanFrom(std::vector<Candidate> seq, const VhdxHeader& h, uin
 Result<ReplayPlan> FindActiveSequence(File* file, const VhdxHeader& h, uint64_t file_size) {
   if (h.log_guid.IsZero()) return ReplayPlan{};
   if (h.log_length == 0 || h.log_length % kMiB != 0 || h.log_offset + h.log_length > file_size) {
-    return Corrupt("log @" + HexOf(h.log_offset) + " length " + HexOf(h.log_length) +
+    return Corrupt("log @" + Hex(h.log_offset) + " length " + Hex(h.log_length) +
                    " invalid or outside the file (MS-VHDX 2.2.2)");
   }
   std::vector<std::byte> log(h.log_length);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "platform/crc32c.h"
+#include "platform/hex.h"
 
 namespace hvdisk::vhdx {
 namespace {
@@ -155,7 +156,7 @@ Status CheckForEncode(const LogEntry& e) {
         u.file_offset % kPage != 0 ||
         (u.kind == LogUpdate::Kind::kData ? u.data.size() != kPage : u.zero_length % kPage != 0);
     if (bad) {
-      return InvalidArgument(DescWhere(i) + ": offset " + ToHex(u.file_offset) +
+      return InvalidArgument(DescWhere(i) + ": offset " + Hex(u.file_offset) +
                              " or size not 4 KiB aligned (MS-VHDX 2.3.1.2, 2.3.1.3)");
     }
   }
@@ -222,7 +223,7 @@ Result<std::vector<std::byte>> LogEntry::Encode() const {
 Result<uint32_t> LogEntry::PeekEntryLength(std::span<const std::byte> header_bytes) {
   ASSIGN_OR_RETURN(LogEntryHeader h, LogEntryHeader::Decode(header_bytes));
   if (h.entry_length == 0 || h.entry_length % kSectorSize != 0) {
-    return Corrupt("log entry: length " + ToHex(h.entry_length) +
+    return Corrupt("log entry: length " + Hex(h.entry_length) +
                    " is not a non-zero multiple of 4 KiB (MS-VHDX 2.3.1.1)");
   }
   return h.entry_length;
@@ -233,21 +234,20 @@ namespace {
 Status CheckHeaderFields(const LogEntryHeader& h, const Guid& log_guid) {
   if (h.sequence_number == 0) return Corrupt("log entry: sequence number 0 (MS-VHDX 2.3.1.1)");
   if (h.tail % kPage != 0) {
-    return Corrupt("log entry: tail " + ToHex(h.tail) + " not 4 KiB aligned (MS-VHDX 2.3.1.1)");
+    return Corrupt("log entry: tail " + Hex(h.tail) + " not 4 KiB aligned (MS-VHDX 2.3.1.1)");
   }
   if (h.log_guid != log_guid) {
     return Corrupt("log entry: log GUID " + h.log_guid.ToString() + " is not the header's " +
                    log_guid.ToString() + " (MS-VHDX 2.3.1.1)");
   }
   if (h.flushed_file_offset % kMiB != 0 || h.last_file_offset % kMiB != 0) {
-    return Corrupt("log entry: flushed/last file offsets " + ToHex(h.flushed_file_offset) + "/" +
-                   ToHex(h.last_file_offset) + " not 1 MiB aligned (MS-VHDX 2.3.1.1)");
+    return Corrupt("log entry: flushed/last file offsets " + Hex(h.flushed_file_offset) + "/" +
+                   Hex(h.last_file_offset) + " not 1 MiB aligned (MS-VHDX 2.3.1.1)");
   }
   uint64_t needed = LogEntry::LengthFor(h.descriptor_count, 0);
   if (needed > h.entry_length) {
     return Corrupt("log entry: " + std::to_string(h.descriptor_count) +
-                   " descriptors do not fit in " + ToHex(h.entry_length) +
-                   " bytes (MS-VHDX 2.3.1)");
+                   " descriptors do not fit in " + Hex(h.entry_length) + " bytes (MS-VHDX 2.3.1)");
   }
   return Status::Ok();
 }
@@ -259,7 +259,7 @@ Status CheckDescriptor(size_t i, uint64_t file_offset, uint64_t length, uint64_t
                    std::to_string(want_seq) + " (MS-VHDX 2.3.1)");
   }
   if (file_offset % kPage != 0 || length % kPage != 0 || file_offset > UINT64_MAX - length) {
-    return Corrupt(DescWhere(i) + ": offset " + ToHex(file_offset) + " length " + ToHex(length) +
+    return Corrupt(DescWhere(i) + ": offset " + Hex(file_offset) + " length " + Hex(length) +
                    " not 4 KiB aligned (MS-VHDX 2.3.1.2, 2.3.1.3)");
   }
   return Status::Ok();
@@ -279,8 +279,8 @@ Result<LogUpdate> DecodeData(std::span<const std::byte> entry, size_t i, uint64_
   if (!s.ok()) return s.status().WithContext(DescWhere(i));
   if (s->sequence_high != static_cast<uint32_t>(seq >> 32) ||
       s->sequence_low != static_cast<uint32_t>(seq)) {
-    return Corrupt(DescWhere(i) + ": data sector sequence " + ToHex(s->sequence_high) + ":" +
-                   ToHex(s->sequence_low) + " != entry's " + ToHex(seq) + " (MS-VHDX 2.3.1.4)");
+    return Corrupt(DescWhere(i) + ": data sector sequence " + Hex(s->sequence_high) + ":" +
+                   Hex(s->sequence_low) + " != entry's " + Hex(seq) + " (MS-VHDX 2.3.1.4)");
   }
   LogUpdate u{LogUpdate::Kind::kData, d.file_offset, 0, std::vector<std::byte>(kPage)};
   std::memcpy(u.data.data(), d.leading_bytes.data(), 8);
@@ -307,14 +307,14 @@ Result<LogUpdate> DecodeDescriptor(std::span<const std::byte> entry, size_t i, u
 Result<LogEntry> LogEntry::Decode(std::span<const std::byte> bytes, const Guid& log_guid) {
   ASSIGN_OR_RETURN(uint32_t length, PeekEntryLength(bytes));
   if (bytes.size() < length) {
-    return Corrupt("log entry: " + ToHex(bytes.size()) + " bytes given, its length is " +
-                   ToHex(length) + " (MS-VHDX 2.3.1.1)");
+    return Corrupt("log entry: " + Hex(bytes.size()) + " bytes given, its length is " +
+                   Hex(length) + " (MS-VHDX 2.3.1.1)");
   }
   bytes = bytes.first(length);
   ASSIGN_OR_RETURN(LogEntryHeader h, LogEntryHeader::Decode(bytes));
   uint32_t crc = Crc32cWithZeroedField(bytes, LogEntryHeader::kChecksumOffset);
   if (crc != h.checksum) {
-    return Corrupt("log entry: checksum " + ToHex(h.checksum) + " != computed " + ToHex(crc) +
+    return Corrupt("log entry: checksum " + Hex(h.checksum) + " != computed " + Hex(crc) +
                    " (MS-VHDX 2.3.1.1)");
   }
   RETURN_IF_ERROR(CheckHeaderFields(h, log_guid));

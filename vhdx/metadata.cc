@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "platform/hex.h"
+
 namespace hvdisk::vhdx {
 namespace {
 
@@ -26,8 +28,8 @@ bool IsKnownSystemItem(const Guid& g) {
 }
 
 std::string Describe(const MetadataTableEntry& e) {
-  return "item " + e.item_id.ToString() + (e.is_user ? " (user)" : "") + " @" + ToHex(e.offset) +
-         "+" + ToHex(e.length);
+  return "item " + e.item_id.ToString() + (e.is_user ? " (user)" : "") + " @" + Hex(e.offset) +
+         "+" + Hex(e.length);
 }
 
 Status CheckEntry(const MetadataTableEntry& e, uint64_t region_length) {
@@ -44,8 +46,7 @@ Status CheckEntry(const MetadataTableEntry& e, uint64_t region_length) {
     return Corrupt(what + ": offset below 64 KiB (MS-VHDX 2.6.1.2)");
   }
   if (uint64_t{e.offset} + e.length > region_length) {
-    return Corrupt(what + ": outside the " + ToHex(region_length) +
-                   "-byte region (MS-VHDX 2.6.1.2)");
+    return Corrupt(what + ": outside the " + Hex(region_length) + "-byte region (MS-VHDX 2.6.1.2)");
   }
   return Status::Ok();
 }
@@ -118,7 +119,7 @@ void MetadataTableEntry::EncodeTo(std::span<std::byte> out) const {
 
 Result<MetadataTable> MetadataTable::Decode(std::span<const std::byte> region) {
   if (region.size() < kSize) {
-    return Corrupt("metadata table: region of " + ToHex(region.size()) +
+    return Corrupt("metadata table: region of " + Hex(region.size()) +
                    " bytes is smaller than the 64 KiB table (MS-VHDX 2.6.1)");
   }
   ASSIGN_OR_RETURN(MetadataTableHeader header, MetadataTableHeader::Decode(region));
@@ -178,11 +179,11 @@ Result<FileParameters> FileParameters::Decode(std::span<const std::byte> item) {
   p.block_size = LoadU32(item, 0);
   uint32_t flags = LoadU32(item, 4);
   if (!IsValidBlockSize(p.block_size)) {
-    return Corrupt("metadata: block size " + ToHex(p.block_size) +
+    return Corrupt("metadata: block size " + Hex(p.block_size) +
                    " is not a power of 2 in [1 MiB, 256 MiB] (MS-VHDX 2.6.2.1)");
   }
   if ((flags & ~(kLeaveBlockAllocated | kHasParent)) != 0) {
-    return Corrupt("metadata: File Parameters flags " + ToHex(flags) +
+    return Corrupt("metadata: File Parameters flags " + Hex(flags) +
                    " set reserved bits (MS-VHDX 2.6.2.1)");
   }
   p.leave_block_allocated = (flags & kLeaveBlockAllocated) != 0;
@@ -200,7 +201,7 @@ Result<VirtualDiskSize> VirtualDiskSize::Decode(std::span<const std::byte> item)
   RETURN_IF_ERROR(CheckItemLength(item, kSize, "Virtual Disk Size", "2.6.2.2"));
   uint64_t size = LoadU64(item, 0);
   if (size == 0 || size > kMaxVirtualDiskSize) {
-    return Corrupt("metadata: virtual disk size " + ToHex(size) +
+    return Corrupt("metadata: virtual disk size " + Hex(size) +
                    " is 0 or above 64 TiB (MS-VHDX 2.6.2.2)");
   }
   return VirtualDiskSize{size};
@@ -286,7 +287,7 @@ Result<DiskParameters> DiskParameters::Decode(std::span<const std::byte> region)
 
 Status DiskParameters::Validate() const {
   if (!IsValidBlockSize(file_parameters.block_size)) {
-    return Corrupt("metadata: block size " + ToHex(file_parameters.block_size) +
+    return Corrupt("metadata: block size " + Hex(file_parameters.block_size) +
                    " is not a power of 2 in [1 MiB, 256 MiB] (MS-VHDX 2.6.2.1)");
   }
   if (!IsValidSectorSize(logical_sector_size) || !IsValidSectorSize(physical_sector_size)) {
@@ -296,7 +297,7 @@ Status DiskParameters::Validate() const {
   }
   if (virtual_disk_size == 0 || virtual_disk_size > kMaxVirtualDiskSize ||
       virtual_disk_size % logical_sector_size != 0) {
-    return Corrupt("metadata: virtual disk size " + ToHex(virtual_disk_size) +
+    return Corrupt("metadata: virtual disk size " + Hex(virtual_disk_size) +
                    " is 0, above 64 TiB or not a multiple of the logical sector size " +
                    std::to_string(logical_sector_size) + " (MS-VHDX 2.6.2.2)");
   }
@@ -320,8 +321,8 @@ Result<std::vector<std::byte>> DiskParameters::EncodeRegion(uint64_t region_leng
   constexpr uint32_t kBase = kMetadataTableSize;
   constexpr uint32_t kLocatorOffset = kBase + 0x28;
   if (region_length < kLocatorOffset + locator.size() || region_length > UINT32_MAX) {
-    return InvalidArgument("metadata: items need " + ToHex(kLocatorOffset + locator.size()) +
-                           " bytes; region length " + ToHex(region_length) +
+    return InvalidArgument("metadata: items need " + Hex(kLocatorOffset + locator.size()) +
+                           " bytes; region length " + Hex(region_length) +
                            " does not fit (MS-VHDX 2.6.1)");
   }
   std::vector<std::byte> region(region_length);

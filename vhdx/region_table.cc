@@ -4,6 +4,7 @@
 #include <string>
 
 #include "platform/crc32c.h"
+#include "platform/hex.h"
 
 namespace hvdisk::vhdx {
 namespace {
@@ -16,7 +17,7 @@ constexpr size_t kEntryRequiredOffset = 28;
 bool IsKnownRegion(const Guid& g) { return g == kBatRegionGuid || g == kMetadataRegionGuid; }
 
 std::string Describe(const RegionTableEntry& e) {
-  return "region " + e.guid.ToString() + " @" + ToHex(e.file_offset) + "+" + ToHex(e.length);
+  return "region " + e.guid.ToString() + " @" + Hex(e.file_offset) + "+" + Hex(e.length);
 }
 
 Status CheckEntry(const RegionTableEntry& e) {
@@ -101,8 +102,8 @@ Result<RegionTable> RegionTable::Decode(std::span<const std::byte> bytes) {
   ASSIGN_OR_RETURN(RegionTableHeader header, RegionTableHeader::Decode(bytes));
   uint32_t computed = Crc32cWithZeroedField(bytes, RegionTableHeader::kChecksumOffset);
   if (header.checksum != computed) {
-    return Corrupt("region table: checksum " + ToHex(header.checksum) + " != computed " +
-                   ToHex(computed) + " (MS-VHDX 2.2.3.1)");
+    return Corrupt("region table: checksum " + Hex(header.checksum) + " != computed " +
+                   Hex(computed) + " (MS-VHDX 2.2.3.1)");
   }
   if (header.entry_count > kMaxEntries) {
     return Corrupt("region table: entry count " + std::to_string(header.entry_count) +

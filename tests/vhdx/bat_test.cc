@@ -37,6 +37,22 @@ TEST(BatTest, ReservedBitsAreCorrupt) {
   }
 }
 
+TEST(BatTest, AnEntryOfAValidatedBatUnpacksToItsStateAndOffsetWhateverItsReservedBits) {
+  const uint64_t raw = (uint64_t{0xABCDE} << 20) | (1u << 3) | 7;
+  const BatEntry e = BatEntry::Unpack(raw);
+  EXPECT_EQ(e.payload_state(), PayloadState::kPartiallyPresent);
+  EXPECT_EQ(e.file_offset(), 0xABCDEull * kMiB);
+  EXPECT_EQ(e.ToRaw(), raw & ~BatEntry::kReservedMask);
+}
+
+TEST(BatTest, OnlyFullyAndPartiallyPresentBlocksAndPresentSectorBitmapsHaveFileSpace) {
+  for (uint8_t state = 0; state < 8; ++state) {
+    const BatEntry e = Entry(state, 3);
+    EXPECT_EQ(e.payload_allocated(), state == kFully || state == kPartial) << int{state};
+    EXPECT_EQ(e.sector_bitmap_present(), state == 6) << int{state};
+  }
+}
+
 TEST(BatTest, PayloadEntriesOfStates0To3CarryNoOffset) {
   EXPECT_EQ(BatEntry::Payload(PayloadState::kZero, 5 * kMiB).ToRaw(), 2u);
   EXPECT_EQ(BatEntry::Payload(PayloadState::kUnmapped, 5 * kMiB).ToRaw(), 3u);

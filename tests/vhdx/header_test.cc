@@ -7,6 +7,7 @@
 
 #include "platform/crc32c.h"
 #include "platform/file.h"
+#include "platform/hex.h"
 #include "tests/testutil/testutil.h"
 
 namespace hvdisk::vhdx {
@@ -87,6 +88,16 @@ TEST(HeaderTest, MisalignedLogLengthIsCorrupt) {
   VhdxHeader h = MakeHeader(1);
   h.log_length = kMiB + 4096;
   EXPECT_CODE(VhdxHeader::Decode(h.Encode()), Code::kCorrupt);
+}
+
+TEST(HeaderTest, AMisalignedLogLengthIsNamedInTheHexFormOfEveryOtherMessage) {
+  VhdxHeader h = MakeHeader(1);
+  h.log_length = kMiB + 0xA000;
+  Result<VhdxHeader> r = VhdxHeader::Decode(h.Encode());
+  ASSERT_EQ(r.status().code(), Code::kCorrupt);
+  EXPECT_NE(r.status().message().find("log length " + Hex(kMiB + 0xA000) + " "), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("0x10a000"), std::string::npos) << r.status().message();
 }
 
 TEST(HeaderTest, MisalignedLogOffsetIsCorrupt) {

@@ -82,7 +82,7 @@ class Chain : public vhdx::VirtualDisk {
 };
 
 // The content-changing operations on chains. Each states its steps and crash points in
-// chain_ops.cc; every step goes through `fs`, so a CrashFileSystem can stop it anywhere.
+// chain_ops.cc or chain_merge.cc; every step goes through `fs` (a CrashFileSystem stops it).
 
 struct CreateChildOptions {
   uint32_t block_size = 0;  // 0: the parent's block size
@@ -111,8 +111,8 @@ struct MergeOptions {
   ChainOptions chain;
   // Called from the merging thread as the copy advances (bytes of virtual disk scanned, of total).
   std::function<void(uint64_t done, uint64_t total)> progress;
-  // Step 5 (merge.cc) disposes of the merged files (real paths) with this instead of unlinking
-  // them; it must leave none of them in place durably (the replica store moves them to its trash).
+  // Step 5 (chain_merge.cc) disposes of the merged files (real paths) with this, not an unlink;
+  // it must leave none of them in place durably (the replica store moves them to its trash).
   std::function<Status(const std::vector<std::string>& merged)> dispose;
   // Step 5 unlinks with FileSystem::UnlinkInBackground: the names are gone (durably) when Merge
   // returns, their space is freed after, off the caller's path. PosixFileSystem forks for it:

@@ -6,7 +6,7 @@
 //   image_bench --file=F [--format=raw|vhdx|chain] [--op=read|write] [--pattern=seq|rand] [--bs=N]
 //               [--depth=N] [--backend=uring|aio|sync] [--direct] [--seconds=T] [--bytes=N]
 //               [--create=SIZE [--block=N]] [--vhdx-type=fixed|dynamic] [--stripe=K/L]
-//               [--chain-plan=leaf|layers]
+//               [--chain-plan=leaf|layers] [--reader=plan|copier]
 //
 // Requests are planned by the engine (Image::PlanRead / Image::PlanWrite for VHDX, one request per
 // I/O for raw) and kept `depth` deep in the queue. The run stops after --seconds or once --bytes
@@ -22,6 +22,10 @@
 // each piece on the image that holds it, so that every data read is queued (what an asynchronous
 // chain read path would reach). --stripe=K/L issues only the I/Os whose index (offset / bs) is K
 // modulo L: a chain layer that owns every L-th block.
+//
+// --reader=copier (reads only) reads the whole disk once through disk::Copier, as hvdisk's
+// whole-disk readers (digest, convert, compare) do: chunks in order with their reads in flight
+// ahead (read-ahead), zero ranges skipped through Map; --bs, --depth and --backend do not apply.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,6 +39,8 @@
 
 #include "bench/offset_stream.h"
 #include "chain/chain.h"
+#include "disk/copier.h"
+#include "disk/open.h"
 #include "platform/aligned_buffer.h"
 #include "platform/file.h"
 #include "platform/io_queue.h"
@@ -61,6 +67,7 @@ struct Args {
   bool fixed = false;
   uint64_t stripe_k = 0, stripe_l = 1;
   bool plan_layers = false;
+  bool copier = false;
 };
 
 // ---- targets -----------------------------------------------------------------------------------
@@ -271,7 +278,29 @@ class Runner {
   Clock::time_point deadline_;
 };
 
+// One pass over the whole disk through disk::Copier; the chunks are handed to a sink that only
+// counts them (the data is in memory, as a consumer would get it).
+Status MeasureCopier(const Args& a, Totals* t) {
+  const auto start = Clock::now();
+  const disk::Format format = a.format == "raw" ? disk::Format::kRaw : disk::Format::kVhdx;
+  ASSIGN_OR_RETURN(std::unique_ptr<disk::VirtualDisk> d,
+                   disk::Open(DefaultFileSystem(), a.file, {.format = format, .direct = a.direct}));
+  RETURN_IF_ERROR(disk::Copier(d.get()).Stream([&](const disk::Chunk& chunk) {
+    t->bytes += chunk.length;
+    t->ops++;
+    t->requests += chunk.zero ? 0 : 1;
+    return Status::Ok();
+  }));
+  RETURN_IF_ERROR(d->Close());
+  t->seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return Status::Ok();
+}
+
 Status Measure(const Args& a, Totals* t) {
+  if (a.copier) {
+    if (a.write) return InvalidArgument("--reader=copier reads only");
+    return MeasureCopier(a, t);
+  }
   const auto start = Clock::now();
   ASSIGN_OR_RETURN(std::unique_ptr<Target> target, a.format == "vhdx"    ? OpenVhdx(a)
                                                    : a.format == "chain" ? OpenChain(a)
@@ -339,6 +368,8 @@ Status SetArg(Args* a, const std::string& key, const std::string& v) {
     a->stripe_l = std::max<uint64_t>(1, ParseSize(v.substr(slash + 1)));
   } else if (key == "chain-plan")
     a->plan_layers = v == "layers";
+  else if (key == "reader")
+    a->copier = v == "copier";
   else
     return InvalidArgument("unknown option --" + key);
   return Status::Ok();

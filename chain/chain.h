@@ -63,6 +63,10 @@ class Chain : public vhdx::VirtualDisk {
 
   // Leaf operations. REQUIRES: opened with writable_leaf.
   Status Write(uint64_t offset, std::span<const std::byte> src);
+  // Plans a write of the leaf for an IoQueue (Image::PlanWrite: the same rules and durability).
+  Status PlanWrite(uint64_t offset, std::span<const std::byte> src, std::vector<IoRequest>* out) {
+    return leaf()->PlanWrite(offset, src, out);
+  }
   Status Trim(uint64_t offset, uint64_t length, bool make_transparent = false);
   Status Flush();
   // Closes every image, the leaf first (draining its log).

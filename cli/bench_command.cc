@@ -1,9 +1,10 @@
 // bench: qemu-img bench for hvdisk disks. COUNT requests of BUFSIZE bytes, DEPTH in flight, at
 // OFFSET, OFFSET+STEP, ... (wrapping inside the disk), reads or (-w) writes, then a flush.
 //
-// -n threads: DEPTH worker threads call Disk::Read/Write concurrently (Image is thread-safe).
-// -n native:  one thread keeps DEPTH requests in an IoQueue (io_uring, else libaio); reads are
-//             planned with Image::PlanRead. VHDX writes cannot be planned, so they use threads.
+// -n threads: DEPTH worker threads call VirtualDisk::Read/Write concurrently (it is thread-safe).
+// -n native:  one thread keeps DEPTH requests in an IoQueue (io_uring, else libaio), planned by
+//             the disk (VirtualDisk::PlanRead / PlanWrite, through every layer of a chain), as
+//             bench/image_bench plans them.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,13 +19,15 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
 #include "cli/size_parse.h"
+#include "disk/open.h"
+#include "disk/queued_io.h"
 #include "platform/aligned_buffer.h"
-#include "platform/io_queue.h"
 
 namespace hvdisk::cli {
 namespace {
+
+using disk::VirtualDisk;
 
 struct BenchArgs {
   bool write = false;
@@ -70,7 +73,7 @@ AlignedBuffer PatternBuffer(const BenchPlan& p) {
 
 class ThreadBench {
  public:
-  ThreadBench(Disk* disk, const BenchPlan& plan) : disk_(disk), plan_(plan) {}
+  ThreadBench(VirtualDisk* disk, const BenchPlan& plan) : disk_(disk), plan_(plan) {}
 
   Status Run() {
     std::vector<std::thread> threads;
@@ -104,75 +107,11 @@ class ThreadBench {
     next_ = plan_.count;  // stops the other workers
   }
 
-  Disk* const disk_;
+  VirtualDisk* const disk_;
   const BenchPlan plan_;
   std::atomic<uint64_t> next_{0};
   std::mutex mu_;
   Status error_;  // guarded by mu_
-};
-
-// ---- native ------------------------------------------------------------------------------------
-
-class QueueBench {
- public:
-  QueueBench(Disk* disk, const BenchPlan& plan) : disk_(disk), plan_(plan) {}
-
-  Status Run() {
-    for (unsigned s = 0; s < plan_.depth; ++s) buffers_.push_back(PatternBuffer(plan_));
-    ASSIGN_OR_RETURN(queue_, CreateIoQueue(IoBackend::kAuto, plan_.depth));
-    Status s = Loop();
-    std::vector<IoCompletion> drain(plan_.depth);
-    while (queue_->pending() > 0) {  // after an error: no buffer may be freed while in flight
-      if (!queue_->Reap(drain, 1).ok()) break;
-    }
-    return s;
-  }
-
- private:
-  Status Loop() {
-    outstanding_.assign(plan_.depth, 0);
-    for (size_t s = 0; s < buffers_.size(); ++s) RETURN_IF_ERROR(Issue(s));
-    std::vector<IoCompletion> done(plan_.depth);
-    while (completed_ < plan_.count) {
-      ASSIGN_OR_RETURN(size_t n, queue_->Reap(done, 1));
-      for (size_t k = 0; k < n; ++k) {
-        RETURN_IF_ERROR(done[k].status);
-        const size_t slot = static_cast<size_t>(done[k].user_data);
-        if (--outstanding_[slot] > 0) continue;
-        ++completed_;
-        RETURN_IF_ERROR(Issue(slot));
-      }
-    }
-    return Status::Ok();
-  }
-
-  // Starts the next request on `slot`; requests that need no I/O (zero ranges) complete at once.
-  Status Issue(size_t slot) {
-    while (issued_ < plan_.count) {
-      const uint64_t off = plan_.OffsetOf(issued_++);
-      requests_.clear();
-      std::span<std::byte> buf = buffers_[slot].span();
-      RETURN_IF_ERROR(plan_.write ? disk_->PlanWrite(off, buf, &requests_)
-                                  : disk_->PlanRead(off, buf, &requests_));
-      if (requests_.empty()) {
-        ++completed_;
-        continue;
-      }
-      for (IoRequest& r : requests_) r.user_data = slot;
-      outstanding_[slot] = requests_.size();
-      return queue_->Submit(requests_);
-    }
-    return Status::Ok();
-  }
-
-  Disk* const disk_;
-  const BenchPlan plan_;
-  std::vector<AlignedBuffer> buffers_;
-  std::unique_ptr<IoQueue> queue_;  // destroyed before the buffers it may still reference
-  std::vector<size_t> outstanding_;
-  std::vector<IoRequest> requests_;
-  uint64_t issued_ = 0;
-  uint64_t completed_ = 0;
 };
 
 // ---- command -----------------------------------------------------------------------------------
@@ -201,9 +140,18 @@ Result<BenchPlan> MakePlan(const BenchArgs& a, uint64_t disk_size) {
   return p;
 }
 
-Status RunPlan(Disk* disk, const BenchPlan& p, bool native) {
-  const bool queue = native && !(p.write && disk->image() != nullptr);
-  RETURN_IF_ERROR(queue ? QueueBench(disk, p).Run() : ThreadBench(disk, p).Run());
+Status RunPlan(VirtualDisk* disk, const BenchPlan& p, bool native) {
+  if (native) {
+    disk::QueuedIoPlan q{.write = p.write,
+                         .count = p.count,
+                         .size = p.bufsize,
+                         .depth = p.depth,
+                         .fill = p.pattern,
+                         .offset_of = [&p](uint64_t i) { return p.OffsetOf(i); }};
+    RETURN_IF_ERROR(disk::RunQueued(disk, q));
+  } else {
+    RETURN_IF_ERROR(ThreadBench(disk, p).Run());
+  }
   if (p.write) RETURN_IF_ERROR(disk->Flush());
   return Status::Ok();
 }
@@ -232,13 +180,13 @@ void PrintBenchJson(const BenchPlan& p, double seconds) {
 }
 
 int RunBench(const BenchArgs& a) {
-  Result<DiskFormat> format = ParseFormat(a.format);
+  Result<disk::Format> format = disk::ParseFormat(a.format);
   if (!format.ok()) return UsageError(format.status());
-  DiskOpenOptions o{.format = *format,
-                    .writable = a.write,
-                    .direct = a.cache == "none",
-                    .allowed_roots = a.roots};
-  Result<std::unique_ptr<Disk>> disk = Disk::Open(a.file, o);
+  disk::OpenOptions o{.format = *format,
+                      .writable = a.write,
+                      .direct = a.cache == "none",
+                      .allowed_roots = a.roots};
+  Result<std::unique_ptr<VirtualDisk>> disk = OpenDisk(a.file, o);
   if (!disk.ok()) return ReportError(disk.status());
   Result<BenchPlan> plan = MakePlan(a, (*disk)->size());
   if (!plan.ok()) return UsageError(plan.status());

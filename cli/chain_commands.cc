@@ -14,8 +14,9 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
 #include "cli/progress.h"
+#include "disk/format.h"
+#include "disk/open.h"
 
 namespace hvdisk::cli {
 namespace {
@@ -66,7 +67,8 @@ Result<std::vector<std::string>> FindDependents(FileSystem* fs,
   std::vector<std::string> dependents;
   for (const std::string& name : names) {
     const std::string path = JoinPath(dir, name);
-    if (!HasVhdxExtension(name) || std::find(merged.begin(), merged.end(), path) != merged.end()) {
+    if (!disk::HasVhdxExtension(name) ||
+        std::find(merged.begin(), merged.end(), path) != merged.end()) {
       continue;
     }
     const std::string parent = ParentOf(fs, path, options);
@@ -102,7 +104,7 @@ void PrintMerge(const chain::MergeResult& r, const std::vector<std::string>& dep
 
 int RunMerge(const MergeArgs& a) {
   FileSystem* fs = DefaultFileSystem();
-  Result<std::vector<std::string>> roots = ChainRoots(fs, a.child, a.roots);
+  Result<std::vector<std::string>> roots = disk::ChainRoots(fs, a.child, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
   // The merged files' space is freed by a detached process after the command returns (ext4
   // frees a file's extents inside unlink: 0.2 s per GiB here, as long as the copy itself).
@@ -151,7 +153,7 @@ struct ReparentArgs {
 
 int RunReparent(const ReparentArgs& a) {
   FileSystem* fs = DefaultFileSystem();
-  Result<std::vector<std::string>> roots = ChainRoots(fs, a.child, a.roots);
+  Result<std::vector<std::string>> roots = disk::ChainRoots(fs, a.child, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
   Status s = chain::Reparent(fs, a.child, a.parent, a.ignore_id_mismatch,
                              {.allowed_roots = std::move(roots).value()});

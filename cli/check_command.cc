@@ -12,8 +12,9 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
 #include "cli/progress.h"
+#include "disk/format.h"
+#include "disk/open.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::cli {
@@ -120,13 +121,13 @@ void PrintCheckText(const chain::ChainCheckReport& report) {
 int RunCheck(const CheckArgs& a) {
   const std::string& file = a.file;
   FileSystem* fs = DefaultFileSystem();
-  Result<DiskFormat> format = DetectFormat(fs, file, DiskFormat::kAuto);
+  Result<disk::Format> format = disk::DetectFormat(fs, file, disk::Format::kAuto);
   if (!format.ok()) return ReportCheckFailure(format.status());
-  if (*format != DiskFormat::kVhdx) {
+  if (*format != disk::Format::kVhdx) {
     return ReportError(WrongType(file + ": not a VHDX image (no \"vhdxfile\" signature); " +
                                  "check works on VHDX images only"));
   }
-  Result<std::vector<std::string>> roots = ChainRoots(fs, file, a.roots);
+  Result<std::vector<std::string>> roots = disk::ChainRoots(fs, file, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
   Progress progress("check", 0, a.json);
   Result<chain::ChainCheckReport> report = chain::CheckChain(

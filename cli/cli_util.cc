@@ -67,6 +67,20 @@ CLI::Option* AddFormatOption(CLI::App* sub, std::string* format) {
       ->check(CLI::IsMember({"raw", "vhdx"}));
 }
 
+Status ExplainChainError(const Status& status) {
+  if (status.code() != Code::kAccessDenied) return status;
+  return Status(status.code(),
+                status.message() + "; pass --allow-root DIR to accept parents under DIR");
+}
+
+Result<std::unique_ptr<disk::VirtualDisk>> OpenDisk(const std::string& path,
+                                                    const disk::OpenOptions& options) {
+  Result<std::unique_ptr<disk::VirtualDisk>> opened =
+      disk::Open(DefaultFileSystem(), path, options);
+  if (!opened.ok()) return ExplainChainError(opened.status());
+  return opened;
+}
+
 CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots) {
   return sub
       ->add_option("--allow-root", *roots,

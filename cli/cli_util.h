@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "disk/open.h"
+#include "disk/virtual_disk.h"
 #include "platform/status.h"
 
 namespace hvdisk::cli {
@@ -36,13 +38,21 @@ int UsageError(const Status& status);
 CLI::Option* AddFormatOption(CLI::App* sub, std::string* format);
 
 // Adds "--allow-root DIR" (repeatable) storing into *roots: directory trees a differencing
-// image's parents may resolve into besides the leaf's own (see ChainRoots in disk_source.h).
+// image's parents may resolve into besides the leaf's own (see disk::ChainRoots).
 CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots);
 
 // Adds a sector-size option ("--logical-sector" or "--physical-sector"): 512 or 4096, also
 // written with a suffix ("4K"); `help` says which default applies.
 CLI::Option* AddSectorOption(CLI::App* sub, const std::string& name, uint32_t* value,
                              const std::string& help);
+
+// `status` from opening a chain, with a hint on --allow-root when a parent was refused for lying
+// outside the allowed roots (kAccessDenied); other statuses unchanged.
+Status ExplainChainError(const Status& status);
+
+// disk::Open on the default file system, its errors explained (ExplainChainError).
+Result<std::unique_ptr<disk::VirtualDisk>> OpenDisk(const std::string& path,
+                                                    const disk::OpenOptions& options);
 
 // Prints a --json document on stdout (4-space indent, as qemu-img).
 void PrintJson(const nlohmann::ordered_json& j);

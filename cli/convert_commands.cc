@@ -1,8 +1,8 @@
 // convert and compare: whole-disk copies and comparisons between raw files and VHDX images.
 //
-// Both stream the source through a ChunkReader (a reader thread a few 8 MiB chunks ahead), skip
-// ranges the source's map reports as zero without reading them, and skip all-zero data when
-// writing: a dynamic VHDX output allocates only the blocks that hold data, a raw output is sparse.
+// Both stream the source through disk/'s copier (reads in flight a few 8 MiB chunks ahead, ranges
+// the source's map reports as zero never read, all-zero data not written: a dynamic VHDX output
+// allocates only the blocks that hold data, a raw output is sparse).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -12,24 +12,23 @@
 #include <string>
 #include <vector>
 
-#include "cli/chunk_reader.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
 #include "cli/progress.h"
 #include "cli/size_parse.h"
-#include "cli/writeback.h"
-#include "vhdx/format.h"
+#include "disk/compare.h"
+#include "disk/copier.h"
+#include "disk/open.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::cli {
 namespace {
 
-constexpr size_t kChunkSize = 8 * vhdx::kMiB;
-constexpr size_t kReadAhead = 4;
+using disk::Format;
+using disk::VirtualDisk;
+
+constexpr size_t kChunkSize = disk::kDefaultChunkSize;
 constexpr size_t kSparseGranularity = 64 * vhdx::kKiB;  // raw and fixed outputs
-constexpr size_t kCompareSector = 512;                  // qemu-img compare's unit
-constexpr uint64_t kWritebackInterval = 32 * vhdx::kMiB;
 
 // ---- convert -----------------------------------------------------------------------------------
 
@@ -48,7 +47,7 @@ struct ConvertArgs {
 };
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
-Result<vhdx::CreateOptions> OutputOptions(const ConvertArgs& a, Disk* src) {
+Result<vhdx::CreateOptions> OutputOptions(const ConvertArgs& a, VirtualDisk* src) {
   vhdx::Image* img = src->image();
   vhdx::CreateOptions o;
   o.type = a.type == "fixed" ? vhdx::DiskType::kFixed : vhdx::DiskType::kDynamic;
@@ -70,37 +69,6 @@ Result<vhdx::CreateOptions> OutputOptions(const ConvertArgs& a, Disk* src) {
   return o;
 }
 
-Result<std::unique_ptr<Disk>> CreateVhdxOutput(const std::string& path,
-                                               const vhdx::CreateOptions& o) {
-  FileSystem* fs = DefaultFileSystem();
-  RETURN_IF_ERROR(vhdx::Image::Create(fs, path, o));
-  ASSIGN_OR_RETURN(std::unique_ptr<vhdx::Image> image,
-                   vhdx::Image::Open(fs, path, {.read_only = false}));
-  return Disk::FromImage(std::move(image));
-}
-
-// Writes the runs of `chunk` that are not all zero, tested `granularity` bytes at a time.
-Status WriteNonZero(Disk* dst, const Chunk& chunk, size_t granularity) {
-  const size_t length = static_cast<size_t>(chunk.length);  // a data chunk: one buffer
-  auto zero_at = [&](size_t pos) {
-    const size_t n = std::min(granularity, length - pos);
-    return IsAllZero(std::span(chunk.data + pos, n));
-  };
-  size_t pos = 0;
-  while (pos < length) {
-    if (zero_at(pos)) {
-      pos += granularity;
-      continue;
-    }
-    const size_t start = pos;
-    while (pos < length && !zero_at(pos)) pos += granularity;
-    pos = std::min(pos, length);
-    RETURN_IF_ERROR(dst->Write(chunk.offset + start,
-                               std::span<const std::byte>(chunk.data + start, pos - start)));
-  }
-  return Status::Ok();
-}
-
 // How the output is written: see CreateOutput.
 struct OutputMode {
   size_t granularity = kSparseGranularity;  // the unit in which all-zero data is skipped
@@ -108,54 +76,45 @@ struct OutputMode {
   bool writeback = false;                   // page cache output: write it back alongside
 };
 
-// Copies every non-zero range. Durable (the default): one Flush ends the copy; a page cache
-// output's writeback runs alongside (Writeback). Not durable (--cache unsafe, qemu-img convert's
+// Copies every non-zero range (disk::Copier). Durable (the default): one Flush ends the copy; a
+// page cache output's writeback runs alongside. Not durable (--cache unsafe, qemu-img convert's
 // default): no flush for a raw output; a VHDX output's Close still flushes its metadata.
-Status CopyData(Disk* src, Disk* dst, const OutputMode& mode, Progress* progress) {
-  ChunkReader reader(src, 0, src->size(), kChunkSize, kReadAhead);
-  RETURN_IF_ERROR(reader.Start());
-  Writeback writeback(dst, kWritebackInterval);
-  if (mode.writeback) writeback.Start();
-  for (;;) {
-    Chunk chunk;
-    ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));
-    if (!more) break;
-    Status s = chunk.zero ? Status::Ok() : WriteNonZero(dst, chunk, mode.granularity);
-    writeback.Written(chunk.zero ? 0 : chunk.length);
-    reader.Release(chunk);
-    RETURN_IF_ERROR(s);
-    progress->Update(chunk.offset + chunk.length);
-  }
-  if (mode.durable) RETURN_IF_ERROR(dst->Flush());
+Status CopyData(VirtualDisk* src, VirtualDisk* dst, const OutputMode& mode, Progress* progress) {
+  disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress->Update(done); }};
+  disk::WriteOptions write{
+      .sparse_granularity = mode.granularity, .flush = mode.durable, .writeback = mode.writeback};
+  RETURN_IF_ERROR(disk::Copier(src, copy).CopyTo(dst, write));
   return dst->Close();
 }
 
-DiskFormat OutputFormat(const ConvertArgs& a) {
-  if (a.out_format == "vhdx") return DiskFormat::kVhdx;
-  if (a.out_format == "raw") return DiskFormat::kRaw;
-  return HasVhdxExtension(a.dst) ? DiskFormat::kVhdx : DiskFormat::kRaw;
+Format OutputFormat(const ConvertArgs& a) {
+  if (a.out_format == "vhdx") return Format::kVhdx;
+  if (a.out_format == "raw") return Format::kRaw;
+  return disk::HasVhdxExtension(a.dst) ? Format::kVhdx : Format::kRaw;
 }
 
 // Creates the output and says how to write it. A durable raw output is written with O_DIRECT:
 // the data goes from the read buffers to the device without a copy into the page cache, and the
 // final Flush has no dirty pages to wait for. A VHDX output, or an unsafe raw one, is buffered.
-Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, Disk* src, OutputMode* mode) {
+Result<std::unique_ptr<VirtualDisk>> CreateOutput(const ConvertArgs& a, VirtualDisk* src,
+                                                  OutputMode* mode) {
+  FileSystem* fs = DefaultFileSystem();
   mode->durable = a.cache != "unsafe";
-  if (OutputFormat(a) == DiskFormat::kRaw)
-    return Disk::CreateRaw(a.dst, src->size(), mode->durable);
+  if (OutputFormat(a) == Format::kRaw)
+    return disk::CreateRaw(fs, a.dst, src->size(), mode->durable);
   mode->writeback = mode->durable;
   ASSIGN_OR_RETURN(vhdx::CreateOptions o, OutputOptions(a, src));
   if (o.type == vhdx::DiskType::kDynamic) {
     mode->granularity = std::min<size_t>(o.block_size, kChunkSize);
   }
-  return CreateVhdxOutput(a.dst, o);
+  return disk::CreateVhdx(fs, a.dst, o);
 }
 
 int RunConvert(const ConvertArgs& a) {
-  Result<DiskFormat> format = ParseFormat(a.src_format);
+  Result<Format> format = disk::ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
-  Result<std::unique_ptr<Disk>> src =
-      Disk::Open(a.src, {.format = *format, .allowed_roots = a.roots});
+  Result<std::unique_ptr<VirtualDisk>> src =
+      OpenDisk(a.src, {.format = *format, .allowed_roots = a.roots});
   if (!src.ok()) return ReportError(src.status());
   FileSystem* fs = DefaultFileSystem();
   Result<bool> exists = fs->Exists(a.dst);
@@ -163,7 +122,7 @@ int RunConvert(const ConvertArgs& a) {
     return ReportError(InvalidArgument(a.dst + " exists; convert never overwrites: remove it"));
   }
   OutputMode mode;
-  Result<std::unique_ptr<Disk>> dst = CreateOutput(a, src->get(), &mode);
+  Result<std::unique_ptr<VirtualDisk>> dst = CreateOutput(a, src->get(), &mode);
   if (!dst.ok()) {
     if (dst.status().code() == Code::kInvalidArgument) return UsageError(dst.status());
     (void)fs->Unlink(a.dst);
@@ -180,7 +139,7 @@ int RunConvert(const ConvertArgs& a) {
   if (a.json) {
     nlohmann::ordered_json j{{"source", a.src},
                              {"destination", a.dst},
-                             {"format", OutputFormat(a) == DiskFormat::kVhdx ? "vhdx" : "raw"},
+                             {"format", OutputFormat(a) == Format::kVhdx ? "vhdx" : "raw"},
                              {"virtual-size", (*src)->size()}};
     PrintJson(j);
   }
@@ -226,72 +185,6 @@ struct CompareArgs {
   bool json = false;
 };
 
-// The offset of the first 512-byte unit where a and b differ; a null side reads as zeros.
-std::optional<uint64_t> FirstDifference(const std::byte* a, const std::byte* b, uint64_t len) {
-  if (a == nullptr && b == nullptr) return std::nullopt;
-  if (a == nullptr) std::swap(a, b);
-  auto differs = [&](uint64_t off, uint64_t n) {
-    return b ? std::memcmp(a + off, b + off, n) != 0 : !IsAllZero(std::span(a + off, n));
-  };
-  if (!differs(0, len)) return std::nullopt;
-  for (uint64_t off = 0; off < len; off += kCompareSector) {
-    if (differs(off, std::min<uint64_t>(kCompareSector, len - off))) return off;
-  }
-  return std::nullopt;
-}
-
-// One side of a comparison: the chunk covering the current position, if any is left.
-class Side {
- public:
-  explicit Side(Disk* disk) : reader_(disk, 0, disk->size(), kChunkSize, kReadAhead) {}
-  ~Side() { Drop(); }
-  Status Start() { return reader_.Start(); }
-  // Moves to the chunk holding `pos` (chunks arrive in order); past the end, none.
-  Status Seek(uint64_t pos) {
-    while (!done_ && (!has_ || pos >= chunk_.offset + chunk_.length)) {
-      Drop();
-      ASSIGN_OR_RETURN(has_, reader_.Next(&chunk_));
-      done_ = !has_;
-    }
-    return Status::Ok();
-  }
-  uint64_t end() const { return has_ ? chunk_.offset + chunk_.length : UINT64_MAX; }
-  // The bytes at pos, or null where they read as zeros (a zero chunk, or past the end).
-  const std::byte* At(uint64_t pos) const {
-    return has_ && !chunk_.zero ? chunk_.data + (pos - chunk_.offset) : nullptr;
-  }
-
- private:
-  void Drop() {
-    if (has_) reader_.Release(chunk_);
-    has_ = false;
-  }
-  ChunkReader reader_;
-  Chunk chunk_;
-  bool has_ = false;
-  bool done_ = false;
-};
-
-// The first differing offset, or nullopt when the content is the same (a longer disk's extra part
-// must be zeros). The two disks' chunks need not line up: zero chunks span many cells.
-Result<std::optional<uint64_t>> FindMismatch(Disk* a, Disk* b, Progress* progress) {
-  Side sa(a), sb(b);
-  RETURN_IF_ERROR(sa.Start());
-  RETURN_IF_ERROR(sb.Start());
-  const uint64_t end = std::max(a->size(), b->size());
-  for (uint64_t pos = 0; pos < end;) {
-    RETURN_IF_ERROR(sa.Seek(pos));
-    RETURN_IF_ERROR(sb.Seek(pos));
-    const uint64_t stop = std::min({sa.end(), sb.end(), end});
-    if (auto d = FirstDifference(sa.At(pos), sb.At(pos), stop - pos)) {
-      return std::optional<uint64_t>(pos + *d);
-    }
-    pos = stop;
-    progress->Update(pos);
-  }
-  return std::optional<uint64_t>();
-}
-
 int CompareError(const Status& status) {
   ReportError(status);
   return kExitCompareError;
@@ -319,17 +212,18 @@ void PrintCompare(const CompareArgs& args, uint64_t size_a, uint64_t size_b,
 }
 
 int RunCompare(const CompareArgs& args) {
-  Result<DiskFormat> fa = ParseFormat(args.format_a);
-  Result<DiskFormat> fb = ParseFormat(args.format_b);
+  Result<Format> fa = disk::ParseFormat(args.format_a);
+  Result<Format> fb = disk::ParseFormat(args.format_b);
   if (!fa.ok() || !fb.ok()) return UsageError(InvalidArgument("bad format"));
-  Result<std::unique_ptr<Disk>> a =
-      Disk::Open(args.a, {.format = *fa, .allowed_roots = args.roots});
+  Result<std::unique_ptr<VirtualDisk>> a =
+      OpenDisk(args.a, {.format = *fa, .allowed_roots = args.roots});
   if (!a.ok()) return CompareError(a.status());
-  Result<std::unique_ptr<Disk>> b =
-      Disk::Open(args.b, {.format = *fb, .allowed_roots = args.roots});
+  Result<std::unique_ptr<VirtualDisk>> b =
+      OpenDisk(args.b, {.format = *fb, .allowed_roots = args.roots});
   if (!b.ok()) return CompareError(b.status());
   Progress progress("compare", std::max((*a)->size(), (*b)->size()), args.json);
-  Result<std::optional<uint64_t>> m = FindMismatch(a->get(), b->get(), &progress);
+  disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress.Update(done); }};
+  Result<std::optional<uint64_t>> m = disk::FirstMismatch(a->get(), b->get(), copy);
   progress.Finish();
   if (!m.ok()) return CompareError(m.status());
   PrintCompare(args, (*a)->size(), (*b)->size(), *m);

@@ -10,9 +10,8 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
 #include "cli/size_parse.h"
-#include "vhdx/format.h"
+#include "disk/open.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::cli {
@@ -66,7 +65,7 @@ int RunCreateChild(const CreateArgs& a) {
   if (Status s = chain::CreateChild(fs, a.parent, a.file, o); !s.ok()) {
     return ReportError(s.WithContext("create " + a.file + " on " + a.parent));
   }
-  Result<std::unique_ptr<Disk>> disk = Disk::Open(a.file, {.allowed_roots = a.roots});
+  Result<std::unique_ptr<disk::VirtualDisk>> disk = OpenDisk(a.file, {.allowed_roots = a.roots});
   if (!disk.ok()) {
     (void)fs->Unlink(a.file);
     return ReportError(disk.status().WithContext("create " + a.file + " (removed again)"));
@@ -192,7 +191,7 @@ Json LayerJson(vhdx::Image& img, const std::string& path) {
   return j;
 }
 
-void AddChainInfo(Disk& disk, Json* j) {
+void AddChainInfo(disk::VirtualDisk& disk, Json* j) {
   const chain::Chain* chain = disk.chain();
   if (chain == nullptr) return;
   const std::vector<std::string> paths = disk.layer_paths();
@@ -250,23 +249,23 @@ void PrintInfoText(const Json& j) {
 // Opens the disk as a chain; when only the chain is broken (a parent missing, refused or not
 // matching), the leaf alone, with the chain's error in *chain_error, so that info still shows
 // the locator to repair.
-Result<std::unique_ptr<Disk>> OpenForInfo(const InfoArgs& a, DiskFormat format,
-                                          Status* chain_error) {
-  Result<std::unique_ptr<Disk>> disk =
-      Disk::Open(a.file, {.format = format, .allowed_roots = a.roots});
-  if (disk.ok() || format == DiskFormat::kRaw) return disk;
+Result<std::unique_ptr<disk::VirtualDisk>> OpenForInfo(const InfoArgs& a, disk::Format format,
+                                                       Status* chain_error) {
+  Result<std::unique_ptr<disk::VirtualDisk>> disk =
+      OpenDisk(a.file, {.format = format, .allowed_roots = a.roots});
+  if (disk.ok() || format == disk::Format::kRaw) return disk;
   auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file, {.read_only = true});
   if (!leaf.ok()) return disk.status();
   *chain_error = disk.status();
-  return Disk::FromImage(std::move(leaf).value());
+  return disk::FromImage(std::move(leaf).value());
 }
 
 // The info keys of a.file; *chain_error as OpenForInfo sets it.
-Result<Json> BuildInfo(const InfoArgs& a, DiskFormat format, Status* chain_error) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Disk> disk, OpenForInfo(a, format, chain_error));
+Result<Json> BuildInfo(const InfoArgs& a, disk::Format format, Status* chain_error) {
+  ASSIGN_OR_RETURN(std::unique_ptr<disk::VirtualDisk> disk, OpenForInfo(a, format, chain_error));
   Json j;
   j["filename"] = a.file;
-  j["format"] = std::string(FormatName(disk->format()));
+  j["format"] = std::string(disk::FormatName(disk->format()));
   j["virtual-size"] = disk->size();
   AddFileSizes(a.file, &j);
   if (vhdx::Image* img = disk->image()) AddImageInfo(*img, &j);
@@ -277,14 +276,14 @@ Result<Json> BuildInfo(const InfoArgs& a, DiskFormat format, Status* chain_error
 
 int PrintCreatedJson(const CreateArgs& a) {
   Status chain_error;
-  Result<Json> j = BuildInfo({.file = a.file, .roots = a.roots}, DiskFormat::kVhdx, &chain_error);
+  Result<Json> j = BuildInfo({.file = a.file, .roots = a.roots}, disk::Format::kVhdx, &chain_error);
   if (!j.ok()) return ReportError(j.status());
   PrintJson(*j);
   return kExitOk;
 }
 
 int RunInfo(const InfoArgs& a) {
-  Result<DiskFormat> format = ParseFormat(a.format);
+  Result<disk::Format> format = disk::ParseFormat(a.format);
   if (!format.ok()) return UsageError(format.status());
   Status chain_error;
   Result<Json> info = BuildInfo(a, *format, &chain_error);

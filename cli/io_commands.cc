@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "cli/chunk_reader.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/disk_source.h"
 #include "cli/progress.h"
 #include "cli/size_parse.h"
+#include "disk/copier.h"
+#include "disk/open.h"
 #include "platform/digest.h"
 #include "platform/hex.h"
 #include "vhdx/format.h"
@@ -19,6 +19,8 @@
 namespace hvdisk::cli {
 namespace {
 
+using disk::LayerExtent;
+using disk::VirtualDisk;
 using vhdx::Extent;
 
 constexpr size_t kIoChunk = 1 * vhdx::kMiB;
@@ -33,26 +35,19 @@ struct FileArgs {
   std::vector<std::string> roots;
 };
 
-Result<std::unique_ptr<Disk>> OpenDisk(const FileArgs& a, bool writable) {
-  ASSIGN_OR_RETURN(DiskFormat format, ParseFormat(a.format));
-  return Disk::Open(a.file, {.format = format, .writable = writable, .allowed_roots = a.roots});
-}
-
-Status CheckRange(const Disk& disk, uint64_t offset, uint64_t length) {
-  if (offset > disk.size() || length > disk.size() - offset) {
-    return InvalidArgument("range [" + std::to_string(offset) + ", +" + std::to_string(length) +
-                           ") lies beyond the virtual size " + std::to_string(disk.size()));
-  }
-  return Status::Ok();
+Result<std::unique_ptr<VirtualDisk>> OpenFileDisk(const FileArgs& a, bool writable) {
+  ASSIGN_OR_RETURN(disk::Format format, disk::ParseFormat(a.format));
+  return OpenDisk(a.file, {.format = format, .writable = writable, .allowed_roots = a.roots});
 }
 
 // ---- digest ------------------------------------------------------------------------------------
 
 int RunDigest(const FileArgs& a) {
-  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
+  Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, false);
   if (!disk.ok()) return ReportError(disk.status());
   Progress progress("digest", (*disk)->size(), a.json);
-  Result<Hash128> hash = DigestDisk(disk->get(), &progress);
+  disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress.Update(done); }};
+  Result<Hash128> hash = disk::Copier(disk->get(), copy).Digest();
   progress.Finish();
   if (!hash.ok()) return ReportError(hash.status());
   if (a.json) {
@@ -137,9 +132,9 @@ void PrintMapText(const std::vector<LayerExtent>& extents, const std::vector<std
 }
 
 int RunMap(const FileArgs& a) {
-  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
+  Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, false);
   if (!disk.ok()) return ReportError(disk.status());
-  Result<std::vector<LayerExtent>> extents = (*disk)->MapLayers(0, (*disk)->size());
+  Result<std::vector<LayerExtent>> extents = (*disk)->Map(0, (*disk)->size());
   if (!extents.ok()) return ReportError(extents.status());
   std::vector<LayerExtent> runs = Coalesce(*extents);
   const std::vector<std::string> files = (*disk)->layer_paths();
@@ -154,11 +149,11 @@ int RunMap(const FileArgs& a) {
 // ---- read --------------------------------------------------------------------------------------
 
 int RunRead(const FileArgs& a) {
-  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, false);
+  Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, false);
   if (!disk.ok()) return ReportError(disk.status());
   const uint64_t offset = CheckedSize(a.offset);
   const uint64_t length = CheckedSize(a.length);
-  if (Status s = CheckRange(**disk, offset, length); !s.ok()) return UsageError(s);
+  if (Status s = disk::CheckRange(**disk, offset, length); !s.ok()) return UsageError(s);
   std::vector<std::byte> buf(std::min<uint64_t>(length, kIoChunk));
   for (uint64_t done = 0; done < length;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
@@ -174,21 +169,21 @@ int RunRead(const FileArgs& a) {
 // ---- write -------------------------------------------------------------------------------------
 
 // Writes the pattern byte `length` times, or stdin to its end, at `offset`; returns the count.
-Result<uint64_t> WriteData(Disk* disk, const FileArgs& a, uint64_t offset) {
+Result<uint64_t> WriteData(VirtualDisk* disk, const FileArgs& a, uint64_t offset) {
   const bool pattern = !a.pattern.empty();
   const uint64_t length = pattern ? CheckedSize(a.length) : 0;
   std::vector<std::byte> buf(pattern ? std::min<uint64_t>(length, 8 * kIoChunk) : kIoChunk);
   if (pattern) {
     Result<uint8_t> byte = ParseByte(a.pattern);
     std::fill(buf.begin(), buf.end(), std::byte{byte.ok() ? *byte : uint8_t{0}});
-    RETURN_IF_ERROR(CheckRange(*disk, offset, length));
+    RETURN_IF_ERROR(disk::CheckRange(*disk, offset, length));
   }
   uint64_t done = 0;
   for (;;) {
     size_t n = pattern ? static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done))
                        : std::fread(buf.data(), 1, buf.size(), stdin);
     if (n == 0) break;
-    RETURN_IF_ERROR(CheckRange(*disk, offset + done, n));
+    RETURN_IF_ERROR(disk::CheckRange(*disk, offset + done, n));
     RETURN_IF_ERROR(disk->Write(offset + done, std::span(buf).first(n)));
     done += n;
   }
@@ -197,7 +192,7 @@ Result<uint64_t> WriteData(Disk* disk, const FileArgs& a, uint64_t offset) {
 }
 
 int RunWrite(const FileArgs& a) {
-  Result<std::unique_ptr<Disk>> disk = OpenDisk(a, true);
+  Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, true);
   if (!disk.ok()) return ReportError(disk.status());
   const uint64_t offset = CheckedSize(a.offset);
   Result<uint64_t> done = WriteData(disk->get(), a, offset);

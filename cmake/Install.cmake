@@ -4,8 +4,8 @@
 # (hvdisk.pc). Internal headers (codecs, backends, image state) are not installed.
 include(CMakePackageConfigHelpers)
 
-set(HVDISK_LAYERS platform vhdx chain ops ops/wmi)
-set(HVDISK_LIBRARIES hvdisk_platform hvdisk_vhdx hvdisk_chain hvdisk_ops hvdisk_wmi)
+set(HVDISK_LAYERS platform vhdx chain disk ops ops/wmi)
+set(HVDISK_LIBRARIES hvdisk_platform hvdisk_vhdx hvdisk_chain hvdisk_disk hvdisk_ops hvdisk_wmi)
 foreach(layer ${HVDISK_LAYERS})
   list(TRANSFORM HVDISK_PUBLIC_HEADERS_${layer} PREPEND ${PROJECT_SOURCE_DIR}/${layer}/
        OUTPUT_VARIABLE headers)

@@ -219,9 +219,12 @@ print(n / (time.perf_counter() - t) / 1048576)
 
 def whole_read(ctx):
     sides = ["raw", "hvdisk", "pyvhdi"]
-    f = figure("read/whole-disk", "whole-disk read, cold cache, 1M reads qd1 buffered sync, "
-               "dynamic 1M blocks", "MiB/s", sides, peer="pyvhdi", goals=[("hvdisk", "pyvhdi", 1.0)],
-               repeat=3)
+    # hvdisk reads the whole disk as its whole-disk readers do (digest, convert, compare): through
+    # disk::Copier, reads in flight ahead and zero ranges skipped through Map. raw and pyvhdi read
+    # 1M at a time, qd1, buffered, synchronously (the kernel's read-ahead only).
+    f = figure("read/whole-disk", "whole-disk read, cold cache, buffered, dynamic 1M blocks "
+               "(hvdisk: the copier; raw, pyvhdi: 1M reads qd1 sync)", "MiB/s", sides,
+               peer="pyvhdi", goals=[("hvdisk", "pyvhdi", 1.0)], repeat=3)
     vhdx = ctx.path(FILES["dyn1M"])
     args = dict(op="read", pattern="seq", bs=MIB, depth=1, backend="sync", seconds=1e9)
     raw = ctx.path(FILES["raw"])
@@ -231,8 +234,8 @@ def whole_read(ctx):
         return fn()
     f["run"] = {
         "raw": lambda: cold(raw, lambda: ctx.image_bench_run(raw, "raw", **args)["mib_per_s"]),
-        "hvdisk": lambda: cold(vhdx, lambda: ctx.image_bench_run(vhdx, "vhdx", **args)[
-            "mib_per_s"]),
+        "hvdisk": lambda: cold(vhdx, lambda: ctx.image_bench_run(vhdx, "vhdx", reader="copier",
+                                                                 **args)["mib_per_s"]),
         "pyvhdi": lambda: cold(vhdx, lambda: float(run([PYTHON, "-c", PYVHDI_READ, vhdx]))),
     }
     return f

@@ -67,6 +67,28 @@ TEST_F(BenchDemoTest, NativeAioAndDirectIo) {
   EXPECT_EQ(Hvdisk("check " + Q(img_)), 0);
 }
 
+// -n native plans VHDX writes through the chain (disk::RunQueued -> Image::PlanWrite of the leaf);
+// the parent is opened read-only and stays as it was.
+TEST_F(BenchDemoTest, NativeWriteBenchOnAChildPlansItsWritesIntoTheLeafOnly) {
+  ASSERT_EQ(Hvdisk("write " + Q(img_) + " 0 --pattern 1 --length 4M"), 0);
+  const std::string child = dir_.File("c.avhdx");
+  ASSERT_EQ(Hvdisk("create -p " + Q(img_) + " " + Q(child)), 0);
+  std::string before, after, out;
+  ASSERT_EQ(Hvdisk("digest " + Q(img_), &before), 0) << before;
+  ASSERT_EQ(
+      Hvdisk("bench -w -n native -c 256 -d 16 -s 64K -S 128K --pattern 0x33 " + Q(child), &out), 0)
+      << out;
+  EXPECT_EQ(Hvdisk("check " + Q(child), &out), 0) << out;
+  ASSERT_EQ(Hvdisk("digest " + Q(img_), &after), 0) << after;
+  EXPECT_EQ(after, before) << "the parent changed";
+  std::string data;
+  ASSERT_EQ(testing::RunCommand(kHvdisk + " read " + Q(child) + " 128K 64K", &data, false), 0);
+  EXPECT_EQ(data, std::string(65536, '\x33'));
+  std::string between;
+  ASSERT_EQ(testing::RunCommand(kHvdisk + " read " + Q(child) + " 64K 4K", &between, false), 0);
+  EXPECT_EQ(between, std::string(4096, '\x01')) << "the parent shows through between the writes";
+}
+
 TEST_F(BenchDemoTest, BenchOnRawFiles) {
   const std::string raw = dir_.File("r.raw");
   ASSERT_EQ(Hvdisk("convert -O raw " + Q(img_) + " " + Q(raw)), 0);

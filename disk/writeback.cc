@@ -1,10 +1,10 @@
-#include "cli/writeback.h"
+#include "disk/writeback.h"
 
 #include <exception>
 
-namespace hvdisk::cli {
+namespace hvdisk::disk {
 
-Writeback::Writeback(Disk* disk, uint64_t interval) : disk_(disk), interval_(interval) {}
+Writeback::Writeback(VirtualDisk* disk, uint64_t interval) : disk_(disk), interval_(interval) {}
 
 Writeback::~Writeback() {
   {
@@ -45,4 +45,4 @@ void Writeback::Run() {
   }
 }
 
-}  // namespace hvdisk::cli
+}  // namespace hvdisk::disk

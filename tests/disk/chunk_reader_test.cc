@@ -1,6 +1,6 @@
 // ChunkReader: chunks arrive in order with the disk's content while many reads are in flight, and
 // a read error in the middle reaches the consumer after the chunks before it.
-#include "cli/chunk_reader.h"
+#include "disk/chunk_reader.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,12 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "disk/open.h"
 #include "platform/fault_file_system.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/testutil.h"
 #include "vhdx/image.h"
 
-namespace hvdisk::cli {
+namespace hvdisk::disk {
 namespace {
 
 constexpr size_t kMiB = 1 << 20;
@@ -33,7 +34,7 @@ class ChunkReaderTest : public ::testing::Test {
     ASSERT_TRUE(vhdx::Image::Create(&fault_, "d.vhdx", o).ok());
     auto image = vhdx::Image::Open(&fault_, "d.vhdx", {.read_only = false});
     ASSERT_TRUE(image.ok());
-    disk_ = Disk::FromImage(std::move(image).value());
+    disk_ = FromImage(std::move(image).value());
     for (size_t mib = 0; mib < kDiskSize / kMiB; mib += 2) {
       std::vector<std::byte> p = testing::PatternBytes(kMiB / 2, mib + 1);
       std::copy(p.begin(), p.end(), content_.begin() + mib * kMiB + kMiB / 2);
@@ -61,7 +62,7 @@ class ChunkReaderTest : public ::testing::Test {
 
   MemFileSystem mem_;
   FaultFileSystem fault_{&mem_};
-  std::unique_ptr<Disk> disk_;
+  std::unique_ptr<VirtualDisk> disk_;
   std::vector<std::byte> content_;
 };
 
@@ -101,7 +102,7 @@ TEST(ChunkReaderZeroRuns, MoreZeroRunsThanTheReadyQueueHoldsAllArriveAndTheReade
   ASSERT_TRUE(vhdx::Image::Create(&mem, "e.vhdx", {.virtual_size = kSize}).ok());
   auto image = vhdx::Image::Open(&mem, "e.vhdx", {.read_only = true});
   ASSERT_TRUE(image.ok());
-  std::unique_ptr<Disk> disk = Disk::FromImage(std::move(image).value());
+  std::unique_ptr<VirtualDisk> disk = FromImage(std::move(image).value());
   auto read_all = [&]() -> int {
     ChunkReader reader(disk.get(), 0, kSize, 8 * kMiB, 4);
     if (!reader.Start().ok()) return 2;
@@ -128,4 +129,4 @@ TEST(ChunkReaderZeroRuns, MoreZeroRunsThanTheReadyQueueHoldsAllArriveAndTheReade
 }
 
 }  // namespace
-}  // namespace hvdisk::cli
+}  // namespace hvdisk::disk

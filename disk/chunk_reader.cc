@@ -1,4 +1,4 @@
-#include "cli/chunk_reader.h"
+#include "disk/chunk_reader.h"
 
 #include <fcntl.h>
 
@@ -8,11 +8,10 @@
 #include <exception>
 #include <new>
 
-#include "vhdx/format.h"
+namespace hvdisk::disk {
 
-namespace hvdisk::cli {
-
-ChunkReader::ChunkReader(Disk* disk, uint64_t begin, uint64_t end, size_t chunk_size, size_t depth)
+ChunkReader::ChunkReader(VirtualDisk* disk, uint64_t begin, uint64_t end, size_t chunk_size,
+                         size_t depth)
     : disk_(disk),
       begin_(begin),
       end_(std::max(begin, end)),
@@ -237,23 +236,4 @@ void ChunkReader::Release(const Chunk& chunk) {
   cv_.notify_all();
 }
 
-Result<Hash128> DigestDisk(Disk* disk, Progress* progress) {
-  ChunkReader reader(disk, 0, disk->size(), 8 * vhdx::kMiB, 4);
-  RETURN_IF_ERROR(reader.Start());
-  ContentDigest digest;
-  for (;;) {
-    Chunk chunk;
-    ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));
-    if (!more) break;
-    if (chunk.zero) {
-      digest.UpdateZeros(chunk.length);
-    } else {
-      digest.Update(std::span<const std::byte>(chunk.data, chunk.length));
-    }
-    reader.Release(chunk);
-    if (progress) progress->Update(chunk.offset + chunk.length);
-  }
-  return digest.Finish();
-}
-
-}  // namespace hvdisk::cli
+}  // namespace hvdisk::disk

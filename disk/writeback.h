@@ -10,14 +10,14 @@
 #include <mutex>
 #include <thread>
 
-#include "cli/disk_source.h"
+#include "disk/virtual_disk.h"
 
-namespace hvdisk::cli {
+namespace hvdisk::disk {
 
 class Writeback {
  public:
   // `disk` is not owned and must outlive this object.
-  Writeback(Disk* disk, uint64_t interval);
+  Writeback(VirtualDisk* disk, uint64_t interval);
   ~Writeback();  // stops and joins the thread
   Writeback(const Writeback&) = delete;
   Writeback& operator=(const Writeback&) = delete;
@@ -30,7 +30,7 @@ class Writeback {
  private:
   void Run();
 
-  Disk* const disk_;
+  VirtualDisk* const disk_;
   const uint64_t interval_;
   std::thread thread_;
   std::mutex mu_;
@@ -39,4 +39,4 @@ class Writeback {
   bool stop_ = false;     // guarded by mu_
 };
 
-}  // namespace hvdisk::cli
+}  // namespace hvdisk::disk

@@ -1,6 +1,6 @@
-// ChunkReader: reads a range of a Disk in fixed-size chunks on a background thread, a few chunks
-// ahead of the consumer (double buffering), so that reading overlaps with whatever the consumer
-// does with the previous chunk (writing it elsewhere, hashing it, comparing it).
+// ChunkReader: reads a range of a VirtualDisk in fixed-size chunks on a background thread, a few
+// chunks ahead of the consumer (double buffering), so that reading overlaps with whatever the
+// consumer does with the previous chunk (writing it elsewhere, hashing it, comparing it).
 //
 // Pipelined: the reads of every chunk that has a free buffer are in flight together on one
 // IoQueue (in pieces of 1 MiB), so the device always has the next chunks' requests while the
@@ -23,13 +23,11 @@
 #include <thread>
 #include <vector>
 
-#include "cli/disk_source.h"
-#include "cli/progress.h"
-#include "platform/content_digest.h"
+#include "disk/virtual_disk.h"
 #include "platform/io_queue.h"
 #include "platform/status.h"
 
-namespace hvdisk::cli {
+namespace hvdisk::disk {
 
 inline constexpr size_t kNoSlot = ~size_t{0};
 
@@ -47,7 +45,7 @@ class ChunkReader {
  public:
   // Reads [begin, end) of `disk` (not owned; must outlive the reader) in chunks of chunk_size,
   // the first aligned at `begin`. depth buffers of chunk_size are allocated.
-  ChunkReader(Disk* disk, uint64_t begin, uint64_t end, size_t chunk_size, size_t depth = 4);
+  ChunkReader(VirtualDisk* disk, uint64_t begin, uint64_t end, size_t chunk_size, size_t depth = 4);
   ~ChunkReader();  // stops and joins the thread
   ChunkReader(const ChunkReader&) = delete;
   ChunkReader& operator=(const ChunkReader&) = delete;
@@ -72,7 +70,7 @@ class ChunkReader {
 
   void Run();
   // Starts reading one chunk: through queue_ when there is one (the pieces complete later,
-  // tagged with `seq`), else synchronously with Disk::Read.
+  // tagged with `seq`), else synchronously with VirtualDisk::Read.
   Status ReadChunk(InFlight* f, uint64_t seq);
   Result<uint64_t> SourceSize(File* file);
   static constexpr size_t kPiece = 1 << 20;
@@ -91,7 +89,7 @@ class ChunkReader {
   // Waits for every read still in flight (buffers must outlive them), ignoring their results.
   void Drain();
 
-  Disk* const disk_;
+  VirtualDisk* const disk_;
   const uint64_t begin_;
   const uint64_t end_;
   const size_t chunk_size_;
@@ -125,9 +123,4 @@ class ChunkReader {
   bool stop_ = false;               // guarded by mu_
 };
 
-// The ContentDigest of the disk's whole virtual content (platform/content_digest.h): ranges the
-// map reports as zero are fed as known zeros, never read, so cost follows the allocated data.
-// `progress` (may be null) counts the bytes covered.
-Result<Hash128> DigestDisk(Disk* disk, Progress* progress = nullptr);
-
-}  // namespace hvdisk::cli
+}  // namespace hvdisk::disk

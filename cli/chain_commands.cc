@@ -15,7 +15,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "disk/format.h"
+#include "disk/disk_format.h"
 #include "disk/open.h"
 
 namespace hvdisk::cli {

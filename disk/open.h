@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "disk/format.h"
+#include "disk/disk_format.h"
 #include "disk/virtual_disk.h"
 #include "platform/file.h"
 #include "platform/status.h"

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "disk/format.h"
+#include "disk/disk_format.h"
 #include "platform/file.h"
 #include "platform/io_queue.h"
 #include "platform/status.h"

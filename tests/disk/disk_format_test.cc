@@ -1,6 +1,6 @@
 // Format: names parse both ways, a VHDX is told by its signature, and a file named like one
 // without it is never read as raw unless forced.
-#include "disk/format.h"
+#include "disk/disk_format.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "disk/format.h"
+#include "disk/disk_format.h"
 
 #include <algorithm>
 #include <cctype>

@@ -45,6 +45,7 @@ struct ConvertArgs {
   std::string dst;
   std::vector<std::string> roots;
   bool json = false;
+  bool force_share = false;  // the source's image locks (SRC only: DST is always locked)
 };
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
@@ -154,8 +155,8 @@ Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, Disk* src, Outp
 int RunConvert(const ConvertArgs& a) {
   Result<DiskFormat> format = ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
-  Result<std::unique_ptr<Disk>> src =
-      Disk::Open(a.src, {.format = *format, .allowed_roots = a.roots});
+  Result<std::unique_ptr<Disk>> src = Disk::Open(
+      a.src, {.format = *format, .force_share = a.force_share, .allowed_roots = a.roots});
   if (!src.ok()) return ReportError(src.status());
   FileSystem* fs = DefaultFileSystem();
   Result<bool> exists = fs->Exists(a.dst);
@@ -194,6 +195,10 @@ void RegisterConvert(CLI::App& app) {
   AddJsonFlag(sub, &a->json, "source, destination, format, virtual-size");
   AddFormatOption(sub, &a->src_format);
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share)
+      ->description(
+          "Open SRC even while another process writes it (its image locks are shared; what is "
+          "copied may change meanwhile), as qemu-img convert -U");
   sub->add_option("-O,--output-format", a->out_format,
                   "raw or vhdx (default: vhdx for a .vhdx/.avhdx DST, else raw)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
@@ -224,6 +229,7 @@ struct CompareArgs {
   std::string b;
   std::vector<std::string> roots;
   bool json = false;
+  bool force_share = false;
 };
 
 // The offset of the first 512-byte unit where a and b differ; a null side reads as zeros.
@@ -322,11 +328,11 @@ int RunCompare(const CompareArgs& args) {
   Result<DiskFormat> fa = ParseFormat(args.format_a);
   Result<DiskFormat> fb = ParseFormat(args.format_b);
   if (!fa.ok() || !fb.ok()) return UsageError(InvalidArgument("bad format"));
-  Result<std::unique_ptr<Disk>> a =
-      Disk::Open(args.a, {.format = *fa, .allowed_roots = args.roots});
+  Result<std::unique_ptr<Disk>> a = Disk::Open(
+      args.a, {.format = *fa, .force_share = args.force_share, .allowed_roots = args.roots});
   if (!a.ok()) return CompareError(a.status());
-  Result<std::unique_ptr<Disk>> b =
-      Disk::Open(args.b, {.format = *fb, .allowed_roots = args.roots});
+  Result<std::unique_ptr<Disk>> b = Disk::Open(
+      args.b, {.format = *fb, .force_share = args.force_share, .allowed_roots = args.roots});
   if (!b.ok()) return CompareError(b.status());
   Progress progress("compare", std::max((*a)->size(), (*b)->size()), args.json);
   Result<std::optional<uint64_t>> m = FindMismatch(a->get(), b->get(), &progress);
@@ -346,6 +352,7 @@ void RegisterCompare(CLI::App& app) {
   sub->add_option("-F,--format-b", a->format_b, "Format of B: raw or vhdx (default: detected)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share);
   sub->add_option("A", a->a, "First disk")->required();
   sub->add_option("B", a->b, "Second disk")->required();
   SetExitStatus(sub, {"0  same content", "1  different content",

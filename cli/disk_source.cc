@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "chain/chain.h"
+#include "platform/image_lock.h"
 #include "vhdx/layout.h"
 
 namespace hvdisk::cli {
@@ -259,8 +260,10 @@ Result<std::unique_ptr<Disk>> Disk::Open(const std::string& path, const DiskOpen
   ASSIGN_OR_RETURN(DiskFormat format, DetectFormat(fs, path, options.format));
   if (format == DiskFormat::kVhdx) {
     ASSIGN_OR_RETURN(std::vector<std::string> roots, ChainRoots(fs, path, options.allowed_roots));
-    chain::ChainOptions co{
-        .writable_leaf = options.writable, .direct = options.direct, .allowed_roots = roots};
+    chain::ChainOptions co{.writable_leaf = options.writable,
+                           .direct = options.direct,
+                           .force_share = options.force_share,
+                           .allowed_roots = roots};
     Result<std::unique_ptr<chain::Chain>> chain = chain::Chain::Open(fs, path, co);
     if (!chain.ok()) return ExplainChainError(chain.status());
     return std::unique_ptr<Disk>(new VhdxDisk(path, std::move(chain).value()));
@@ -268,6 +271,8 @@ Result<std::unique_ptr<Disk>> Disk::Open(const std::string& path, const DiskOpen
   OpenOptions oo = options.writable ? OpenOptions::ReadWrite() : OpenOptions::ReadOnly();
   oo.direct = options.direct;
   ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, oo));
+  RETURN_IF_ERROR(LockImage(*file, options.writable ? ImageAccess::kWrite : ImageAccess::kRead,
+                            options.force_share));
   ASSIGN_OR_RETURN(uint64_t size, file->Size());
   return std::unique_ptr<Disk>(new RawDisk(std::move(file), size));
 }
@@ -275,6 +280,7 @@ Result<std::unique_ptr<Disk>> Disk::Open(const std::string& path, const DiskOpen
 Result<std::unique_ptr<Disk>> Disk::CreateRaw(const std::string& path, uint64_t size, bool direct) {
   FileSystem* fs = DefaultFileSystem();
   ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, OpenOptions::CreateNew()));
+  RETURN_IF_ERROR(LockImage(*file, ImageAccess::kWrite));
   RETURN_IF_ERROR(file->Truncate(size));
   std::unique_ptr<File> direct_file = direct ? OpenDirect(fs, path) : nullptr;
   return std::unique_ptr<Disk>(new RawDisk(std::move(file), size, std::move(direct_file)));

@@ -4,6 +4,9 @@
 // with all its parents, read-only, confined to the allowed roots (by default the leaf's directory
 // tree); writes go to the leaf only. Reads and maps see the whole chain's virtual content.
 //
+// Locks: every disk holds qemu's image locks on its files while open (platform/image_lock.h),
+// raw files too: a writable disk excludes other writers and readers, a read-only one writers.
+//
 // Format detection (DetectFormat): a file whose first 8 bytes are "vhdxfile" is VHDX; a file named
 // *.vhdx or *.avhdx without that signature is refused with kCorrupt (never read as raw, so a
 // damaged image cannot be mistaken for a raw disk); anything else is raw. An explicit format
@@ -58,7 +61,8 @@ bool IsAllZero(std::span<const std::byte> data);
 struct DiskOpenOptions {
   DiskFormat format = DiskFormat::kAuto;
   bool writable = false;
-  bool direct = false;  // O_DIRECT data path
+  bool direct = false;       // O_DIRECT data path
+  bool force_share = false;  // read-only: share the image locks with writers (qemu's -U)
   // Directory trees a VHDX parent may resolve into besides the leaf's (see ChainRoots).
   std::vector<std::string> allowed_roots;
 };

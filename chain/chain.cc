@@ -26,8 +26,10 @@ Status TryCandidate(FileSystem* fs, const std::string& path, const vhdx::Image& 
   if (std::find(seen.begin(), seen.end(), real) != seen.end()) {
     return Corrupt(child.path() + ": parent " + real + " is already in the chain (cycle)");
   }
-  ASSIGN_OR_RETURN(auto parent,
-                   vhdx::Image::Open(fs, real, {.read_only = true, .direct = options.direct}));
+  ASSIGN_OR_RETURN(auto parent, vhdx::Image::Open(fs, real,
+                                                  {.read_only = true,
+                                                   .direct = options.direct,
+                                                   .force_share = options.force_share}));
   RETURN_IF_ERROR(CheckGeometry(child, *parent));
   if (!options.ignore_linkage) RETURN_IF_ERROR(CheckLinkage(child, *parent));
   out->real = real;
@@ -71,9 +73,10 @@ Result<std::unique_ptr<Chain>> Chain::Open(FileSystem* fs, const std::string& le
   ASSIGN_OR_RETURN(std::string leaf_real, fs->RealPath(leaf_path));
   std::vector<std::string> roots = options.RootsOr(DirName(leaf_real));
   std::unique_ptr<Chain> chain(new Chain());
-  ASSIGN_OR_RETURN(auto leaf, vhdx::Image::Open(
-                                  fs, leaf_real,
-                                  {.read_only = !options.writable_leaf, .direct = options.direct}));
+  ASSIGN_OR_RETURN(auto leaf, vhdx::Image::Open(fs, leaf_real,
+                                                {.read_only = !options.writable_leaf,
+                                                 .direct = options.direct,
+                                                 .force_share = options.force_share}));
   chain->images_.push_back(std::move(leaf));
   chain->paths_.push_back(leaf_real);
   while (chain->images_.back()->type() == vhdx::DiskType::kDifferencing) {
@@ -152,7 +155,7 @@ Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path
         progress(i * kUnit + done * kUnit / std::max<uint64_t>(of, 1), total);
       };
     }
-    ASSIGN_OR_RETURN(vhdx::CheckReport r, vhdx::Image::Check(fs, path, each));
+    ASSIGN_OR_RETURN(vhdx::CheckReport r, vhdx::Image::Check(fs, path, each, options.force_share));
     report.paths.push_back(path);
     report.images.push_back(std::move(r));
   }

@@ -3,7 +3,9 @@
 // Opening resolves each differencing image's parent from its parent locator (parent_path.h),
 // refuses parents outside the allowed roots, cycles and chains deeper than max_depth, checks the
 // linkage (the child's parent_linkage or parent_linkage2 equals the parent's DataWriteGuid), equal
-// logical sector size and virtual size, and opens every parent read-only. Reads go to the leaf,
+// logical sector size and virtual size, and opens every parent read-only. Every image holds its
+// image locks (platform/image_lock.h) while the chain is open: the parents a reader's, shared with
+// other readers and chains, so nobody writes a parent under the chain. Reads go to the leaf,
 // whose transparent ranges read through its parent, and so on down to the base; writes, trims and
 // flushes go to the leaf only.
 //
@@ -30,6 +32,9 @@ inline constexpr int kDefaultMaxDepth = 64;
 struct ChainOptions {
   bool writable_leaf = false;
   bool direct = false;  // O_DIRECT data path for every image
+  // Every image read-only with the image locks that share everything (qemu's -U; vhdx::
+  // ImageOpenOptions::force_share). REQUIRES: !writable_leaf.
+  bool force_share = false;
   // Directories a parent may resolve into (after following symlinks). Empty: the leaf's
   // directory tree only.
   std::vector<std::string> allowed_roots;

@@ -43,6 +43,7 @@ struct BenchArgs {
   std::string file;
   std::vector<std::string> roots;
   bool json = false;
+  bool force_share = false;
 };
 
 struct BenchPlan {
@@ -185,6 +186,7 @@ int RunBench(const BenchArgs& a) {
   disk::OpenOptions o{.format = *format,
                       .writable = a.write,
                       .direct = a.cache == "none",
+                      .force_share = a.force_share,
                       .allowed_roots = a.roots};
   Result<std::unique_ptr<VirtualDisk>> disk = OpenDisk(a.file, o);
   if (!disk.ok()) return ReportError(disk.status());
@@ -228,6 +230,7 @@ void RegisterBenchCommand(CLI::App& app) {
   AddJsonFlag(sub, &a->json, "the parameters, seconds, iops, bytes-per-second");
   AddFormatOption(sub, &a->format);
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share)->excludes("-w");
   sub->add_option("FILE", a->file, "The disk")->required();
   SetCommand(sub, [a] { return RunBench(*a); });
 }

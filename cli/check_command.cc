@@ -29,6 +29,7 @@ struct CheckArgs {
   std::string file;
   std::vector<std::string> roots;
   bool json = false;
+  bool force_share = false;
 };
 
 // A status from detection or Check: a file we know to be a damaged VHDX is "corrupted" (2);
@@ -131,7 +132,7 @@ int RunCheck(const CheckArgs& a) {
   if (!roots.ok()) return ReportError(roots.status());
   Progress progress("check", 0, a.json);
   Result<chain::ChainCheckReport> report = chain::CheckChain(
-      fs, file, {.allowed_roots = std::move(roots).value()},
+      fs, file, {.force_share = a.force_share, .allowed_roots = std::move(roots).value()},
       [&progress](uint64_t done, uint64_t total) {
         progress.Percent(static_cast<int>(done * 100 / std::max<uint64_t>(total, 1)));
       });
@@ -157,6 +158,7 @@ void RegisterCheckCommand(CLI::App& app) {
       "(never writes); exit codes as qemu-img check");
   AddJsonFlag(sub, &a->json, "result, counts, each image's findings, link errors");
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share);
   sub->add_option("FILE", a->file, "The image")->required();
   SetExitStatus(sub, {"0  consistent", "1  could not check (not a VHDX, missing file, I/O error)",
                       "2  corrupted or a broken chain link; also bad arguments (usage)",

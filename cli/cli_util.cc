@@ -90,6 +90,12 @@ CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots) 
       ->type_name("DIR");
 }
 
+CLI::Option* AddForceShareFlag(CLI::App* sub, bool* force_share) {
+  return sub->add_flag("-U,--force-share", *force_share,
+                       "Open read-only even while another process writes the disk (its image "
+                       "locks are shared; what is read may change meanwhile), as qemu-img -U");
+}
+
 CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what) {
   return sub->add_flag("--json", *json,
                        "Print JSON on stdout instead of the table: " + what +

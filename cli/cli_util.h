@@ -41,6 +41,10 @@ CLI::Option* AddFormatOption(CLI::App* sub, std::string* format);
 // image's parents may resolve into besides the leaf's own (see disk::ChainRoots).
 CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots);
 
+// Adds "-U,--force-share" storing into *force_share: a read-only command opens the disk beside
+// a writer (another hvdisk, qemu, a running VM) instead of failing with kInUse, as qemu-img -U.
+CLI::Option* AddForceShareFlag(CLI::App* sub, bool* force_share);
+
 // Adds a sector-size option ("--logical-sector" or "--physical-sector"): 512 or 4096, also
 // written with a suffix ("4K"); `help` says which default applies.
 CLI::Option* AddSectorOption(CLI::App* sub, const std::string& name, uint32_t* value,

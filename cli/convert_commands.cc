@@ -44,6 +44,7 @@ struct ConvertArgs {
   std::string dst;
   std::vector<std::string> roots;
   bool json = false;
+  bool force_share = false;  // the source's image locks (SRC only: DST is always locked)
 };
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
@@ -114,7 +115,7 @@ int RunConvert(const ConvertArgs& a) {
   Result<Format> format = disk::ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
   Result<std::unique_ptr<VirtualDisk>> src =
-      OpenDisk(a.src, {.format = *format, .allowed_roots = a.roots});
+      OpenDisk(a.src, {.format = *format, .force_share = a.force_share, .allowed_roots = a.roots});
   if (!src.ok()) return ReportError(src.status());
   FileSystem* fs = DefaultFileSystem();
   Result<bool> exists = fs->Exists(a.dst);
@@ -153,6 +154,10 @@ void RegisterConvert(CLI::App& app) {
   AddJsonFlag(sub, &a->json, "source, destination, format, virtual-size");
   AddFormatOption(sub, &a->src_format);
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share)
+      ->description(
+          "Open SRC even while another process writes it (its image locks are shared; what is "
+          "copied may change meanwhile), as qemu-img convert -U");
   sub->add_option("-O,--output-format", a->out_format,
                   "raw or vhdx (default: vhdx for a .vhdx/.avhdx DST, else raw)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
@@ -183,6 +188,7 @@ struct CompareArgs {
   std::string b;
   std::vector<std::string> roots;
   bool json = false;
+  bool force_share = false;
 };
 
 int CompareError(const Status& status) {
@@ -216,10 +222,10 @@ int RunCompare(const CompareArgs& args) {
   Result<Format> fb = disk::ParseFormat(args.format_b);
   if (!fa.ok() || !fb.ok()) return UsageError(InvalidArgument("bad format"));
   Result<std::unique_ptr<VirtualDisk>> a =
-      OpenDisk(args.a, {.format = *fa, .allowed_roots = args.roots});
+      OpenDisk(args.a, {.format = *fa, .force_share = args.force_share, .allowed_roots = args.roots});
   if (!a.ok()) return CompareError(a.status());
   Result<std::unique_ptr<VirtualDisk>> b =
-      OpenDisk(args.b, {.format = *fb, .allowed_roots = args.roots});
+      OpenDisk(args.b, {.format = *fb, .force_share = args.force_share, .allowed_roots = args.roots});
   if (!b.ok()) return CompareError(b.status());
   Progress progress("compare", std::max((*a)->size(), (*b)->size()), args.json);
   disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress.Update(done); }};
@@ -240,6 +246,7 @@ void RegisterCompare(CLI::App& app) {
   sub->add_option("-F,--format-b", a->format_b, "Format of B: raw or vhdx (default: detected)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share);
   sub->add_option("A", a->a, "First disk")->required();
   sub->add_option("B", a->b, "Second disk")->required();
   SetExitStatus(sub, {"0  same content", "1  different content",

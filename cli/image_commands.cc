@@ -135,6 +135,7 @@ struct InfoArgs {
   std::string format;
   std::string file;
   std::vector<std::string> roots;
+  bool force_share = false;
 };
 
 const char* TypeName(vhdx::DiskType t) {
@@ -252,9 +253,10 @@ void PrintInfoText(const Json& j) {
 Result<std::unique_ptr<disk::VirtualDisk>> OpenForInfo(const InfoArgs& a, disk::Format format,
                                                        Status* chain_error) {
   Result<std::unique_ptr<disk::VirtualDisk>> disk =
-      OpenDisk(a.file, {.format = format, .allowed_roots = a.roots});
-  if (disk.ok() || format == disk::Format::kRaw) return disk;
-  auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file, {.read_only = true});
+      OpenDisk(a.file, {.format = format, .force_share = a.force_share, .allowed_roots = a.roots});
+  if (disk.ok() || format == disk::Format::kRaw ||
+      disk.status().code() == Code::kInUse) return disk;
+  auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file, {.read_only = true, .force_share = a.force_share});
   if (!leaf.ok()) return disk.status();
   *chain_error = disk.status();
   return disk::FromImage(std::move(leaf).value());
@@ -309,6 +311,7 @@ void RegisterInfo(CLI::App& app) {
               "qemu-img info's keys where they exist; \"chain\": every layer, leaf first");
   AddFormatOption(sub, &a->format);
   AddAllowRootOption(sub, &a->roots);
+  AddForceShareFlag(sub, &a->force_share);
   sub->add_option("FILE", a->file, "The image")->required();
   SetCommand(sub, [a] { return RunInfo(*a); });
 }

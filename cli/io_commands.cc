@@ -33,11 +33,12 @@ struct FileArgs {
   std::string length;
   std::string pattern;
   std::vector<std::string> roots;
+  bool force_share = false;
 };
 
 Result<std::unique_ptr<VirtualDisk>> OpenFileDisk(const FileArgs& a, bool writable) {
   ASSIGN_OR_RETURN(disk::Format format, disk::ParseFormat(a.format));
-  return OpenDisk(a.file, {.format = format, .writable = writable, .allowed_roots = a.roots});
+  return OpenDisk(a.file, {.format = format, .writable = writable, .force_share = a.force_share, .allowed_roots = a.roots});
 }
 
 // ---- digest ------------------------------------------------------------------------------------
@@ -225,6 +226,7 @@ void RegisterContent(CLI::App& app) {
   AddJsonFlag(digest, &d->json, "filename, algorithm, digest, virtual-size");
   AddFormatOption(digest, &d->format);
   AddAllowRootOption(digest, &d->roots);
+  AddForceShareFlag(digest, &d->force_share);
   digest->add_option("FILE", d->file, "The disk")->required();
   SetCommand(digest, [d] { return RunDigest(*d); });
 
@@ -233,6 +235,7 @@ void RegisterContent(CLI::App& app) {
   AddJsonFlag(map, &m->json, "an array of extents, as 'qemu-img map --output=json'");
   AddFormatOption(map, &m->format);
   AddAllowRootOption(map, &m->roots);
+  AddForceShareFlag(map, &m->force_share);
   map->add_option("FILE", m->file, "The disk")->required();
   SetCommand(map, [m] { return RunMap(*m); });
 }
@@ -242,6 +245,7 @@ void RegisterReadWrite(CLI::App& app) {
   CLI::App* read = app.add_subcommand("read", "Copy LENGTH bytes at OFFSET to stdout");
   AddFormatOption(read, &r->format);
   AddAllowRootOption(read, &r->roots);
+  AddForceShareFlag(read, &r->force_share);
   read->add_option("FILE", r->file, "The disk")->required();
   read->add_option("OFFSET", r->offset, "Byte offset (K/M/G/T suffixes)")
       ->required()

@@ -3,6 +3,7 @@
 #include "chain/chain.h"
 #include "disk/raw_disk.h"
 #include "disk/vhdx_disk.h"
+#include "platform/image_lock.h"
 
 namespace hvdisk::disk {
 namespace {
@@ -31,8 +32,10 @@ Result<std::unique_ptr<VirtualDisk>> Open(FileSystem* fs, const std::string& pat
   ASSIGN_OR_RETURN(Format format, DetectFormat(fs, path, options.format));
   if (format == Format::kVhdx) {
     ASSIGN_OR_RETURN(std::vector<std::string> roots, ChainRoots(fs, path, options.allowed_roots));
-    chain::ChainOptions co{
-        .writable_leaf = options.writable, .direct = options.direct, .allowed_roots = roots};
+    chain::ChainOptions co{.writable_leaf = options.writable,
+                           .direct = options.direct,
+                           .force_share = options.force_share,
+                           .allowed_roots = roots};
     ASSIGN_OR_RETURN(std::unique_ptr<chain::Chain> chain, chain::Chain::Open(fs, path, co));
     return std::unique_ptr<VirtualDisk>(new VhdxDisk(path, std::move(chain)));
   }
@@ -40,6 +43,9 @@ Result<std::unique_ptr<VirtualDisk>> Open(FileSystem* fs, const std::string& pat
       options.writable ? hvdisk::OpenOptions::ReadWrite() : hvdisk::OpenOptions::ReadOnly();
   oo.direct = options.direct;
   ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, oo));
+  // A raw file is locked as qemu locks any image it opens (platform/image_lock.h).
+  RETURN_IF_ERROR(LockImage(*file, options.writable ? ImageAccess::kWrite : ImageAccess::kRead,
+                            options.force_share));
   ASSIGN_OR_RETURN(uint64_t size, file->Size());
   return std::unique_ptr<VirtualDisk>(new RawDisk(std::move(file), size, options.writable));
 }
@@ -47,6 +53,7 @@ Result<std::unique_ptr<VirtualDisk>> Open(FileSystem* fs, const std::string& pat
 Result<std::unique_ptr<VirtualDisk>> CreateRaw(FileSystem* fs, const std::string& path,
                                                uint64_t size, bool direct) {
   ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, hvdisk::OpenOptions::CreateNew()));
+  RETURN_IF_ERROR(LockImage(*file, ImageAccess::kWrite));
   RETURN_IF_ERROR(file->Truncate(size));
   std::unique_ptr<File> direct_file = direct ? OpenDirect(fs, path) : nullptr;
   return std::unique_ptr<VirtualDisk>(

@@ -1,6 +1,10 @@
 // Opening and creating disks: disk::Open for any existing disk (raw, one VHDX, or a differencing
 // chain), CreateRaw and CreateVhdx for new ones. Every file is reached through the FileSystem the
 // caller passes (not owned; it must outlive the disk).
+//
+// Locks: every disk holds qemu's image locks on its files while open (platform/image_lock.h),
+// raw files too: a writable disk excludes other writers and readers, a read-only one writers
+// (unless force_share, qemu's -U).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,7 @@ struct OpenOptions {
   Format format = Format::kAuto;  // kAuto: DetectFormat
   bool writable = false;          // the leaf only; a chain's parents are always read-only
   bool direct = false;            // O_DIRECT data path
+  bool force_share = false;       // read-only: share the image locks with writers (qemu's -U)
   // Directory trees a VHDX parent may resolve into besides the leaf's (see ChainRoots).
   std::vector<std::string> allowed_roots;
 };

@@ -175,18 +175,19 @@ bool NeedsRecovery(Store* store, const Guid& vm, const JournalScan& journal) {
 // The VM lock for a recovery, taken after the VM's kRecoverySlot (kept in *slots, to be released
 // after the VM: store.h). kInUse when another holder has the VM or another recovery is at it;
 // kAccessDenied when the lock file cannot be written (a read-only store, another user's).
-Result<std::unique_ptr<FileLock>> LockForRecovery(const std::string& path,
+Result<std::unique_ptr<FileLock>> LockForRecovery(FileSystem* fs, const std::string& path,
                                                   std::vector<std::unique_ptr<FileLock>>* slots) {
-  ASSIGN_OR_RETURN(std::unique_ptr<FileLock> slot,
-                   FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry, kRecoverySlot));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<FileLock> slot,
+      FileLock::Acquire(fs, path, LockMode::kExclusive, FileLock::kTry, kRecoverySlot));
   ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
-                   FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry));
+                   FileLock::Acquire(fs, path, LockMode::kExclusive, FileLock::kTry));
   slots->push_back(std::move(slot));
   return lock;
 }
 
 bool IsHeld(Store* store, const Guid& vm) {
-  Result<bool> held = FileLock::IsHeld(store->layout().VmLockPath(vm));
+  Result<bool> held = FileLock::IsHeld(store->fs(), store->layout().VmLockPath(vm));
   return !held.ok() || *held;
 }
 
@@ -206,10 +207,10 @@ Result<RecoveryReport> RecoverStore(Store* store) {
       continue;
     }
     const std::string path = store->layout().VmLockPath(vm);
-    Status usable = CheckLockFile(path);
-    Result<std::unique_ptr<FileLock>> lock = usable.ok()
-                                                 ? LockForRecovery(path, &recovery_slots)
-                                                 : Result<std::unique_ptr<FileLock>>(usable);
+    Status usable = CheckLockFile(store->fs(), path);
+    Result<std::unique_ptr<FileLock>> lock =
+        usable.ok() ? LockForRecovery(store->fs(), path, &recovery_slots)
+                    : Result<std::unique_ptr<FileLock>>(usable);
     if (!lock.ok() && lock.status().code() == Code::kInUse) {
       report.busy.push_back(vm);
       continue;

@@ -12,11 +12,11 @@
 
 namespace hvdisk::ops {
 
-Result<std::unique_ptr<FileLock>> AcquireLock(const std::string& path, LockMode mode,
-                                              std::chrono::milliseconds timeout,
+Result<std::unique_ptr<FileLock>> AcquireLock(FileSystem* fs, const std::string& path,
+                                              LockMode mode, std::chrono::milliseconds timeout,
                                               std::string_view what) {
-  RETURN_IF_ERROR(CheckLockFile(path).WithContext(what));
-  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(path, mode, timeout);
+  RETURN_IF_ERROR(CheckLockFile(fs, path).WithContext(what));
+  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(fs, path, mode, timeout);
   if (lock.ok()) return lock;
   Status st = lock.status();
   if (st.code() == Code::kInUse) return InUse(std::string(what) + " is in use: " + st.message());
@@ -29,7 +29,8 @@ Result<std::unique_ptr<FileLock>> AcquireLock(const std::string& path, LockMode 
 namespace {
 
 StoreLayout MakeLayout(const std::string& dir, const StoreOptions& options) {
-  return StoreLayout{dir, options.lock_dir.empty() ? dir : options.lock_dir};
+  (void)options;
+  return StoreLayout{dir, dir};
 }
 
 }  // namespace
@@ -37,14 +38,13 @@ StoreLayout MakeLayout(const std::string& dir, const StoreOptions& options) {
 Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions& options) {
   StoreLayout layout = MakeLayout(dir, options);
   RETURN_IF_ERROR(memfs::MakeDirs(fs, dir));
-  for (const std::string& sub :
-       {layout.JournalDir(), layout.JobsDir(), layout.VmsDir(), layout.TrashDir()}) {
+  for (const std::string& sub : {layout.JournalDir(), layout.JobsDir(), layout.VmsDir(),
+                                 layout.TrashDir(), JoinPath(layout.lock_dir, "locks")}) {
     RETURN_IF_ERROR(fs->CreateDir(sub));
   }
   RETURN_IF_ERROR(fs->SyncDir(dir));
   RETURN_IF_ERROR(fs->SyncDir(DirName(dir)));
-  RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
-  return FileLock::Acquire(layout.StoreLockPath(), LockMode::kShared, FileLock::kTry).status();
+  return FileLock::Acquire(fs, layout.StoreLockPath(), LockMode::kShared, FileLock::kTry).status();
 }
 
 Store::Store(FileSystem* fs, StoreLayout layout, StoreOptions options)
@@ -57,12 +57,11 @@ Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& di
   StoreLayout layout = MakeLayout(dir, options);
   RETURN_IF_ERROR(CheckStoreDirs(fs, layout));
   if (!options.read_only) {
-    RETURN_IF_ERROR(DefaultFileSystem()->CreateDir(JoinPath(layout.lock_dir, "locks")));
-    RETURN_IF_ERROR(
-        CheckRealDir(DefaultFileSystem(), JoinPath(layout.lock_dir, "locks"), "locks/"));
+    RETURN_IF_ERROR(fs->CreateDir(JoinPath(layout.lock_dir, "locks")));
+    RETURN_IF_ERROR(CheckRealDir(fs, JoinPath(layout.lock_dir, "locks"), "locks/"));
   }
   std::unique_ptr<Store> store(new Store(fs, layout, options));
-  ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(layout.StoreLockPath(), LockMode::kShared,
+  ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(fs, layout.StoreLockPath(), LockMode::kShared,
                                                    options.lock_timeout, "store " + dir));
   if (options.read_only) return store;
   Status trash_dir = EnsureTrashDir(fs, layout);
@@ -164,23 +163,24 @@ namespace {
 // holds the VM) waits for the recovery to end, then tries again; any other holder keeps the
 // status of the first attempt. The recovery releases the VM before its slot, so a conflict seen
 // with the slot free twice in a row is another holder (an operation, a consumer).
-Result<std::unique_ptr<FileLock>> LockForOperation(const std::string& path,
+Result<std::unique_ptr<FileLock>> LockForOperation(FileSystem* fs, const std::string& path,
                                                    std::chrono::milliseconds timeout,
                                                    const std::string& what) {
-  Result<std::unique_ptr<FileLock>> first = AcquireLock(path, LockMode::kExclusive, timeout, what);
+  Result<std::unique_ptr<FileLock>> first =
+      AcquireLock(fs, path, LockMode::kExclusive, timeout, what);
   if (first.ok()) return first;
   Result<std::unique_ptr<FileLock>> lock = first.status();
   for (int quiet = 0; !lock.ok() && quiet < 2;) {
     const Code code = lock.status().code();
     if (code != Code::kInUse && code != Code::kTimeout) return lock;
-    Result<bool> recovering = FileLock::IsHeld(path, LockMode::kExclusive, kRecoverySlot);
+    Result<bool> recovering = FileLock::IsHeld(fs, path, LockMode::kExclusive, kRecoverySlot);
     if (!recovering.ok()) return first;
     if (*recovering) {
       quiet = 0;
-      lock = FileLock::Acquire(path, LockMode::kExclusive, std::chrono::milliseconds(20));
+      lock = FileLock::Acquire(fs, path, LockMode::kExclusive, std::chrono::milliseconds(20));
     } else {
       ++quiet;
-      lock = FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry);
+      lock = FileLock::Acquire(fs, path, LockMode::kExclusive, FileLock::kTry);
     }
   }
   return lock.ok() ? std::move(lock) : std::move(first);
@@ -194,7 +194,7 @@ Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm) {
   }
   ASSIGN_OR_RETURN(
       std::unique_ptr<FileLock> lock,
-      LockForOperation(layout_.VmLockPath(vm), options_.lock_timeout, "VM " + vm.ToString()));
+      LockForOperation(fs_, layout_.VmLockPath(vm), options_.lock_timeout, "VM " + vm.ToString()));
   RecoveryReport report;
   RETURN_IF_ERROR(RecoverVm(vm, &report));
   return lock;

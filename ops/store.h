@@ -9,6 +9,7 @@
 // deadline, waiting past it fails with kTimeout. A recovery (below) holds a VM only while it
 // recovers it, and marks that by also holding kRecoverySlot of the VM's lock file: an operation
 // that finds the VM held by a recovery waits for it, whatever the timeout, instead of failing.
+// The lock files are on the store's FileSystem, as everything else of the store.
 //
 // Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
 // VM are rolled forward or back, stray temporaries removed, unnamed files quarantined into
@@ -56,8 +57,6 @@
 namespace hvdisk::ops {
 
 struct StoreOptions {
-  // A real directory for the lock files; empty: the store directory (which must then be real).
-  std::string lock_dir;
   std::chrono::milliseconds lock_timeout = FileLock::kTry;
   // Shared locks only, no recovery, no writes (see above).
   bool read_only = false;
@@ -163,8 +162,8 @@ Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationStat
                    std::string_view op);
 
 // Acquires a lock file with the store's timeout; kInUse/kTimeout name what is held.
-Result<std::unique_ptr<FileLock>> AcquireLock(const std::string& path, LockMode mode,
-                                              std::chrono::milliseconds timeout,
+Result<std::unique_ptr<FileLock>> AcquireLock(FileSystem* fs, const std::string& path,
+                                              LockMode mode, std::chrono::milliseconds timeout,
                                               std::string_view what);
 
 }  // namespace hvdisk::ops

@@ -85,8 +85,8 @@ Status CheckVmDisks(FileSystem* fs, const StoreLayout& layout, const VmRecord& r
   return Status::Ok();
 }
 
-Status CheckLockFile(const std::string& path) {
-  Status st = CheckRegularFile(DefaultFileSystem(), path, "lock file " + path);
+Status CheckLockFile(FileSystem* fs, const std::string& path) {
+  Status st = CheckRegularFile(fs, path, "lock file " + path);
   return st.code() == Code::kNotFound ? Status::Ok() : st;
 }
 

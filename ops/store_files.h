@@ -42,9 +42,9 @@ Status CheckVmDirs(FileSystem* fs, const StoreLayout& layout, const Guid& vm);
 // symbolic link (an operation would write through it) or anything else. kCorrupt naming it.
 Status CheckVmDisks(FileSystem* fs, const StoreLayout& layout, const VmRecord& record);
 
-// A lock file (on the real file system) is a regular file or missing (FileLock creates it):
-// kCorrupt for a symbolic link (never followed), a directory or anything else.
-Status CheckLockFile(const std::string& path);
+// A lock file is a regular file or missing (FileLock creates it): kCorrupt for a symbolic link
+// (never followed), a directory or anything else.
+Status CheckLockFile(FileSystem* fs, const std::string& path);
 
 // STORE/lost+found/.
 std::string LostFoundDir(const StoreLayout& layout);

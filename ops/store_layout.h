@@ -10,8 +10,8 @@
 //   STORE/vms/<vm-guid>/disks/        base.vhdx, rp-NNNN.avhdx, head-NNNN.avhdx,
 //                                     failover-<guid>.avhdx, test-<guid>.avhdx
 //
-// Lock files are real files (FileLock is fcntl-based), so they live under lock_dir, which is the
-// store itself unless a test runs the store on an in-memory FileSystem.
+// Lock files live on the store's FileSystem (FileLock goes through the File seam, so the
+// in-memory and crash file systems model them too), under lock_dir: the store itself.
 // Paths kept in records and intents are relative to the store root ("vms/<guid>/disks/x").
 // Thread safety: a value; const methods only.
 #pragma once
@@ -32,7 +32,7 @@ namespace hvdisk::ops {
 
 struct StoreLayout {
   std::string root;      // the store directory, as the FileSystem names it
-  std::string lock_dir;  // a real directory holding store.lock and locks/
+  std::string lock_dir;  // the directory holding store.lock and locks/ (the store root)
 
   std::string Abs(std::string_view relative) const;  // root joined with a store-relative path
   std::string JournalDir() const { return Abs("journal"); }

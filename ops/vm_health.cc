@@ -19,8 +19,9 @@ VmRecord Placeholder(const Guid& vm, std::vector<std::string> problems) {
 }
 
 // The lock file must be a file or missing: a symbolic link there is never followed.
-void CheckVmLockFile(const StoreLayout& layout, const Guid& vm, std::vector<std::string>* out) {
-  Status st = ops::CheckLockFile(layout.VmLockPath(vm));
+void CheckVmLockFile(FileSystem* fs, const StoreLayout& layout, const Guid& vm,
+                     std::vector<std::string>* out) {
+  Status st = ops::CheckLockFile(fs, layout.VmLockPath(vm));
   if (!st.ok()) out->push_back(st.message());
 }
 
@@ -56,7 +57,7 @@ Result<VmRecord> InspectVm(FileSystem* fs, const StoreLayout& layout, const Guid
                            const JournalScan& journal) {
   std::vector<std::string> problems;
   AddBadIntents(journal, vm, &problems);
-  CheckVmLockFile(layout, vm, &problems);
+  CheckVmLockFile(fs, layout, vm, &problems);
   Result<VmRecord> record = ReadVmRecordOf(fs, layout, vm);
   if (!record.ok() && record.status().code() == Code::kNotFound) {
     Result<FileKind> dir = fs->KindOf(layout.Abs(StoreLayout::VmDirRel(vm)));

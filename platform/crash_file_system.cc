@@ -92,6 +92,10 @@ class CrashFileSystem::CrashFile final : public File {
         writable_(writable),
         direct_(direct),
         generation_(generation) {}
+  ~CrashFile() override {
+    std::lock_guard lock(inode_->mu);
+    inode_->locks.Release(owner_);
+  }
 
   Result<size_t> ReadAt(uint64_t offset, std::span<std::byte> dst) override {
     std::shared_lock crash_lock(fs_->crash_mu_);
@@ -153,6 +157,24 @@ class CrashFileSystem::CrashFile final : public File {
 
   bool direct() const override { return direct_; }
 
+  // Locks are not durable: not mutating ops, and a crash drops them all (Crash()).
+  Status Lock(uint64_t start, uint64_t length, LockMode mode) override {
+    std::shared_lock crash_lock(fs_->crash_mu_);
+    RETURN_IF_ERROR(Check("lock", false));
+    return memfs::LockInode(*inode_, owner_, writable_, path(), start, length, mode);
+  }
+  Status Unlock(uint64_t start, uint64_t length) override {
+    std::shared_lock crash_lock(fs_->crash_mu_);
+    RETURN_IF_ERROR(Check("unlock", false));
+    return memfs::LockInode(*inode_, owner_, writable_, path(), start, length, std::nullopt);
+  }
+  Result<std::optional<RangeLock>> TestLock(uint64_t start, uint64_t length,
+                                            LockMode mode) override {
+    std::shared_lock crash_lock(fs_->crash_mu_);
+    RETURN_IF_ERROR(Check("test lock", false));
+    return memfs::TestLockInode(*inode_, owner_, path(), start, length, mode);
+  }
+
  private:
   // REQUIRES: crash_mu_ held (shared).
   Status Check(std::string_view op, bool mutating) {
@@ -167,6 +189,7 @@ class CrashFileSystem::CrashFile final : public File {
   const bool writable_;
   const bool direct_;
   const uint64_t generation_;
+  const uint64_t owner_ = memfs::LockTable::NewOwner();
 };
 
 CrashFileSystem::CrashFileSystem(size_t sector_size) : sector_size_(sector_size) {
@@ -347,6 +370,7 @@ void CrashFileSystem::Crash(uint64_t seed, CrashMode mode) {
     if (node.is_dir()) continue;
     std::lock_guard inode_lock(node.inode->mu);
     RecoverInode(AsCrash(*node.inode), sector_size_, rng, mode);
+    node.inode->locks.Clear();  // their holders died with the "power"
   }
   current_ = result;
   durable_ = std::move(result);

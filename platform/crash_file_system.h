@@ -18,6 +18,8 @@
 //    probability 1/2. Kept directory ops are replayed in order on the durable namespace, skipping
 //    those that no longer apply (e.g. a create whose directory was dropped). Afterwards the state
 //    is exactly the surviving one, every File opened before fails with kIoError, and Open sees it.
+//  * Byte-range locks (File::Lock) are modelled as MemFileSystem's and never durable: Crash()
+//    drops every lock, as the death of their processes would; they are not mutating ops.
 //
 // Crash points: SetCrashPoint(n) arms a trigger on the nth mutating op from now (write, flush,
 // truncate, allocate, rename, unlink, mkdir, rmdir, syncdir, and Open with create or truncate).

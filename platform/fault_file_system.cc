@@ -75,6 +75,14 @@ class FaultFileSystem::FaultFile final : public File {
   }
   Result<uint64_t> Size() override { return base_->Size(); }
   void StartWriteback() override { base_->StartWriteback(); }
+  Status Lock(uint64_t start, uint64_t length, LockMode mode) override {
+    return base_->Lock(start, length, mode);
+  }
+  Status Unlock(uint64_t start, uint64_t length) override { return base_->Unlock(start, length); }
+  Result<std::optional<RangeLock>> TestLock(uint64_t start, uint64_t length,
+                                            LockMode mode) override {
+    return base_->TestLock(start, length, mode);
+  }
   int native_handle() const override { return base_->native_handle(); }
   bool direct() const override { return base_->direct(); }
 

@@ -4,7 +4,8 @@
 // Each kind has a counter (every attempt, failed or not) and at most one FaultRule. An injected
 // failure is ErrnoStatus(rule.err, FileOpName(op), path) (so EIO arrives as kIoError, ENOSPC as
 // kNoSpace, ...; a rename names "from -> to") and the operation is not passed to the target.
-// IsDirectory, RealPath and File::Size are never counted nor failed.
+// IsDirectory, RealPath, File::Size and the byte-range locks (File::Lock, Unlock, TestLock:
+// forwarded) are never counted nor failed.
 //
 // Thread safety: thread-safe. The target must outlive the wrapper; Files opened through it may
 // outlive the wrapper (they share its counters and rules).

@@ -22,6 +22,18 @@ std::string_view FileKindName(FileKind kind) {
   return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
+Status File::Lock(uint64_t, uint64_t, LockMode) {
+  return Unsupported("lock " + path() + ": this file system has no byte-range locks");
+}
+
+Status File::Unlock(uint64_t, uint64_t) {
+  return Unsupported("unlock " + path() + ": this file system has no byte-range locks");
+}
+
+Result<std::optional<RangeLock>> File::TestLock(uint64_t, uint64_t, LockMode) {
+  return Unsupported("test lock " + path() + ": this file system has no byte-range locks");
+}
+
 Status File::ReadExactAt(uint64_t offset, std::span<std::byte> dst, std::string_view what) {
   ASSIGN_OR_RETURN(size_t n, ReadAt(offset, dst));
   if (n != dst.size()) {

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -58,6 +59,15 @@ struct OpenOptions {
 enum class FileKind : uint8_t { kFile, kDirectory, kSymlink, kOther };
 std::string_view FileKindName(FileKind kind);  // "a file", "a directory", "a symbolic link", ...
 
+// Byte-range locks (platform/file_lock.h and platform/image_lock.h build on them).
+enum class LockMode : uint8_t { kShared, kExclusive };
+// A lock another open file holds (File::TestLock).
+struct RangeLock {
+  LockMode mode = LockMode::kShared;
+  uint64_t start = 0;
+  uint64_t length = 0;
+};
+
 // Alignment that O_DIRECT I/O needs for offsets, lengths and buffer addresses.
 inline constexpr size_t kDirectAlignment = 4096;
 
@@ -85,6 +95,21 @@ class File {
   // A hint, not a barrier: starts writing this file's dirty pages back without waiting for them
   // (sync_file_range), so that a later Flush has less to wait for. No-op where unsupported.
   virtual void StartWriteback() {}
+
+  // Byte-range locks of this open file: open file description locks (fcntl F_OFD_SETLK /
+  // F_OFD_GETLK), held by this File object, not by its process: another File of the same file,
+  // in this process or any other, conflicts as another process would. Shared locks coexist; an
+  // exclusive one excludes every other lock on its bytes. Locking a range this File already holds
+  // converts it (POSIX semantics). Released by Unlock, when the File is destroyed, or when its
+  // process dies (a simulated crash drops them all). Try-only: a conflict is kInUse at once
+  // (waiting is FileLock's). An exclusive lock needs a File opened for writing (EBADF,
+  // kIoError, otherwise). kUnsupported where the file system has no such locks (the default).
+  // REQUIRES: length > 0.
+  virtual Status Lock(uint64_t start, uint64_t length, LockMode mode);
+  virtual Status Unlock(uint64_t start, uint64_t length);
+  // A lock of another open file on [start, start + length) that conflicts with `mode` (kShared:
+  // an exclusive lock; kExclusive: any lock), or nullopt. Takes nothing; a snapshot.
+  virtual Result<std::optional<RangeLock>> TestLock(uint64_t start, uint64_t length, LockMode mode);
 
   const std::string& path() const { return path_; }
   // The OS descriptor for the async backends (io_uring, libaio); -1 when not an OS file.

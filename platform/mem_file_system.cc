@@ -1,6 +1,7 @@
 #include "platform/mem_file_system.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -57,6 +58,74 @@ std::string SparseBytes::ToString() const {
   std::string out(static_cast<size_t>(size_), '\0');
   Read(0, std::as_writable_bytes(std::span(out)));
   return out;
+}
+
+uint64_t LockTable::NewOwner() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
+std::optional<RangeLock> LockTable::Conflict(uint64_t owner, uint64_t start, uint64_t length,
+                                             LockMode mode) const {
+  const uint64_t end = start + length;
+  for (const Held& h : locks_) {
+    if (h.owner == owner || h.end <= start || end <= h.start) continue;
+    if (mode == LockMode::kExclusive || h.mode == LockMode::kExclusive) {
+      return RangeLock{h.mode, h.start, h.end - h.start};
+    }
+  }
+  return std::nullopt;
+}
+
+bool LockTable::Set(uint64_t owner, uint64_t start, uint64_t length, std::optional<LockMode> mode) {
+  if (mode && Conflict(owner, start, length, *mode)) return false;
+  const uint64_t end = start + length;
+  std::vector<Held> kept;
+  for (const Held& h : locks_) {
+    if (h.owner != owner || h.end <= start || end <= h.start) {
+      kept.push_back(h);
+      continue;
+    }
+    if (h.start < start) kept.push_back({owner, h.mode, h.start, start});
+    if (end < h.end) kept.push_back({owner, h.mode, end, h.end});
+  }
+  if (mode) kept.push_back({owner, *mode, start, end});
+  locks_ = std::move(kept);
+  return true;
+}
+
+void LockTable::Release(uint64_t owner) {
+  std::erase_if(locks_, [owner](const Held& h) { return h.owner == owner; });
+}
+
+namespace {
+
+Status CheckLockRange(std::string_view op, std::string_view path, uint64_t start, uint64_t length) {
+  if (length == 0 || start > INT64_MAX || length > INT64_MAX - start) {
+    return ErrnoStatus(EINVAL, op, path);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LockInode(Inode& inode, uint64_t owner, bool writable, std::string_view path, uint64_t start,
+                 uint64_t length, std::optional<LockMode> mode) {
+  const std::string_view op = mode ? "lock" : "unlock";
+  RETURN_IF_ERROR(CheckLockRange(op, path, start, length));
+  if (mode == LockMode::kExclusive && !writable) return ErrnoStatus(EBADF, op, path);
+  std::lock_guard lock(inode.mu);
+  if (!inode.locks.Set(owner, start, length, mode)) {
+    return InUse(std::string(op) + " " + std::string(path) + ": held by another open file");
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<RangeLock>> TestLockInode(Inode& inode, uint64_t owner, std::string_view path,
+                                               uint64_t start, uint64_t length, LockMode mode) {
+  RETURN_IF_ERROR(CheckLockRange("test lock", path, start, length));
+  std::lock_guard lock(inode.mu);
+  return inode.locks.Conflict(owner, start, length, mode);
 }
 
 Status PosixError(int err, std::string_view op, std::string_view path) {
@@ -281,6 +350,10 @@ class MemFile final : public File {
  public:
   MemFile(std::string path, std::shared_ptr<memfs::Inode> inode, bool writable, bool direct)
       : File(std::move(path)), inode_(std::move(inode)), writable_(writable), direct_(direct) {}
+  ~MemFile() override {
+    std::lock_guard lock(inode_->mu);
+    inode_->locks.Release(owner_);
+  }
 
   Result<size_t> ReadAt(uint64_t offset, std::span<std::byte> dst) override {
     RETURN_IF_ERROR(memfs::CheckIo("read", path(), direct_, false, offset, dst.size(), dst.data()));
@@ -318,10 +391,22 @@ class MemFile final : public File {
   }
   bool direct() const override { return direct_; }
 
+  Status Lock(uint64_t start, uint64_t length, LockMode mode) override {
+    return memfs::LockInode(*inode_, owner_, writable_, path(), start, length, mode);
+  }
+  Status Unlock(uint64_t start, uint64_t length) override {
+    return memfs::LockInode(*inode_, owner_, writable_, path(), start, length, std::nullopt);
+  }
+  Result<std::optional<RangeLock>> TestLock(uint64_t start, uint64_t length,
+                                            LockMode mode) override {
+    return memfs::TestLockInode(*inode_, owner_, path(), start, length, mode);
+  }
+
  private:
   const std::shared_ptr<memfs::Inode> inode_;
   const bool writable_;
   const bool direct_;
+  const uint64_t owner_ = memfs::LockTable::NewOwner();
 };
 
 }  // namespace

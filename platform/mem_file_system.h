@@ -7,6 +7,9 @@
 // path in the message, except that EEXIST (create-exclusive, mkdir over a file) is kInUse and a
 // write/truncate/allocate through a read-only handle is kAccessDenied.
 //
+// Byte-range locks (File::Lock) are modelled: a per-file lock table shared by every open of the
+// file, each lock owned by the File that took it and released when that File is destroyed.
+//
 // O_DIRECT is checked: a File opened with `direct` rejects ReadAt/WriteAt whose offset, length or
 // buffer address is not a multiple of kDirectAlignment (EINVAL -> kIoError), as Linux does.
 #pragma once
@@ -17,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,13 +57,45 @@ class SparseBytes {
   std::map<uint64_t, std::vector<std::byte>> pages_;
 };
 
+// The byte-range locks of one file, as the kernel keeps OFD locks (File::Lock): each owner (one
+// open File, by a number unique in the process) holds shared or exclusive locks on ranges.
+// Not thread-safe: the inode's mu guards it. The count of locks is bounded by what owners set.
+class LockTable {
+ public:
+  static uint64_t NewOwner();  // a number no other owner has had
+  // The first lock of another owner on [start, start + length) that conflicts with `mode`.
+  std::optional<RangeLock> Conflict(uint64_t owner, uint64_t start, uint64_t length,
+                                    LockMode mode) const;
+  // Sets owner's lock on the range to `mode` (false, nothing changed, on a conflict), or
+  // clears it (nullopt), splitting owner's locks that cover more than the range.
+  bool Set(uint64_t owner, uint64_t start, uint64_t length, std::optional<LockMode> mode);
+  void Release(uint64_t owner);     // every lock of owner (its File is gone)
+  void Clear() { locks_.clear(); }  // every lock (their process died: a simulated crash)
+
+ private:
+  struct Held {
+    uint64_t owner;
+    LockMode mode;
+    uint64_t start, end;  // [start, end)
+  };
+  std::vector<Held> locks_;
+};
+
 // A file's storage, shared by the namespace entries and open handles that refer to it.
-// `mu` guards `data` and whatever a subclass adds.
+// `mu` guards `data`, `locks` and whatever a subclass adds.
 struct Inode {
   virtual ~Inode() = default;
   std::mutex mu;
   SparseBytes data;
+  LockTable locks;
 };
+
+// File::Lock, Unlock and TestLock on `inode` for the open File `owner` (MemFileSystem's and
+// CrashFileSystem's files): as PosixFile, an exclusive lock through a read-only File is EBADF.
+Status LockInode(Inode& inode, uint64_t owner, bool writable, std::string_view path, uint64_t start,
+                 uint64_t length, std::optional<LockMode> mode);
+Result<std::optional<RangeLock>> TestLockInode(Inode& inode, uint64_t owner, std::string_view path,
+                                               uint64_t start, uint64_t length, LockMode mode);
 
 // Errors as POSIX reports them: ErrnoStatus(err, op, path), but EEXIST maps to kInUse.
 Status PosixError(int err, std::string_view op, std::string_view path);

@@ -26,6 +26,30 @@ bool CopyUnsupported(int err) {
   return err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == EBADF;
 }
 
+// The flock of an OFD lock request on [start, start + length).
+struct flock RangeFlock(short type, uint64_t start, uint64_t length) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(start);
+  fl.l_len = static_cast<off_t>(length);
+  fl.l_pid = 0;  // F_OFD_* requires 0
+  return fl;
+}
+
+// What a failed F_OFD_SETLK / F_OFD_GETLK means: a conflict (kInUse), no OFD locks on this file
+// system (kUnsupported), or the errno's code.
+Status LockError(int err, std::string_view op, uint64_t start, const std::string& path) {
+  if (err == EAGAIN || err == EACCES) {
+    return InUse(AtOffset(op, start) + " " + path + ": held by another open file");
+  }
+  if (err == EINVAL || err == ENOLCK || err == ENOSYS || err == EOPNOTSUPP) {
+    return Unsupported(AtOffset(op, start) + " " + path + ": no byte-range locks here (" +
+                       ErrnoStatus(err, op, path).message() + ")");
+  }
+  return ErrnoStatus(err, AtOffset(op, start), path);
+}
+
 class PosixFile : public File {
  public:
   PosixFile(std::string path, int fd, bool direct)
@@ -106,10 +130,32 @@ class PosixFile : public File {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  Status Lock(uint64_t start, uint64_t length, LockMode mode) override {
+    return SetLock(mode == LockMode::kExclusive ? F_WRLCK : F_RDLCK, start, length);
+  }
+  Status Unlock(uint64_t start, uint64_t length) override {
+    return SetLock(F_UNLCK, start, length);
+  }
+  Result<std::optional<RangeLock>> TestLock(uint64_t start, uint64_t length,
+                                            LockMode mode) override {
+    struct flock fl = RangeFlock(mode == LockMode::kExclusive ? F_WRLCK : F_RDLCK, start, length);
+    if (::fcntl(fd_, F_OFD_GETLK, &fl) != 0) return LockError(errno, "test lock", start, path());
+    if (fl.l_type == F_UNLCK) return std::optional<RangeLock>();
+    return std::optional<RangeLock>(
+        RangeLock{fl.l_type == F_WRLCK ? LockMode::kExclusive : LockMode::kShared,
+                  static_cast<uint64_t>(fl.l_start), static_cast<uint64_t>(fl.l_len)});
+  }
+
   int native_handle() const override { return fd_; }
   bool direct() const override { return direct_; }
 
  private:
+  Status SetLock(short type, uint64_t start, uint64_t length) {
+    struct flock fl = RangeFlock(type, start, length);
+    if (::fcntl(fd_, F_OFD_SETLK, &fl) == 0) return Status::Ok();
+    return LockError(errno, type == F_UNLCK ? "unlock" : "lock", start, path());
+  }
+
   int fd_;
   bool direct_;
 };

@@ -65,6 +65,9 @@ struct CreateOptions {
 struct ImageOpenOptions {
   bool read_only = true;
   bool direct = false;  // O_DIRECT data path (metadata I/O is aligned either way)
+  // Read-only only: take the image locks that share everything (qemu's -U), so the open works
+  // while another process writes the image (platform/image_lock.h).
+  bool force_share = false;
 };
 
 // A piece of a virtual range as this file stores it.
@@ -85,6 +88,10 @@ struct CheckReport {
   bool log_replayed = false;
 };
 
+// Locks: every open (and a Create while it writes) holds qemu's image locks on the file
+// (platform/image_lock.h) until Close, Discard or destruction: a writable open excludes every
+// other writer and reader, hvdisk's or qemu's, and a read-only one excludes writers; kInUse with
+// the holder's lock named when another process (or another open in this one) conflicts.
 class Image : public VirtualDisk {
  public:
   // Creates a new file (fails with kInUse if it exists). Fixed images are fully allocated.
@@ -96,8 +103,9 @@ class Image : public VirtualDisk {
   // Validates every structure and the BAT against the file; never writes. `progress`, when set,
   // is called from the calling thread as the check advances (done of total, arbitrary units).
   using CheckProgress = std::function<void(uint64_t done, uint64_t total)>;
+  // force_share: as ImageOpenOptions::force_share.
   static Result<CheckReport> Check(FileSystem* fs, const std::string& path,
-                                   const CheckProgress& progress = {});
+                                   const CheckProgress& progress = {}, bool force_share = false);
 
   ~Image() override;  // a writable image not Closed is flushed and closed, errors ignored
 

@@ -123,9 +123,9 @@ Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects
 }
 
 Result<CheckReport> Image::Check(FileSystem* fs, const std::string& path,
-                                 const CheckProgress& progress) {
+                                 const CheckProgress& progress, bool force_share) {
   CheckReport report;
-  auto image = Open(fs, path, ImageOpenOptions{.read_only = true});
+  auto image = Open(fs, path, ImageOpenOptions{.read_only = true, .force_share = force_share});
   if (!image.ok()) {
     if (image.status().code() != Code::kCorrupt && image.status().code() != Code::kUnsupported) {
       return image.status();

@@ -4,13 +4,15 @@
 //   1 MiB    log (1 MiB)              2 MiB   metadata (1 MiB)
 //   3 MiB    BAT (rounded up to 1 MiB), then payload blocks (fixed: all of them, in order).
 //
-// Steps and crash points: (1) create the file exclusively; (2) write regions, metadata and BAT;
+// Steps and crash points: (1) create the file exclusively, and take the writer's image locks
+// (platform/image_lock.h; held until the file is closed); (2) write regions, metadata and BAT;
 // (3) reserve the payload of a fixed disk; (4) flush; (5) write the file identifier and both
 // headers; (6) flush; (7) sync the directory. A crash before (6) leaves a file without a valid
 // header, which no reader accepts as VHDX. A failed create (kNoSpace for a fixed disk on a full
 // disk) removes the partial file.
 #include <cstring>
 
+#include "platform/image_lock.h"
 #include "vhdx/bat.h"
 #include "vhdx/file_identifier.h"
 #include "vhdx/image_state.h"
@@ -136,7 +138,8 @@ Status Image::Create(FileSystem* fs, const std::string& path, const CreateOption
     return InvalidArgument("BAT larger than a region may be");
   }
   ASSIGN_OR_RETURN(auto file, fs->Open(path, OpenOptions::CreateNew()));
-  Status st = WriteNewImage(file.get(), options, params, metadata);
+  Status st = LockImage(*file, ImageAccess::kWrite);  // nobody opens it half written
+  if (st.ok()) st = WriteNewImage(file.get(), options, params, metadata);
   file.reset();
   if (st.ok()) st = fs->SyncDir(DirName(path));
   if (!st.ok()) {  // (e.g. kNoSpace) the partial file goes, so that a retry can create it

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "platform/image_lock.h"
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
@@ -189,6 +190,7 @@ Status Image::Close() {
     }
   }
   s->closed = true;
+  UnlockImage(*s->file);  // released with the file, for whoever opens it next
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 // Image::Open: validate every structure against the file before use, and replay the log.
 //
 // Steps (writable open; a read-only open writes nothing and replays in memory):
+//   (0) take the image locks (platform/image_lock.h), before reading anything;
 //   (1) read the header section; choose the current header (§2.2.2);
 //   (2) header update with a new FileWriteGuid, before any other change (§2.2.2.1);
 //   (3) replay the active log sequence on disk, then clear LogGuid (header update);
@@ -16,6 +17,7 @@
 #include <memory>
 
 #include "platform/hex.h"
+#include "platform/image_lock.h"
 #include "vhdx/file_identifier.h"
 #include "vhdx/image_state.h"
 
@@ -155,6 +157,8 @@ Result<std::unique_ptr<Image>> Image::Open(FileSystem* fs, const std::string& pa
   s->read_only = options.read_only;
   OpenOptions oo = options.read_only ? OpenOptions::ReadOnly() : OpenOptions::ReadWrite();
   ASSIGN_OR_RETURN(s->file, fs->Open(path, oo));
+  RETURN_IF_ERROR(LockImage(*s->file, options.read_only ? ImageAccess::kRead : ImageAccess::kWrite,
+                            options.force_share));
   if (options.direct) {
     oo.direct = true;
     ASSIGN_OR_RETURN(s->direct_file, fs->Open(path, oo));

@@ -114,7 +114,7 @@ std::string JobStore::OwnerLockPath(const Guid& id) const {
 }
 
 Result<std::unique_ptr<FileLock>> JobStore::Own(const Guid& id) {
-  return FileLock::Acquire(OwnerLockPath(id), LockMode::kExclusive, FileLock::kTry);
+  return FileLock::Acquire(fs_, OwnerLockPath(id), LockMode::kExclusive, FileLock::kTry);
 }
 
 Status JobStore::Write(const Job& job) {
@@ -153,7 +153,7 @@ Job Lost(Job job) {
 // A store this process cannot write (read-only, another user's) shows the job lost, unrecorded.
 Result<Job> JobStore::MarkIfLost(Job job) {
   if (IsFinished(job.state)) return job;
-  Result<bool> alive = FileLock::IsHeld(OwnerLockPath(job.id));
+  Result<bool> alive = FileLock::IsHeld(fs_, OwnerLockPath(job.id));
   if (!alive.ok() || *alive) return job;
   Result<std::unique_ptr<FileLock>> lock = Own(job.id);
   if (!lock.ok() && lock.status().code() == Code::kAccessDenied) {
@@ -184,7 +184,7 @@ Status JobStore::Prune() {
     if (!job.ok() || !IsFinished(job->state) || job->finished_ms > cutoff) continue;
     Status st = fs_->Unlink(RecordPath(*id));
     if (!st.ok() && st.code() != Code::kNotFound) return st;
-    (void)DefaultFileSystem()->Unlink(OwnerLockPath(*id));  // best effort: only a lock file
+    (void)fs_->Unlink(OwnerLockPath(*id));  // best effort: only a lock file
   }
   return Status::Ok();
 }

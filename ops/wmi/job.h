@@ -58,7 +58,7 @@ class JobStore {
  public:
   static constexpr std::chrono::minutes kDefaultRetention{5};
 
-  // `jobs_dir` on `fs`; owner locks under `lock_dir`/locks/ (a real directory).
+  // `jobs_dir` on `fs`; owner locks under `lock_dir`/locks/ on `fs` too.
   JobStore(FileSystem* fs, std::string jobs_dir, std::string lock_dir,
            std::chrono::milliseconds retention = kDefaultRetention);
 
@@ -75,6 +75,7 @@ class JobStore {
 
   std::string RecordPath(const Guid& id) const;
   std::string OwnerLockPath(const Guid& id) const;
+  FileSystem* fs() const { return fs_; }
 
  private:
   Result<Job> ReadRecord(const Guid& id);

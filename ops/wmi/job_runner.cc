@@ -58,7 +58,7 @@ void JobRunner::Finish(const Result<Guid>& result) {
   if (!result.ok() && !accepted_) {
     refused_ = result.status();
     owner_.reset();
-    (void)DefaultFileSystem()->Unlink(jobs_->OwnerLockPath(job_.id));  // no job: no lock file
+    (void)jobs_->fs()->Unlink(jobs_->OwnerLockPath(job_.id));  // no job: no lock file
     cv_.notify_all();
     return;
   }

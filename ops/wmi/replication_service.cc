@@ -48,7 +48,7 @@ Result<Store*> ReplicationService::OpenStore() {
   if (!store.ok()) return StoreUnavailable(dir_, store.status());
   store_ = std::move(store).value();
   FileSystem* jobs_fs = options_.jobs_fs != nullptr ? options_.jobs_fs : fs_;
-  jobs_ = std::make_unique<JobStore>(jobs_fs, store_->layout().JobsDir(), store_->layout().lock_dir,
+  jobs_ = std::make_unique<JobStore>(jobs_fs, store_->layout().JobsDir(), store_->layout().root,
                                      options_.job_retention);
   return store_.get();
 }

@@ -1,18 +1,24 @@
 // End-to-end tests of `hvdisk read`, `write`, `digest` and `map`.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "platform/content_digest.h"
+#include "platform/file.h"
+#include "platform/image_lock.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/testutil.h"
+#include "vhdx/image.h"
 
 namespace hvdisk {
 namespace {
@@ -236,6 +242,89 @@ TEST_F(IoCommandsTest, MapOfASparseRawFileShowsTheHole) {
   }
   EXPECT_TRUE(found);
   EXPECT_EQ(j[0]["zero"], true);
+}
+
+// Whether another open file holds byte `byte` of `path` (qemu's image-lock bytes: 101, a writer).
+bool LockedByOther(const std::string& path, uint64_t byte) {
+  auto probe = DefaultFileSystem()->Open(path, OpenOptions::ReadOnly());
+  if (!probe.ok()) return false;
+  Result<std::optional<RangeLock>> r = (*probe)->TestLock(byte, 1, LockMode::kExclusive);
+  return r.ok() && r->has_value();
+}
+
+// Issue 16: one `hvdisk write` of 1 GiB from stdin plus 20 concurrent `hvdisk write` calls on the
+// same image all exited 0 and left it corrupt ("BAT entry 0 ... overlaps BAT entry 1032"). Now
+// the 20 are refused (kInUse, exit 1) while the first holds the image, and check finds it clean.
+TEST_F(IoCommandsTest, ConcurrentWritersAreRefusedWhileOneWritesAndTheImageStaysConsistent) {
+  const std::string img = dir_.File("big.vhdx"), fifo = dir_.File("stdin");
+  ASSERT_EQ(Hvdisk("create " + Q(img) + " 2G"), 0);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  int big_rc = -1;
+  std::string big_out;
+  std::thread big([&] { big_rc = Hvdisk("write " + Q(img) + " 0 < " + Q(fifo), &big_out); });
+  const int fd = open(fifo.c_str(), O_WRONLY);  // once the shell opens it for hvdisk
+  ASSERT_GE(fd, 0);
+  const std::vector<std::byte> chunk = testing::PatternBytes(1 << 20, 16);
+  auto feed = [&](int chunks) {
+    for (int i = 0; i < chunks; ++i) {
+      ASSERT_EQ(write(fd, chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
+    }
+  };
+  feed(64);  // the writer is mid-copy, waiting for more of stdin
+  for (int i = 0; i < 500 && !LockedByOther(img, 101); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(LockedByOther(img, 101)) << "the first writer does not hold the image";
+  std::string ignored;
+  ASSERT_EQ(testing::RunCommand("for i in $(seq 1 20); do (" + Q(kHvdisk) + " write " + Q(img) +
+                                    " $((i * 1048576)) --pattern $i --length 1M >/dev/null 2>" +
+                                    Q(dir_.path()) + "/err.$i; echo $? >" + Q(dir_.path()) +
+                                    "/rc.$i) & done; wait",
+                                &ignored),
+            0);
+  feed(1024 - 64);
+  close(fd);
+  big.join();
+  EXPECT_EQ(big_rc, 0) << big_out;
+  for (int i = 1; i <= 20; ++i) {
+    const std::string n = std::to_string(i);
+    EXPECT_EQ(AsString(testing::ReadBinaryFile(dir_.File("rc." + n))), "1\n") << "writer " << n;
+    EXPECT_THAT(AsString(testing::ReadBinaryFile(dir_.File("err." + n))),
+                HasSubstr("kInUse: " + img + " is in use by another process"));
+  }
+  std::string out;
+  EXPECT_EQ(Hvdisk("check " + Q(img), &out), 0) << out;
+  std::string data;
+  ASSERT_EQ(Hvdisk("read " + Q(img) + " 5M 1M", &data, false), 0);
+  EXPECT_TRUE(data == AsString(chunk)) << "a refused writer's pattern landed";
+}
+
+TEST_F(IoCommandsTest, ReadOnlyCommandsRefuseADiskBeingWrittenUnlessForceShared) {
+  const std::string raw = dir_.File("disk.raw");
+  ASSERT_EQ(Hvdisk("convert " + Q(img_) + " " + Q(raw)), 0);
+  for (const std::string& disk : {img_, raw}) {
+    ASSERT_OK_AND_ASSIGN(auto writer, DefaultFileSystem()->Open(disk, OpenOptions::ReadWrite()));
+    ASSERT_OK(LockImage(*writer, ImageAccess::kWrite));
+    const std::string d = Q(disk), out_file = Q(dir_.File("out"));
+    for (const std::string& args :
+         {"read " + d + " 0 4K", "map " + d, "digest " + d, "info " + d,
+          "compare " + d + " " + Q(img_), "convert " + d + " " + out_file}) {
+      std::string out;
+      EXPECT_NE(Hvdisk(args, &out), 0) << args << "\n" << out;
+      EXPECT_THAT(out, HasSubstr("--force-share")) << args;
+      EXPECT_EQ(Hvdisk(args.substr(0, args.find(' ')) + " -U" + args.substr(args.find(' ')), &out),
+                0)
+          << args << "\n"
+          << out;
+      std::remove(dir_.File("out").c_str());
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(auto writer, DefaultFileSystem()->Open(img_, OpenOptions::ReadWrite()));
+  ASSERT_OK(LockImage(*writer, ImageAccess::kWrite));
+  std::string out;
+  EXPECT_EQ(Hvdisk("check " + Q(img_), &out), 1) << out;
+  EXPECT_EQ(Hvdisk("check -U " + Q(img_), &out), 0) << out;
+  EXPECT_EQ(Hvdisk("bench -c 10 -U " + Q(img_), &out), 0) << out;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "platform/image_lock.h"
 #include "platform/posix_file.h"
 #include "tests/testutil/testutil.h"
 #include "vhdx/image.h"
@@ -43,7 +44,8 @@ void MakeDirty(const std::string& path, int flushes, uint64_t block) {
     ASSERT_OK((*img)->Flush());
   }
   ASSERT_FALSE((*img)->log_guid().IsZero());
-  (void)img->release();  // abandoned with LogGuid set, as a killed process leaves it
+  UnlockImage(*(*img)->file());  // its image locks went with the "killed process"
+  (void)img->release();          // abandoned with LogGuid set, as a killed process leaves it
 }
 
 void ExpectQemuReplaysLikeUs(int flushes, uint64_t block) {

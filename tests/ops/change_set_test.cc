@@ -61,6 +61,14 @@ class ReadCountingFileSystem : public FileSystemWrapper {
       return f_->Allocate(offset, length);
     }
     Result<uint64_t> Size() override { return f_->Size(); }
+    Status Lock(uint64_t start, uint64_t length, LockMode mode) override {
+      return f_->Lock(start, length, mode);
+    }
+    Status Unlock(uint64_t start, uint64_t length) override { return f_->Unlock(start, length); }
+    Result<std::optional<RangeLock>> TestLock(uint64_t start, uint64_t length,
+                                              LockMode mode) override {
+      return f_->TestLock(start, length, mode);
+    }
 
    private:
     std::unique_ptr<File> f_;

@@ -76,9 +76,7 @@ class StoreCrashTest : public ::testing::TestWithParam<Scenario> {
     EXPECT_OK(fs->ImportFrom(&image_, "/"));
     return fs;
   }
-  StoreOptions Options(StoreOptions::Reclaim reclaim) const {
-    return {.lock_dir = locks_.path(), .reclaim = reclaim};
-  }
+  StoreOptions Options(StoreOptions::Reclaim reclaim) const { return {.reclaim = reclaim}; }
 
   // Runs the operation with a crash point at `point` (0: none); returns the ops it used.
   uint64_t Run(CrashFileSystem* fs, uint64_t point) {
@@ -133,7 +131,6 @@ class StoreCrashTest : public ::testing::TestWithParam<Scenario> {
     return out;
   }
 
-  hvdisk::testing::TempDir locks_;
   MemFileSystem image_;
   Guid vm_, test_vm_;
   StoreState before_;

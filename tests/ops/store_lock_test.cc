@@ -1,6 +1,7 @@
 // The store's locks against real processes and real file systems: operations racing on one VM,
 // a worker undisturbed by other processes opening the store, a read-only store (a tmpfs the test
-// remounts read-only) and a store of another user (the hvdisk binary run as nobody).
+// remounts read-only) and a store of another user (the hvdisk binary run as nobody); and on the
+// crash file system, which models them (a crash releases them).
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/store.h"
+#include "platform/crash_file_system.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/store_fixture.h"
 
@@ -157,9 +159,10 @@ TEST_F(StoreLockTest, OperationArrivingDuringARecoveryWaitsForIt) {
   ASSERT_EQ(vms.size(), 1u);
   ASSERT_OK_AND_ASSIGN(auto store, Store::Open(DefaultFileSystem(), dir_));
   const std::string lock_path = store->layout().VmLockPath(vms[0]);
-  auto slot = FileLock::Acquire(lock_path, LockMode::kExclusive, FileLock::kTry, kRecoverySlot);
+  auto slot = FileLock::Acquire(DefaultFileSystem(), lock_path, LockMode::kExclusive,
+                                FileLock::kTry, kRecoverySlot);
   ASSERT_OK(slot.status());
-  auto vm_lock = FileLock::Acquire(lock_path, LockMode::kExclusive);
+  auto vm_lock = FileLock::Acquire(DefaultFileSystem(), lock_path, LockMode::kExclusive);
   ASSERT_OK(vm_lock.status());
   std::thread recovery_ends([&] {
     std::this_thread::sleep_for(milliseconds(300));
@@ -302,6 +305,28 @@ TEST_F(StoreLockTest, AnotherUsersStoreReadsAndRefusesChangesAsAccessDenied) {
       run("vm --store " + Q(dir_) + " create other --base " + Q(tmp_.File("other.vhdx")), &out), 1)
       << out;
   EXPECT_NE(out.find("kAccessDenied"), std::string::npos) << out;
+}
+
+// Issue 16 item 4: the lock files lived on the real file system whatever the store's was (tests
+// gave a real lock_dir), so the in-memory and crash suites never saw them. Now they are the
+// store's files: two Stores on one CrashFileSystem exclude each other, and a crash, as the death
+// of the holder, releases the VM.
+TEST(StoreLockCrashTest, VmLocksAreTheStoresFilesAndACrashReleasesThem) {
+  CrashFileSystem fs;
+  testing::StoreEnv env(&fs);
+  ASSERT_OK_AND_ASSIGN(auto store, env.Create());
+  ASSERT_OK_AND_ASSIGN(Guid vm, env.MakeVm(*store, 0));
+  ASSERT_OK_AND_ASSIGN(auto held, store->LockVm(vm));
+  EXPECT_EQ(*fs.KindOf(store->layout().VmLockPath(vm)), FileKind::kFile);
+  EXPECT_EQ(store->layout().VmLockPath(vm).rfind("/store/locks/", 0), 0u);
+  ASSERT_OK_AND_ASSIGN(auto other, env.Open());
+  EXPECT_CODE(other->LockVm(vm), Code::kInUse);
+  fs.Crash(1, CrashMode::kDropAll);
+  ASSERT_OK_AND_ASSIGN(auto after, env.Open());
+  EXPECT_OK(after->LockVm(vm).status());
+  held.reset();  // the dead holder's lock goes with its handle: nothing of it remained
+  other.reset();
+  store.reset();
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ class WmiProcessTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(auto store, Store::Open(fs_, dir_, options()));
     ASSERT_OK_AND_ASSIGN(vm_, testing::MakeReplica(*store, tmp_.File("base.vhdx"), 2));
   }
-  StoreOptions options() const { return {.lock_dir = locks_.path()}; }
+  StoreOptions options() const { return {}; }
   ServiceOptions service_options() const { return {.store = options()}; }
   ReplicationState State() {
     auto store = Store::Open(fs_, dir_, options()).value();
@@ -81,7 +81,6 @@ class WmiProcessTest : public ::testing::Test {
 
   FileSystem* fs_ = DefaultFileSystem();
   hvdisk::testing::TempDir tmp_;
-  hvdisk::testing::TempDir locks_;
   std::string dir_ = tmp_.File("store");
   Guid vm_;
 };
@@ -172,10 +171,11 @@ TEST_F(WmiProcessTest, StoreFilesNotWritableByTheCallerIsAccessDenied_32769) {
   namespace stdfs = std::filesystem;
   stdfs::permissions(tmp_.path(),
                      stdfs::perms::all & ~stdfs::perms::others_write & ~stdfs::perms::group_write);
-  for (const auto& e : stdfs::recursive_directory_iterator(locks_.path())) {
+  const std::string locks = dir_ + "/locks";
+  for (const auto& e : stdfs::recursive_directory_iterator(locks)) {
     stdfs::permissions(e.path(), stdfs::perms::all);
   }
-  stdfs::permissions(locks_.path(), stdfs::perms::all);
+  stdfs::permissions(locks, stdfs::perms::all);
   Child child([&](int fd) {
     if (setgid(65534) != 0 || setuid(65534) != 0) return WriteLine(fd, "setuid failed");
     ReplicationService service(fs_, dir_, service_options());

@@ -30,7 +30,6 @@ class WmiServiceTest : public ::testing::Test {
     service_ = NewService();
   }
   std::unique_ptr<ReplicationService> NewService(ServiceOptions options = {}) {
-    options.store.lock_dir = env_.locks.path();
     options.jobs_fs = &mem_;  // job records stay out of the faults aimed at the engine
     return std::make_unique<ReplicationService>(&gate_, "/store", options);
   }

@@ -27,7 +27,7 @@ pid_t HoldInChild(const std::string& path, LockMode mode, int hold_ms) {
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    auto lock = FileLock::Acquire(path, mode, FileLock::kForever);
+    auto lock = FileLock::Acquire(DefaultFileSystem(), path, mode, FileLock::kForever);
     char c = lock.ok() ? 'y' : 'n';
     if (write(fds[1], &c, 1) != 1) _exit(3);
     std::this_thread::sleep_for(milliseconds(hold_ms));
@@ -51,10 +51,10 @@ TEST(FileLockTest, SecondProcessContendingGetsInUse) {
   std::string path = dir.File("store.lock");
   pid_t child = HoldInChild(path, LockMode::kExclusive, 500);
   ASSERT_GT(child, 0);
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kExclusive), Code::kInUse);
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kShared), Code::kInUse);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive), Code::kInUse);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kShared), Code::kInUse);
   EXPECT_EQ(Reap(child), 0);
-  EXPECT_OK(FileLock::Acquire(path, LockMode::kExclusive));
+  EXPECT_OK(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
 }
 
 TEST(FileLockTest, TimedWaitPastDeadlineGetsTimeout) {
@@ -63,10 +63,12 @@ TEST(FileLockTest, TimedWaitPastDeadlineGetsTimeout) {
   pid_t child = HoldInChild(path, LockMode::kExclusive, 1500);
   ASSERT_GT(child, 0);
   auto start = std::chrono::steady_clock::now();
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kExclusive, milliseconds(200)), Code::kTimeout);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive, milliseconds(200)),
+              Code::kTimeout);
   EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(200));
   // A deadline beyond the holder's release succeeds.
-  EXPECT_OK(FileLock::Acquire(path, LockMode::kExclusive, milliseconds(10000)));
+  EXPECT_OK(
+      FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive, milliseconds(10000)));
   EXPECT_EQ(Reap(child), 0);
 }
 
@@ -76,22 +78,27 @@ TEST(FileLockTest, SharedHoldersCoexistAcrossProcessesAndBlockExclusive) {
   pid_t child = HoldInChild(path, LockMode::kShared, 500);
   ASSERT_GT(child, 0);
   {
-    ASSERT_OK_AND_ASSIGN(auto mine, FileLock::Acquire(path, LockMode::kShared));
+    ASSERT_OK_AND_ASSIGN(auto mine,
+                         FileLock::Acquire(DefaultFileSystem(), path, LockMode::kShared));
     EXPECT_EQ(mine->mode(), LockMode::kShared);
   }
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kExclusive), Code::kInUse);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive), Code::kInUse);
   EXPECT_EQ(Reap(child), 0);
 }
 
 TEST(FileLockTest, ThreadsOfOneProcessExcludeEachOther) {
   testing::TempDir dir;
   std::string path = dir.File("vm.lock");
-  ASSERT_OK_AND_ASSIGN(auto a, FileLock::Acquire(path, LockMode::kExclusive));
-  std::thread t([&] { EXPECT_CODE(FileLock::Acquire(path, LockMode::kShared), Code::kInUse); });
+  ASSERT_OK_AND_ASSIGN(auto a, FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
+  std::thread t([&] {
+    EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kShared), Code::kInUse);
+  });
   t.join();
   {
-    ASSERT_OK_AND_ASSIGN(auto s1, FileLock::Acquire(dir.File("other.lock"), LockMode::kShared));
-    ASSERT_OK_AND_ASSIGN(auto s2, FileLock::Acquire(dir.File("other.lock"), LockMode::kShared));
+    ASSERT_OK_AND_ASSIGN(
+        auto s1, FileLock::Acquire(DefaultFileSystem(), dir.File("other.lock"), LockMode::kShared));
+    ASSERT_OK_AND_ASSIGN(
+        auto s2, FileLock::Acquire(DefaultFileSystem(), dir.File("other.lock"), LockMode::kShared));
   }
   a.reset();
   // Releasing the in-process holder released the OS lock: another process can take it.
@@ -128,16 +135,17 @@ int ChildTriesExclusive(const std::string& path) {
 TEST(FileLockTest, ClosingAnotherDescriptorOfTheLockFileKeepsTheLock) {
   testing::TempDir dir;
   std::string path = dir.File("job.lock");
-  ASSERT_OK_AND_ASSIGN(auto held, FileLock::Acquire(path, LockMode::kExclusive));
+  ASSERT_OK_AND_ASSIGN(auto held,
+                       FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
   const int fd = open(path.c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
   close(fd);
   EXPECT_EQ(ChildTriesExclusive(path), 1) << "a plain open and close dropped the lock";
   // A second holder in this process tries and fails (as a poller checking the owner does).
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kExclusive), Code::kInUse);
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kShared), Code::kInUse);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive), Code::kInUse);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kShared), Code::kInUse);
   EXPECT_EQ(ChildTriesExclusive(path), 1) << "a failed second Acquire dropped the lock";
-  ASSERT_OK_AND_ASSIGN(bool is_held, FileLock::IsHeld(path));
+  ASSERT_OK_AND_ASSIGN(bool is_held, FileLock::IsHeld(DefaultFileSystem(), path));
   EXPECT_TRUE(is_held);
   EXPECT_EQ(ChildTriesExclusive(path), 1) << "IsHeld dropped the lock";
   held.reset();
@@ -149,7 +157,8 @@ TEST(FileLockTest, ClosingAnotherDescriptorOfTheLockFileKeepsTheLock) {
 TEST(FileLockTest, ReleaseIsNotDelayedByAChildForkedWhileHeld) {
   testing::TempDir dir;
   std::string path = dir.File("vm.lock");
-  ASSERT_OK_AND_ASSIGN(auto held, FileLock::Acquire(path, LockMode::kExclusive));
+  ASSERT_OK_AND_ASSIGN(auto held,
+                       FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
   pid_t sleeper = fork();
   if (sleeper == 0) {
     std::this_thread::sleep_for(milliseconds(1000));
@@ -157,35 +166,38 @@ TEST(FileLockTest, ReleaseIsNotDelayedByAChildForkedWhileHeld) {
   }
   held.reset();
   EXPECT_EQ(ChildTriesExclusive(path), 0) << "the forked child kept the released lock";
-  EXPECT_OK(FileLock::Acquire(path, LockMode::kExclusive));
+  EXPECT_OK(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
   EXPECT_EQ(Reap(sleeper), 0);
 }
 
 TEST(FileLockTest, IsHeldSeesHoldersOfEveryProcessAndCreatesNothing) {
   testing::TempDir dir;
   std::string path = dir.File("vm.lock");
-  ASSERT_OK_AND_ASSIGN(bool held, FileLock::IsHeld(path));
+  ASSERT_OK_AND_ASSIGN(bool held, FileLock::IsHeld(DefaultFileSystem(), path));
   EXPECT_FALSE(held);
   EXPECT_NE(access(path.c_str(), F_OK), 0) << "IsHeld created the lock file";
   pid_t child = HoldInChild(path, LockMode::kShared, 300);
   ASSERT_GT(child, 0);
-  EXPECT_TRUE(*FileLock::IsHeld(path, LockMode::kExclusive));
-  EXPECT_FALSE(*FileLock::IsHeld(path, LockMode::kShared));
-  EXPECT_FALSE(*FileLock::IsHeld(path, LockMode::kExclusive, 1)) << "slots are independent";
+  EXPECT_TRUE(*FileLock::IsHeld(DefaultFileSystem(), path, LockMode::kExclusive));
+  EXPECT_FALSE(*FileLock::IsHeld(DefaultFileSystem(), path, LockMode::kShared));
+  EXPECT_FALSE(*FileLock::IsHeld(DefaultFileSystem(), path, LockMode::kExclusive, 1))
+      << "slots are independent";
   EXPECT_EQ(Reap(child), 0);
-  EXPECT_FALSE(*FileLock::IsHeld(path));
+  EXPECT_FALSE(*FileLock::IsHeld(DefaultFileSystem(), path));
 }
 
 TEST(FileLockTest, SlotsOfOneFileAreIndependentLocks) {
   testing::TempDir dir;
   std::string path = dir.File("vm.lock");
-  ASSERT_OK_AND_ASSIGN(auto slot0, FileLock::Acquire(path, LockMode::kExclusive));
-  ASSERT_OK_AND_ASSIGN(auto slot1,
-                       FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry, 1));
-  EXPECT_CODE(FileLock::Acquire(path, LockMode::kExclusive, FileLock::kTry, 1), Code::kInUse);
+  ASSERT_OK_AND_ASSIGN(auto slot0,
+                       FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
+  ASSERT_OK_AND_ASSIGN(auto slot1, FileLock::Acquire(DefaultFileSystem(), path,
+                                                     LockMode::kExclusive, FileLock::kTry, 1));
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive, FileLock::kTry, 1),
+              Code::kInUse);
   slot0.reset();
-  EXPECT_TRUE(*FileLock::IsHeld(path, LockMode::kExclusive, 1));
-  EXPECT_OK(FileLock::Acquire(path, LockMode::kExclusive));
+  EXPECT_TRUE(*FileLock::IsHeld(DefaultFileSystem(), path, LockMode::kExclusive, 1));
+  EXPECT_OK(FileLock::Acquire(DefaultFileSystem(), path, LockMode::kExclusive));
 }
 
 // A small tmpfs the test mounts, remounted read-only on request; unmounted at the end.
@@ -210,12 +222,19 @@ class ReadOnlyMount {
 TEST(FileLockTest, SharedLockWorksOnAReadOnlyFileSystemAndExclusiveIsAccessDenied) {
   ReadOnlyMount mnt;
   ASSERT_TRUE(mnt.ok()) << "mount tmpfs: " << std::strerror(errno);
-  { ASSERT_OK(FileLock::Acquire(mnt.File("store.lock"), LockMode::kShared).status()); }
+  {
+    ASSERT_OK(
+        FileLock::Acquire(DefaultFileSystem(), mnt.File("store.lock"), LockMode::kShared).status());
+  }
   ASSERT_TRUE(mnt.MakeReadOnly()) << std::strerror(errno);
-  ASSERT_OK_AND_ASSIGN(auto a, FileLock::Acquire(mnt.File("store.lock"), LockMode::kShared));
-  ASSERT_OK_AND_ASSIGN(auto b, FileLock::Acquire(mnt.File("store.lock"), LockMode::kShared));
-  EXPECT_CODE(FileLock::Acquire(mnt.File("store.lock"), LockMode::kExclusive), Code::kAccessDenied);
-  EXPECT_CODE(FileLock::Acquire(mnt.File("missing.lock"), LockMode::kShared), Code::kAccessDenied);
+  ASSERT_OK_AND_ASSIGN(
+      auto a, FileLock::Acquire(DefaultFileSystem(), mnt.File("store.lock"), LockMode::kShared));
+  ASSERT_OK_AND_ASSIGN(
+      auto b, FileLock::Acquire(DefaultFileSystem(), mnt.File("store.lock"), LockMode::kShared));
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), mnt.File("store.lock"), LockMode::kExclusive),
+              Code::kAccessDenied);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), mnt.File("missing.lock"), LockMode::kShared),
+              Code::kAccessDenied);
 }
 
 // Finding 9: a lock directory the caller cannot write is kAccessDenied, not kNotFound.
@@ -223,16 +242,17 @@ TEST(FileLockTest, UnwritableLockDirectoryIsAccessDeniedForAnotherUser) {
   testing::TempDir dir;
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
   const std::string existing = dir.File("store.lock");
-  ASSERT_OK(FileLock::Acquire(existing, LockMode::kShared).status());
+  ASSERT_OK(FileLock::Acquire(DefaultFileSystem(), existing, LockMode::kShared).status());
   ASSERT_EQ(chmod(existing.c_str(), 0644), 0);
   ASSERT_EQ(getuid(), 0u) << "the test runs as root to switch to an unprivileged user";
   int code = InChild([&] {
     if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) return 9;
-    auto missing = FileLock::Acquire(dir.File("vm.lock"), LockMode::kExclusive);
+    auto missing =
+        FileLock::Acquire(DefaultFileSystem(), dir.File("vm.lock"), LockMode::kExclusive);
     if (missing.ok() || missing.status().code() != Code::kAccessDenied) return 1;
-    auto excl = FileLock::Acquire(existing, LockMode::kExclusive);
+    auto excl = FileLock::Acquire(DefaultFileSystem(), existing, LockMode::kExclusive);
     if (excl.ok() || excl.status().code() != Code::kAccessDenied) return 2;
-    return FileLock::Acquire(existing, LockMode::kShared).ok() ? 0 : 3;
+    return FileLock::Acquire(DefaultFileSystem(), existing, LockMode::kShared).ok() ? 0 : 3;
   });
   EXPECT_EQ(code, 0) << "1: missing lock not kAccessDenied; 2: exclusive; 3: shared failed";
 }
@@ -240,8 +260,10 @@ TEST(FileLockTest, UnwritableLockDirectoryIsAccessDeniedForAnotherUser) {
 TEST(FileLockTest, LockFileThatIsADirectoryIsCorrupt) {
   testing::TempDir dir;
   ASSERT_EQ(mkdir(dir.File("d.lock").c_str(), 0755), 0);
-  EXPECT_CODE(FileLock::Acquire(dir.File("d.lock"), LockMode::kShared), Code::kCorrupt);
-  EXPECT_CODE(FileLock::Acquire(dir.File("d.lock"), LockMode::kExclusive), Code::kCorrupt);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), dir.File("d.lock"), LockMode::kShared),
+              Code::kCorrupt);
+  EXPECT_CODE(FileLock::Acquire(DefaultFileSystem(), dir.File("d.lock"), LockMode::kExclusive),
+              Code::kCorrupt);
 }
 
 }  // namespace

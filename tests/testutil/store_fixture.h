@@ -44,15 +44,12 @@ std::vector<std::string> TransitionProblems(const StoreState& before, const Stor
 // intents, orphans, missing or unclean images, chains that do not open). Empty when it holds.
 std::vector<std::string> ContractProblems(Store& store);
 
-// A store on `fs` at /store with its locks in a real temporary directory.
+// A store on `fs` at /store (its lock files with it, on `fs`).
 struct StoreEnv {
   explicit StoreEnv(FileSystem* fs) : fs(fs) {}
   FileSystem* fs;
-  hvdisk::testing::TempDir locks;
   // Synchronous reclamation: the trash is empty whenever an operation returns (deterministic).
-  StoreOptions options() const {
-    return {.lock_dir = locks.path(), .reclaim = StoreOptions::Reclaim::kSynchronous};
-  }
+  StoreOptions options() const { return {.reclaim = StoreOptions::Reclaim::kSynchronous}; }
   Result<std::unique_ptr<Store>> Create();  // Store::Create then Open
   Result<std::unique_ptr<Store>> Open() { return Store::Open(fs, "/store", options()); }
   // Creates a VM "vm1" from a fresh base at /base.vhdx, applies a change and takes `points`

@@ -117,6 +117,7 @@ TEST_F(ImageTest, UnflushedMetadataIsLoggedAndReplayedAfterAbandonment) {
   ASSERT_OK_AND_ASSIGN(auto ro, Image::Open(fs_, p, {}));
   EXPECT_FALSE(ro->log_guid().IsZero());
   EXPECT_EQ(ReadAll(ro.get(), kMiB, data.size()), data);
+  ro.reset();  // a writer opens the image alone (image locks)
   auto rw = OpenRw(p);
   EXPECT_TRUE(rw->log_guid().IsZero());  // replayed on disk, LogGuid cleared
   EXPECT_EQ(ReadAll(rw.get(), kMiB, data.size()), data);

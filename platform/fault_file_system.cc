@@ -140,6 +140,17 @@ Status FaultFileSystem::Unlink(const std::string& path) {
   return target()->Unlink(path);
 }
 
+Status FaultFileSystem::RenameBeneath(const std::string& dir, const std::string& from,
+                                      const std::string& to) {
+  RETURN_IF_ERROR(Intercept(FileOp::kRename, from + " -> " + to));
+  return target()->RenameBeneath(dir, from, to);
+}
+
+Status FaultFileSystem::UnlinkBeneath(const std::string& dir, const std::string& path) {
+  RETURN_IF_ERROR(Intercept(FileOp::kUnlink, path));
+  return target()->UnlinkBeneath(dir, path);
+}
+
 Status FaultFileSystem::CreateDir(const std::string& path) {
   RETURN_IF_ERROR(Intercept(FileOp::kMkdir, path));
   return target()->CreateDir(path);

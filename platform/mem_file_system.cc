@@ -331,6 +331,8 @@ Result<std::unique_ptr<File>> MemFileSystem::Open(const std::string& path,
   if ((opts.create || opts.truncate) && !opts.write) {
     return InvalidArgument("open " + path + ": create and truncate need write");
   }
+  // No symbolic links here: confinement is the path's form.
+  if (!opts.beneath.empty()) RETURN_IF_ERROR(PathBeneath(opts.beneath, path).status());
   ASSIGN_OR_RETURN(std::string p, memfs::Namespace::Normalize(path, "open"));
   std::lock_guard lock(mu_);
   bool created;

@@ -75,6 +75,7 @@ class FaultFileSystem::FaultFile final : public File {
   }
   Result<uint64_t> Size() override { return base_->Size(); }
   void StartWriteback() override { base_->StartWriteback(); }
+  uint64_t NextData(uint64_t offset) override { return base_->NextData(offset); }
   int native_handle() const override { return base_->native_handle(); }
   bool direct() const override { return base_->direct(); }
 

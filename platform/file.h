@@ -90,6 +90,10 @@ class File {
   // A hint, not a barrier: starts writing this file's dirty pages back without waiting for them
   // (sync_file_range), so that a later Flush has less to wait for. No-op where unsupported.
   virtual void StartWriteback() {}
+  // The first offset at or after `offset` that may hold data (SEEK_DATA): everything before it
+  // reads as zeros (a hole). UINT64_MAX when only a hole lies beyond `offset`; `offset` itself
+  // when unknown (the default). Lets scans skip what a sparse file never stored.
+  virtual uint64_t NextData(uint64_t offset) { return offset; }
 
   const std::string& path() const { return path_; }
   // The OS descriptor for the async backends (io_uring, libaio); -1 when not an OS file.

@@ -53,6 +53,12 @@ void SparseBytes::Resize(uint64_t size) {
   size_ = size;
 }
 
+uint64_t SparseBytes::NextData(uint64_t offset) const {
+  auto it = pages_.lower_bound(offset / kPageSize);
+  if (it == pages_.end()) return UINT64_MAX;
+  return std::max(offset, it->first * kPageSize);
+}
+
 std::string SparseBytes::ToString() const {
   std::string out(static_cast<size_t>(size_), '\0');
   Read(0, std::as_writable_bytes(std::span(out)));
@@ -315,6 +321,10 @@ class MemFile final : public File {
   Result<uint64_t> Size() override {
     std::lock_guard lock(inode_->mu);
     return inode_->data.size();
+  }
+  uint64_t NextData(uint64_t offset) override {
+    std::lock_guard lock(inode_->mu);
+    return inode_->data.NextData(offset);
   }
   bool direct() const override { return direct_; }
 

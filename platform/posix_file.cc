@@ -81,6 +81,12 @@ class PosixFile : public File {
 
   void StartWriteback() override { (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE); }
 
+  uint64_t NextData(uint64_t offset) override {
+    const off_t data = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
+    if (data >= 0) return static_cast<uint64_t>(data);
+    return errno == ENXIO ? UINT64_MAX : offset;  // ENXIO: only a hole up to the end
+  }
+
   Status Flush() override {
     if (::fsync(fd_) != 0) return ErrnoStatus(errno, "flush", path());
     return Status::Ok();

@@ -74,12 +74,12 @@ class ConfinedFileSystemTest : public ::testing::Test {
                        {.reclaim = StoreOptions::Reclaim::kSynchronous});
   }
   std::string Abs(const std::string& rel) const { return store_dir_ + "/" + rel; }
-  // Arms the swap of the store-relative directory `rel` for a link to outside/<as>, a copy of
-  // it (the directory itself, moved), before the first open of a path ending in `trigger`.
+  // Arms the swap of the store-relative directory `rel` for a link to outside/<as> (the
+  // directory itself, moved there), before the first open of a path ending in `trigger`.
   void SwapOnOpen(const std::string& rel, const std::string& as, const std::string& trigger) {
     const std::string dir = Abs(rel), moved = outside_ + "/" + as;
-    before_ = Snapshot(dir);
-    swap_.Arm(trigger, [dir, moved] {
+    swap_.Arm(trigger, [this, dir, moved] {
+      before_ = Snapshot(dir);  // what the store made of it so far
       stdfs::rename(dir, moved);
       stdfs::create_directory_symlink(moved, dir);
     });
@@ -109,8 +109,9 @@ TEST_F(ConfinedFileSystemTest, DisksSwappedForALinkJustBeforeApplyOpensTheHeadIs
   ExpectOutsideUntouched("disks");
 }
 
-TEST_F(ConfinedFileSystemTest, VmDirSwappedForALinkBetweenTheRecordCheckAndItsOpenIsNotFollowed) {
-  SwapOnOpen(StoreLayout::VmDirRel(vm_), "vm", "/vm.json");
+TEST_F(ConfinedFileSystemTest,
+       VmDirSwappedForALinkAfterItsChecksBeforeTheRecordIsWrittenIsNotFollowed) {
+  SwapOnOpen(StoreLayout::VmDirRel(vm_), "vm", "/vm.json.tmp");
   Result<RecoveryPoint> point = TakeRecoveryPoint(*store_, vm_);
   EXPECT_FALSE(point.ok());
   EXPECT_NE(point.status().message().find("symbolic link"), std::string::npos)
@@ -119,7 +120,6 @@ TEST_F(ConfinedFileSystemTest, VmDirSwappedForALinkBetweenTheRecordCheckAndItsOp
 }
 
 TEST_F(ConfinedFileSystemTest, DisksSwappedForALinkBeforeCheckpointCreatesItsHeadIsNotFollowed) {
-  const VmRecord rec = *store_->GetVm(vm_);
   SwapOnOpen(StoreLayout::DisksDirRel(vm_), "disks", ".avhdx");
   Result<RecoveryPoint> point = TakeRecoveryPoint(*store_, vm_);
   EXPECT_FALSE(point.ok());

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "ops/vm_record.h"
 #include "ops/wmi/job.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/testutil.h"
@@ -56,7 +57,9 @@ TEST_F(WmiJobTest, AnOversizedJobRecordIsRefusedBeforeItIsParsed) {
 
 TEST_F(WmiJobTest, AJobRecordNestedTooDeepIsRefused) {
   const Guid id = Guid::Random();
-  Put(jobs_.RecordPath(id), std::string(100, '[') + std::string(100, ']'));
+  std::string text = EncodeJob(AJob(id));  // well formed, with a field nested 100 deep
+  text.insert(text.rfind('}'), ", \"extra\": " + std::string(100, '[') + std::string(100, ']'));
+  Put(jobs_.RecordPath(id), text);
   EXPECT_CODE(jobs_.Read(id), Code::kCorrupt);
 }
 

@@ -77,7 +77,7 @@ TEST_F(MergeTest, AnEmptyChildMergesIntoAnEmpty64TiBBaseInStepsOfTheMapNotOfTheC
 }
 
 // The reads of merging an empty child into an empty base of `size` (FaultFileSystem counts them).
-uint64_t ReadsToMergeAnEmptyChild(uint64_t size, uint64_t block_size) {
+uint64_t ReadsToMergeAnEmptyChild(uint64_t size, uint32_t block_size) {
   MemFileSystem mem;
   FaultFileSystem counting(&mem);
   EXPECT_OK(counting.CreateDir("/s"));
@@ -94,7 +94,7 @@ uint64_t ReadsToMergeAnEmptyChild(uint64_t size, uint64_t block_size) {
 // validation and the map step over the BAT's hole unread (they read every page of the BAT at
 // every open, and every page again while mapping: thousands of reads at 64 TiB).
 TEST(MergeCost, AnEmptyChildMergedIntoAnEmpty64TiBBaseReadsAboutWhatItReadsAt1GiB) {
-  for (uint64_t block : {vhdx::kMiB, 32 * vhdx::kMiB}) {
+  for (uint32_t block : {uint32_t{1} << 20, uint32_t{32} << 20}) {
     const uint64_t small = ReadsToMergeAnEmptyChild(vhdx::kGiB, block);
     const uint64_t big = ReadsToMergeAnEmptyChild(uint64_t{64} << 40, block);
     EXPECT_LE(big, small + 8) << "block size " << block << ": " << small << " reads at 1 GiB";

@@ -127,7 +127,8 @@ struct MergeOptions {
   // returns, their space is freed after, off the caller's path. PosixFileSystem forks for it:
   // for small processes such as the CLI, not for a big embedding service.
   bool free_in_background = false;
-  // When not null, set to true once step 4 (the first reparent) begins. A merge that fails while
+  // When not null, set to true once step 4 (the first reparent) begins, in this run or (a rerun
+  // that finds a dependent no longer linking to the child) an earlier one. A merge that fails while
   // it is still false changed no image's content nor any link a reader follows (the target's
   // unflushed copy is discarded, so a kNoSpace leaves it as it was): the caller may give up the
   // merge and keep the chain as it stands.

@@ -115,6 +115,20 @@ Status ReparentDependent(FileSystem* fs, const std::string& path, const std::str
   return dep->Close();
 }
 
+// Whether step 4 began in an earlier run (a crash or a failure among the reparents): a dependent
+// no longer links to X[0], so it may read the target already, and the merge cannot be given up.
+Result<bool> RelinkingBegan(FileSystem* fs, const Plan& plan) {
+  if (plan.dependents.empty()) return false;
+  ASSIGN_OR_RETURN(auto x0, vhdx::Image::Open(fs, plan.merged.front(), {.read_only = true}));
+  const Guid x0_guid = x0->data_write_guid();
+  for (const std::string& path : plan.dependents) {
+    ASSIGN_OR_RETURN(auto dep, vhdx::Image::Open(fs, path, {.read_only = true}));
+    std::optional<Guid> l1 = Linkage(dep->parent_locator());
+    if (!l1 || *l1 != x0_guid) return true;
+  }
+  return false;
+}
+
 // Opens the chain under the child and works out X and the target.
 Result<Plan> MakePlan(FileSystem* fs, const std::string& child_path, const MergeOptions& options) {
   ASSIGN_OR_RETURN(auto chain, Chain::Open(fs, child_path, options.chain));
@@ -154,6 +168,10 @@ Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
                           const MergeOptions& options) {
   ASSIGN_OR_RETURN(Plan plan, MakePlan(fs, child_path, options));
   MergeResult result{.target = plan.target};
+  if (options.relinking != nullptr) {  // a rerun past its first reparent stays past it
+    ASSIGN_OR_RETURN(bool began, RelinkingBegan(fs, plan));
+    if (began) *options.relinking = true;
+  }
   {
     ASSIGN_OR_RETURN(auto target, vhdx::Image::Open(fs, plan.target, {.read_only = false}));
     ASSIGN_OR_RETURN(Guid n, LinkTargetThroughLinkage2(fs, plan, target.get()));

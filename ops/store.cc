@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "ops/confined_file_system.h"
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"
@@ -48,7 +49,11 @@ Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions&
 }
 
 Store::Store(FileSystem* fs, StoreLayout layout, StoreOptions options)
-    : fs_(fs), layout_(std::move(layout)), options_(std::move(options)), reaper_(fs_, &layout_) {}
+    : confined_(std::make_unique<ConfinedFileSystem>(fs, layout.root)),
+      fs_(confined_.get()),
+      layout_(std::move(layout)),
+      options_(std::move(options)),
+      reaper_(fs_, &layout_) {}
 
 Store::~Store() = default;
 

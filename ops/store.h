@@ -56,6 +56,8 @@
 
 namespace hvdisk::ops {
 
+class ConfinedFileSystem;
+
 struct StoreOptions {
   std::chrono::milliseconds lock_timeout = FileLock::kTry;
   // Shared locks only, no recovery, no writes (see above).
@@ -100,6 +102,8 @@ class Store {
                                              const StoreOptions& options = {});
   ~Store();
 
+  // The FileSystem given to Open, confined to the store (confined_file_system.h): every open,
+  // rename and unlink of a path inside the store follows no symbolic link below its root.
   FileSystem* fs() const { return fs_; }
   const StoreLayout& layout() const { return layout_; }
   const StoreOptions& options() const { return options_; }
@@ -148,7 +152,8 @@ class Store {
  private:
   Store(FileSystem* fs, StoreLayout layout, StoreOptions options);
 
-  FileSystem* fs_;
+  std::unique_ptr<ConfinedFileSystem> confined_;
+  FileSystem* fs_;  // confined_
   StoreLayout layout_;
   StoreOptions options_;
   std::unique_ptr<FileLock> store_lock_;

@@ -253,6 +253,8 @@ Result<std::unique_ptr<File>> CrashFileSystem::Open(const std::string& path,
   if ((opts.create || opts.truncate) && !opts.write) {
     return InvalidArgument("open " + path + ": create and truncate need write");
   }
+  // No symbolic links here: confinement is the path's form.
+  if (!opts.beneath.empty()) RETURN_IF_ERROR(PathBeneath(opts.beneath, path).status());
   std::shared_lock crash_lock(crash_mu_);
   RETURN_IF_ERROR(Gate(opts.create || opts.truncate, "open", path));
   ASSIGN_OR_RETURN(std::string p, memfs::Namespace::Normalize(path, "open"));

@@ -83,6 +83,7 @@ class FaultFileSystem::FaultFile final : public File {
                                             LockMode mode) override {
     return base_->TestLock(start, length, mode);
   }
+  uint64_t NextData(uint64_t offset) override { return base_->NextData(offset); }
   int native_handle() const override { return base_->native_handle(); }
   bool direct() const override { return base_->direct(); }
 
@@ -146,6 +147,17 @@ Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
 Status FaultFileSystem::Unlink(const std::string& path) {
   RETURN_IF_ERROR(Intercept(FileOp::kUnlink, path));
   return target()->Unlink(path);
+}
+
+Status FaultFileSystem::RenameBeneath(const std::string& dir, const std::string& from,
+                                      const std::string& to) {
+  RETURN_IF_ERROR(Intercept(FileOp::kRename, from + " -> " + to));
+  return target()->RenameBeneath(dir, from, to);
+}
+
+Status FaultFileSystem::UnlinkBeneath(const std::string& dir, const std::string& path) {
+  RETURN_IF_ERROR(Intercept(FileOp::kUnlink, path));
+  return target()->UnlinkBeneath(dir, path);
 }
 
 Status FaultFileSystem::CreateDir(const std::string& path) {

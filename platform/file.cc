@@ -82,6 +82,40 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
   return out;
 }
 
+Result<std::string> PathBeneath(std::string_view dir, std::string_view path) {
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  const bool root = dir == "/";
+  auto refuse = [&] {
+    return InvalidArgument(std::string(path) + " is not a plain path beneath " + std::string(dir));
+  };
+  if (dir.empty() || !path.starts_with(dir)) return refuse();
+  std::string_view rel = path.substr(dir.size());
+  if (!root) {
+    if (!rel.starts_with('/')) return refuse();
+    rel.remove_prefix(1);
+  }
+  if (rel.empty()) return refuse();
+  for (size_t pos = 0; pos <= rel.size();) {
+    size_t slash = std::min(rel.find('/', pos), rel.size());
+    std::string_view part = rel.substr(pos, slash - pos);
+    if (part.empty() || part == "." || part == "..") return refuse();
+    pos = slash + 1;
+  }
+  return std::string(rel);
+}
+
+Status FileSystem::RenameBeneath(const std::string& dir, const std::string& from,
+                                 const std::string& to) {
+  RETURN_IF_ERROR(PathBeneath(dir, from).status());
+  RETURN_IF_ERROR(PathBeneath(dir, to).status());
+  return Rename(from, to);
+}
+
+Status FileSystem::UnlinkBeneath(const std::string& dir, const std::string& path) {
+  RETURN_IF_ERROR(PathBeneath(dir, path).status());
+  return Unlink(path);
+}
+
 Status WriteFileAtomically(FileSystem* fs, const std::string& path,
                            std::span<const std::byte> data) {
   // Steps and crash points: (1) write tmp, (2) flush tmp, (3) rename over path, (4) sync dir.

@@ -46,6 +46,11 @@ struct OpenOptions {
   bool truncate = false;   // truncate to 0 on open (needs write)
   bool direct = false;     // O_DIRECT: offsets, lengths and buffers aligned to kDirectAlignment
   bool no_follow = false;  // O_NOFOLLOW: a symbolic link at `path` is kWrongType, never followed
+  // Confinement: a directory `path` lies in ("" for none). The directory itself may be reached
+  // through symbolic links; below it no component is one (kWrongType, never followed, checked in
+  // the same call that opens: a link swapped in after a check is not followed either), and `path`
+  // must be `beneath` + "/" + plain components (no "." or "..": kInvalidArgument).
+  std::string beneath;
 
   static OpenOptions ReadOnly() { return {}; }
   static OpenOptions ReadWrite() { return {.write = true}; }
@@ -95,6 +100,10 @@ class File {
   // A hint, not a barrier: starts writing this file's dirty pages back without waiting for them
   // (sync_file_range), so that a later Flush has less to wait for. No-op where unsupported.
   virtual void StartWriteback() {}
+  // The first offset at or after `offset` that may hold data (SEEK_DATA): everything before it
+  // reads as zeros (a hole). UINT64_MAX when only a hole lies beyond `offset`; `offset` itself
+  // when unknown (the default). Lets scans skip what a sparse file never stored.
+  virtual uint64_t NextData(uint64_t offset) { return offset; }
 
   // Byte-range locks of this open file: open file description locks (fcntl F_OFD_SETLK /
   // F_OFD_GETLK), held by this File object, not by its process: another File of the same file,
@@ -141,6 +150,13 @@ class FileSystem {
   // A crash before the space is freed loses nothing: the file system frees an unlinked file
   // still held open when it mounts. Default (and through wrappers): Unlink.
   virtual Status UnlinkInBackground(const std::string& path) { return Unlink(path); }
+  // Rename and Unlink confined as OpenOptions::beneath says: every path lies below `dir` and no
+  // component below `dir` of a parent directory is a symbolic link (kWrongType, never followed;
+  // the final name itself is renamed or unlinked, never its target). The default checks the
+  // paths' form only, then calls Rename/Unlink: for file systems without symbolic links.
+  virtual Status RenameBeneath(const std::string& dir, const std::string& from,
+                               const std::string& to);
+  virtual Status UnlinkBeneath(const std::string& dir, const std::string& path);
   virtual Status CreateDir(const std::string& path) = 0;  // OK if it exists as a directory
   virtual Status RemoveDir(const std::string& path) = 0;  // must be empty
   // Makes the directory's entries (creates, renames, unlinks) durable.
@@ -172,6 +188,12 @@ class FileSystemWrapper : public FileSystem {
     return target_->Rename(f, t);
   }
   Status Unlink(const std::string& p) override { return target_->Unlink(p); }
+  Status RenameBeneath(const std::string& d, const std::string& f, const std::string& t) override {
+    return target_->RenameBeneath(d, f, t);
+  }
+  Status UnlinkBeneath(const std::string& d, const std::string& p) override {
+    return target_->UnlinkBeneath(d, p);
+  }
   Status CreateDir(const std::string& p) override { return target_->CreateDir(p); }
   Status RemoveDir(const std::string& p) override { return target_->RemoveDir(p); }
   Status SyncDir(const std::string& p) override { return target_->SyncDir(p); }
@@ -191,6 +213,9 @@ FileSystem* DefaultFileSystem();
 std::string DirName(std::string_view path);   // "a/b/c" -> "a/b"; "c" -> "."; "/c" -> "/"
 std::string BaseName(std::string_view path);  // "a/b/c" -> "c"
 std::string JoinPath(std::string_view dir, std::string_view name);
+// The part of `path` below `dir` ("d/a/b" below "d": "a/b"), when path is dir + "/" + one or more
+// components none of which is empty, "." or ".."; kInvalidArgument naming both otherwise.
+Result<std::string> PathBeneath(std::string_view dir, std::string_view path);
 
 // Writes `data` to a temporary beside `path`, flushes it, renames it over `path` and syncs the
 // directory: after a crash `path` holds either the old or the new bytes.

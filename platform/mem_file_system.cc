@@ -54,6 +54,12 @@ void SparseBytes::Resize(uint64_t size) {
   size_ = size;
 }
 
+uint64_t SparseBytes::NextData(uint64_t offset) const {
+  auto it = pages_.lower_bound(offset / kPageSize);
+  if (it == pages_.end()) return UINT64_MAX;
+  return std::max(offset, it->first * kPageSize);
+}
+
 std::string SparseBytes::ToString() const {
   std::string out(static_cast<size_t>(size_), '\0');
   Read(0, std::as_writable_bytes(std::span(out)));
@@ -389,6 +395,10 @@ class MemFile final : public File {
     std::lock_guard lock(inode_->mu);
     return inode_->data.size();
   }
+  uint64_t NextData(uint64_t offset) override {
+    std::lock_guard lock(inode_->mu);
+    return inode_->data.NextData(offset);
+  }
   bool direct() const override { return direct_; }
 
   Status Lock(uint64_t start, uint64_t length, LockMode mode) override {
@@ -416,6 +426,8 @@ Result<std::unique_ptr<File>> MemFileSystem::Open(const std::string& path,
   if ((opts.create || opts.truncate) && !opts.write) {
     return InvalidArgument("open " + path + ": create and truncate need write");
   }
+  // No symbolic links here: confinement is the path's form.
+  if (!opts.beneath.empty()) RETURN_IF_ERROR(PathBeneath(opts.beneath, path).status());
   ASSIGN_OR_RETURN(std::string p, memfs::Namespace::Normalize(path, "open"));
   std::lock_guard lock(mu_);
   bool created;

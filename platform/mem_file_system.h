@@ -48,6 +48,9 @@ class SparseBytes {
   void Write(uint64_t offset, std::span<const std::byte> src);
   // Shrinks (dropping bytes) or grows (new bytes read zeros) to `size`.
   void Resize(uint64_t size);
+  // The first offset at or after `offset` inside a stored page (UINT64_MAX when none): what lies
+  // before it reads as zeros.
+  uint64_t NextData(uint64_t offset) const;
   // The whole content as a string. REQUIRES: size() fits in memory.
   std::string ToString() const;
 

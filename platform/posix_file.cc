@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,6 +104,12 @@ class PosixFile : public File {
 
   void StartWriteback() override { (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE); }
 
+  uint64_t NextData(uint64_t offset) override {
+    const off_t data = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
+    if (data >= 0) return static_cast<uint64_t>(data);
+    return errno == ENXIO ? UINT64_MAX : offset;  // ENXIO: only a hole up to the end
+  }
+
   Status Flush() override {
     if (::fsync(fd_) != 0) return ErrnoStatus(errno, "flush", path());
     return Status::Ok();
@@ -172,18 +180,155 @@ int OpenFlags(const OpenOptions& o) {
 
 }  // namespace
 
+namespace posix_beneath {
+
+bool use_openat2 = true;
+
+namespace {
+
+// A descriptor closed when it goes out of scope.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS; -1 with errno (ENOSYS before Linux 5.6).
+int OpenAt2(int dirfd, const std::string& rel, int flags, mode_t mode) {
+  if (!use_openat2) {
+    errno = ENOSYS;
+    return -1;
+  }
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
+}
+
+// openat of one component with O_NOFOLLOW; a symbolic link is ELOOP (O_DIRECTORY would make an
+// intermediate one ENOTDIR: told apart here).
+int OpenComponent(int dirfd, const std::string& part, int flags, mode_t mode) {
+  const int fd = ::openat(dirfd, part.c_str(), flags | O_NOFOLLOW, mode);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  struct stat st;
+  const bool link =
+      ::fstatat(dirfd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+  errno = link ? ELOOP : err;
+  return -1;
+}
+
+// The fallback of OpenAt2: walks `rel` one component at a time with O_NOFOLLOW.
+int WalkBeneath(int dirfd, const std::string& rel, int flags, mode_t mode) {
+  Fd cur{::dup(dirfd)};
+  if (cur.fd < 0) return -1;
+  for (size_t pos = 0;;) {
+    const size_t slash = rel.find('/', pos);
+    const std::string part = rel.substr(pos, slash == std::string::npos ? slash : slash - pos);
+    if (slash == std::string::npos) return OpenComponent(cur.fd, part, flags, mode);
+    Fd next{OpenComponent(cur.fd, part, O_PATH | O_DIRECTORY | O_CLOEXEC, 0)};
+    if (next.fd < 0) return -1;
+    std::swap(cur.fd, next.fd);
+    pos = slash + 1;
+  }
+}
+
+}  // namespace
+
+// Opens `rel` below the directory `dir` (which may be reached through links) following no link
+// in `rel`; -1 with errno (ELOOP: a link) otherwise.
+int Open(const std::string& dir, const std::string& rel, int flags, mode_t mode) {
+  Fd dirfd{::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+  if (dirfd.fd < 0) return -1;
+  const int fd = OpenAt2(dirfd.fd, rel, flags, mode);
+  if (fd >= 0 || errno != ENOSYS) return fd;
+  return WalkBeneath(dirfd.fd, rel, flags, mode);
+}
+
+}  // namespace posix_beneath
+
+namespace {
+
+// The parent directory of `path` (below `dir`) opened confined, and the final name.
+struct ParentBeneath {
+  int fd = -1;
+  std::string name;
+  ~ParentBeneath() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Status OpenParentBeneath(const std::string& dir, const std::string& path, std::string_view op,
+                         ParentBeneath* out) {
+  ASSIGN_OR_RETURN(std::string rel, PathBeneath(dir, path));
+  out->name = BaseName(rel);
+  const size_t slash = rel.rfind('/');
+  const std::string parent = slash == std::string::npos ? dir : JoinPath(dir, rel.substr(0, slash));
+  out->fd = slash == std::string::npos ? ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                       : posix_beneath::Open(dir, rel.substr(0, slash),
+                                                             O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (out->fd >= 0) return Status::Ok();
+  const int err = errno;
+  if (err == ELOOP || err == EXDEV) {
+    return WrongType(std::string(op) + " " + path + ": a symbolic link below " + dir +
+                     " (not followed)");
+  }
+  return ErrnoStatus(err, op, parent);
+}
+
+}  // namespace
+
+Status PosixFileSystem::RenameBeneath(const std::string& dir, const std::string& from,
+                                      const std::string& to) {
+  ParentBeneath a, b;
+  RETURN_IF_ERROR(OpenParentBeneath(dir, from, "rename", &a));
+  RETURN_IF_ERROR(OpenParentBeneath(dir, to, "rename", &b));
+  if (::renameat(a.fd, a.name.c_str(), b.fd, b.name.c_str()) != 0) {
+    return ErrnoStatus(errno, "rename " + from + " to", to);
+  }
+  return Status::Ok();
+}
+
+Status PosixFileSystem::UnlinkBeneath(const std::string& dir, const std::string& path) {
+  ParentBeneath p;
+  RETURN_IF_ERROR(OpenParentBeneath(dir, path, "unlink", &p));
+  if (::unlinkat(p.fd, p.name.c_str(), 0) != 0) return ErrnoStatus(errno, "unlink", path);
+  return Status::Ok();
+}
+
+namespace {
+
+int OpenConfined(const std::string& path, const OpenOptions& opts, Status* refused) {
+  if (opts.beneath.empty()) return ::open(path.c_str(), OpenFlags(opts), 0644);
+  Result<std::string> rel = PathBeneath(opts.beneath, path);
+  if (!rel.ok()) {
+    *refused = rel.status();
+    return -1;
+  }
+  return posix_beneath::Open(opts.beneath, *rel, OpenFlags(opts), 0644);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<File>> PosixFileSystem::Open(const std::string& path,
                                                     const OpenOptions& opts) {
   if ((opts.create || opts.truncate) && !opts.write) {
     return InvalidArgument("open " + path + ": create/truncate need write access");
   }
-  int fd = ::open(path.c_str(), OpenFlags(opts), 0644);
+  Status refused;
+  int fd = OpenConfined(path, opts, &refused);
+  if (!refused.ok()) return refused;
   if (fd < 0) {
     int err = errno;
     if (err == EEXIST) return InUse("open " + path + ": file exists");
     if (err == EISDIR) return WrongType("open " + path + ": is a directory");
-    if (err == ELOOP && opts.no_follow) {
-      return WrongType("open " + path + ": is a symbolic link (not followed)");
+    if (err == ELOOP && (opts.no_follow || !opts.beneath.empty())) {
+      return WrongType("open " + path + ": is or lies under a symbolic link (not followed)");
+    }
+    if (err == EXDEV && !opts.beneath.empty()) {
+      return WrongType("open " + path + ": escapes " + opts.beneath + " (not followed)");
     }
     return ErrnoStatus(err, "open", path);
   }

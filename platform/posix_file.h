@@ -6,6 +6,11 @@
 
 namespace hvdisk {
 
+// For tests: false makes confined opens take the component walk, as on kernels without openat2.
+namespace posix_beneath {
+extern bool use_openat2;
+}  // namespace posix_beneath
+
 class PosixFileSystem : public FileSystem {
  public:
   Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
@@ -15,6 +20,12 @@ class PosixFileSystem : public FileSystem {
   // an unlinked file at its last close), whose close frees the space. Forks (the caller is
   // single-threaded or tolerates fork); a file that cannot be opened is unlinked inline.
   Status UnlinkInBackground(const std::string& path) override;
+  // renameat/unlinkat in the parent directories, each opened below `dir` as Open does with
+  // OpenOptions::beneath (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a component walk with
+  // O_NOFOLLOW on kernels without openat2).
+  Status RenameBeneath(const std::string& dir, const std::string& from,
+                       const std::string& to) override;
+  Status UnlinkBeneath(const std::string& dir, const std::string& path) override;
   Status CreateDir(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;
   Status SyncDir(const std::string& path) override;

@@ -14,11 +14,47 @@ void BatPages::Reset(PageReader reader, uint64_t offset, uint64_t entries, DataP
   pages_in_memory_.clear();
   lru_.clear();
   dirty_.clear();
+  hole_begin_ = hole_end_ = 0;
+}
+
+bool BatPages::InHole(uint64_t offset, uint64_t end) {
+  if (offset >= hole_begin_ && end <= hole_end_) return true;
+  if (!probe_) return false;
+  const uint64_t data = probe_(offset);
+  if (data <= offset) return false;
+  hole_begin_ = offset;
+  hole_end_ = data;
+  return end <= data;
+}
+
+Result<uint64_t> BatPages::ZeroRun(uint64_t first, uint64_t max, bool load) {
+  uint64_t run = 0;
+  while (run < max) {
+    const uint64_t index = first + run, page = index / kEntriesPerPage;
+    const uint64_t in_page = index % kEntriesPerPage;
+    const uint64_t n = std::min(kEntriesPerPage - in_page, max - run);
+    auto it = pages_in_memory_.find(page);
+    const Page* p = it == pages_in_memory_.end() ? nullptr : &it->second;
+    if (p == nullptr) {
+      const uint64_t at = offset_ + page * kPageBytes;
+      if (InHole(at, at + kPageBytes)) {
+        run += n;
+        continue;
+      }
+      if (!load) return run;
+      ASSIGN_OR_RETURN(p, Load(page));
+    }
+    for (uint64_t k = 0; k < n; ++k) {
+      if (p->entries[in_page + k] != 0) return run + k;
+    }
+    run += n;
+  }
+  return run;
 }
 
 Status BatPages::ReadEntries(uint64_t first, std::span<uint64_t> out) {
   const uint64_t offset = offset_ + first * 8;
-  if (probe_ && probe_(offset) >= offset + out.size() * 8) {  // a hole: zeros, nothing to read
+  if (InHole(offset, offset + out.size() * 8)) {  // a hole: zeros, nothing to read
     std::fill(out.begin(), out.end(), uint64_t{0});
     return Status::Ok();
   }
@@ -53,7 +89,9 @@ void BatPages::Evict() {
 }
 
 Result<uint64_t> BatPages::Get(uint64_t index) {
-  ASSIGN_OR_RETURN(Page * p, Load(index / kEntriesPerPage));
+  const uint64_t page = index / kEntriesPerPage, at = offset_ + page * kPageBytes;
+  if (!pages_in_memory_.count(page) && InHole(at, at + kPageBytes)) return 0;  // nothing cached
+  ASSIGN_OR_RETURN(Page * p, Load(page));
   return p->entries[index % kEntriesPerPage];
 }
 
@@ -110,6 +148,7 @@ void BatPages::MakeClean(uint64_t page, Page* p) {
 }
 
 void BatPages::Applied(const std::vector<uint64_t>& pages) {
+  hole_begin_ = hole_end_ = 0;
   for (uint64_t page : pages) {
     auto it = pages_in_memory_.find(page);
     if (it != pages_in_memory_.end() && it->second.state == PageState::kPending) {
@@ -120,6 +159,7 @@ void BatPages::Applied(const std::vector<uint64_t>& pages) {
 }
 
 void BatPages::Relocated(uint64_t offset, uint64_t entries) {
+  hole_begin_ = hole_end_ = 0;
   offset_ = offset;
   Grow(entries);
   for (auto& [page, p] : pages_in_memory_) MakeClean(page, &p);

@@ -51,10 +51,17 @@ class BatPages {
   // Addressable entries: whole pages.
   uint64_t capacity() const { return pages_ * kEntriesPerPage; }
 
-  // Entry `index`, reading its page if it is not cached. REQUIRES: index < capacity().
+  // Entry `index`, reading its page if it is not cached (a page in a hole of the file is zero,
+  // neither read nor cached). REQUIRES: index < capacity().
   Result<uint64_t> Get(uint64_t index);
   // Sets entry `index` and pins its page as dirty. REQUIRES: index < capacity().
   Status Set(uint64_t index, uint64_t value);
+  // How many entries from `first` (at most `max`) are known to be zero: cached pages are scanned,
+  // pages in a hole of the file are zero unread; a page neither cached nor in a hole is loaded
+  // (cached) when `load`, else ends the run. What lets Map and the scans step over the empty
+  // part of a disk in time proportional to its pages of data, not to its virtual size.
+  // REQUIRES: first + max <= capacity().
+  Result<uint64_t> ZeroRun(uint64_t first, uint64_t max, bool load);
   // Entries [first, first + out.size()), cached pages first, the rest read without caching.
   // REQUIRES: the range lies below capacity().
   Status ReadRange(uint64_t first, std::span<uint64_t> out);
@@ -86,12 +93,17 @@ class BatPages {
   Result<Page*> Load(uint64_t page);
   // Reads entries [first, first + out.size()) from the file, around the cache.
   Status ReadEntries(uint64_t first, std::span<uint64_t> out);
+  // Whether file bytes [offset, end) lie in a hole (the probe, its last answer remembered).
+  bool InHole(uint64_t offset, uint64_t end);
   void MakeClean(uint64_t page, Page* p);
   void Unclean(Page* p);
   void Evict();
 
   PageReader reader_;
   DataProbe probe_;
+  // The last hole the probe reported, [hole_begin_, hole_end_) in file offsets; forgotten when
+  // pages are applied in place (the file's BAT changes only then).
+  uint64_t hole_begin_ = 0, hole_end_ = 0;
   uint64_t offset_ = 0;
   uint64_t pages_ = 0;
   std::unordered_map<uint64_t, Page> pages_in_memory_;

@@ -102,8 +102,10 @@ Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects
   std::vector<uint64_t> window;  // the BAT streams through, 1 MiB at a time
   for (uint64_t first = 0; first < entries; first += window.size()) {
     window.resize(std::min(kScanEntries, entries - first));
-    RETURN_IF_ERROR(s->bat.ReadRange(first, window));
-    for (uint64_t k = 0; k < window.size(); ++k) {
+    // A hole of the BAT (or cached zeros) holds nothing to check and is not read.
+    ASSIGN_OR_RETURN(uint64_t zeros, s->bat.ZeroRun(first, window.size(), /*load=*/false));
+    if (zeros < window.size()) RETURN_IF_ERROR(s->bat.ReadRange(first, window));
+    for (uint64_t k = zeros; k < window.size(); ++k) {
       if (window[k] == 0) continue;  // NOT_PRESENT, no offset: valid in either kind of entry
       RETURN_IF_ERROR(CheckEntry(s, first + k, window[k], file_size, &used));
     }

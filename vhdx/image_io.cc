@@ -45,6 +45,24 @@ Status MapPartial(Image::State* s, uint64_t block, uint64_t block_off, uint64_t 
   return Status::Ok();
 }
 
+// How many payload blocks have a BAT index below `index`.
+uint64_t PayloadsBelow(const Image::State* s, uint64_t index) {
+  const uint64_t group = s->chunk_ratio + 1;  // chunk_ratio payload entries, then a bitmap entry
+  return index / group * s->chunk_ratio + std::min(index % group, s->chunk_ratio);
+}
+
+// The bytes from offset `bo` of `block` to the end of the run of blocks whose BAT entries are
+// all zero (pages in a hole of the file are not read), capped at `rest`; at least the rest of
+// `block`. REQUIRES: mu held; block's entry is zero.
+Result<uint64_t> ZeroSpan(Image::State* s, uint64_t block, uint64_t bo, uint64_t rest) {
+  const uint64_t bs = s->block_size();
+  const uint64_t first = s->PayloadIndex(block);
+  const uint64_t end = s->PayloadIndex(block + DivRoundUp(bo + rest, bs) - 1) + 1;
+  ASSIGN_OR_RETURN(uint64_t run, s->bat.ZeroRun(first, end - first, /*load=*/true));
+  const uint64_t blocks = std::max<uint64_t>(1, PayloadsBelow(s, first + run) - block);
+  return std::min(blocks * bs - bo, rest);
+}
+
 }  // namespace
 
 // Sets or clears bits [first, first + count) and marks their 4 KiB pages dirty. REQUIRES: mu.
@@ -90,6 +108,9 @@ Result<std::vector<Extent>> Image::Map(uint64_t offset, uint64_t length) {
         RETURN_IF_ERROR(MapPartial(s, block, bo, pos, n, e.file_offset(), &out));
         break;
       case PayloadState::kNotPresent:
+        if (e == BatEntry{}) {  // the run of empty blocks from here, in one step
+          ASSIGN_OR_RETURN(n, ZeroSpan(s, block, bo, offset + length - pos));
+        }
         Push(&out, s->differencing() ? Extent::Kind::kParent : Extent::Kind::kZero, pos, n, 0);
         break;
       default:  // ZERO, UNMAPPED, UNDEFINED: zeros, never the parent (MS-VHDX 2.5.1.1)

@@ -10,10 +10,8 @@
 //   (5) trim unreferenced space past the last object (left by a crash before a flush).
 // Crash points: each write of (2), (3), (5) is idempotent on reopen: the header protocol keeps
 // one valid header, replay may run again, and trimming is recomputed.
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <memory>
 
 #include "platform/hex.h"
@@ -123,21 +121,14 @@ Status ReadMetadata(Image::State* s, const ReplayPlan* overlay) {
   return Status::Ok();
 }
 
-// Where data may start at or after `offset` in the file (SEEK_DATA); `offset` when unknown.
-uint64_t NextData(int fd, uint64_t offset) {
-  const off_t data = lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
-  if (data >= 0) return static_cast<uint64_t>(data);
-  return errno == ENXIO ? UINT64_MAX : offset;  // ENXIO: only a hole up to the end
-}
-
 // Sets up the paged BAT: pages are read on demand, through a copy of the in-memory replay. Holes
 // of the file are skipped by scans unless a replay lays pages over them.
 void ReadBat(Image::State* s, const ReplayPlan* overlay) {
   std::shared_ptr<const ReplayPlan> plan;
   if (overlay != nullptr) plan = std::make_shared<const ReplayPlan>(*overlay);
   BatPages::DataProbe probe;
-  if (const int fd = s->file->native_handle(); fd >= 0 && plan == nullptr) {
-    probe = [fd](uint64_t offset) { return NextData(fd, offset); };
+  if (plan == nullptr) {
+    probe = [s](uint64_t offset) { return s->file->NextData(offset); };
   }
   s->bat.Reset([s, plan](uint64_t offset,
                          std::span<std::byte> dst) { return ReadMeta(s, plan.get(), offset, dst); },

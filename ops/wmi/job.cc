@@ -5,6 +5,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "ops/store_files.h"
+#include "ops/store_paths.h"
 #include "ops/vm_record.h"
 
 namespace hvdisk::ops::wmi {
@@ -76,6 +78,7 @@ std::string EncodeJob(const Job& job) {
 }
 
 Result<Job> DecodeJob(std::string_view text, std::string_view where) {
+  RETURN_IF_ERROR(CheckJsonDepth(text, kMaxJsonDepth, where));
   try {
     return JobFromJson(Json::parse(text));
   } catch (const std::exception& e) {
@@ -123,12 +126,22 @@ Status JobStore::Write(const Job& job) {
 }
 
 Result<Job> JobStore::ReadRecord(const Guid& id) {
-  Result<std::string> text = ReadWholeFile(fs_, RecordPath(id), 1u << 20);
+  Result<std::string> text = ReadStoreFile(fs_, RecordPath(id), kMaxJobRecordBytes);
   if (!text.ok() && text.status().code() == Code::kNotFound) {
     return NotFound("no job " + id.ToString() + " (unknown, or finished and pruned)");
   }
   if (!text.ok()) return text.status();
-  return DecodeJob(*text, RecordPath(id));
+  ASSIGN_OR_RETURN(Job job, DecodeJob(*text, RecordPath(id)));
+  if (job.id != id) {
+    return Corrupt(RecordPath(id) + " carries the id of job " + job.id.ToString() +
+                   ", not its file name's; not used");
+  }
+  return job;
+}
+
+Result<std::vector<std::string>> JobStore::ListRecords() {
+  RETURN_IF_ERROR(CheckRealDir(fs_, jobs_dir_, "jobs/"));
+  return fs_->List(jobs_dir_);
 }
 
 namespace {
@@ -174,7 +187,7 @@ Result<Job> JobStore::Read(const Guid& id) {
 }
 
 Status JobStore::Prune() {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(jobs_dir_));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListRecords());
   const int64_t cutoff = NowMs() - retention_.count();
   for (const std::string& name : names) {
     if (!name.ends_with(kRecordSuffix)) continue;
@@ -191,7 +204,7 @@ Status JobStore::Prune() {
 
 Result<std::vector<Job>> JobStore::List() {
   RETURN_IF_ERROR(Prune());
-  ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(jobs_dir_));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListRecords());
   std::vector<Job> out;
   for (const std::string& name : names) {
     if (!name.ends_with(kRecordSuffix)) continue;

@@ -8,6 +8,11 @@
 // turns it, once and for all, into 10 Exception with ErrorCode 32771 Status is unknown.
 // Finished jobs are kept `retention` (5 minutes by default) and then pruned.
 //
+// Records are untrusted input, as VM records are (docs/store-layout.md, "What the store trusts"):
+// jobs/ must be a directory itself and each record a regular file itself (a symbolic link is
+// kCorrupt, never followed), at most kMaxJobRecordBytes, nested at most kMaxJsonDepth, and
+// carrying the id of its file name; kCorrupt naming the problem otherwise.
+//
 // Thread safety: Job is a value. JobStore is thread-safe; its FileSystem must outlive it.
 #pragma once
 
@@ -54,6 +59,8 @@ Result<Job> DecodeJob(std::string_view text, std::string_view where);
 std::string CimDateTime(int64_t ms_since_epoch);
 std::string CimInterval(int64_t ms);
 
+inline constexpr uint64_t kMaxJobRecordBytes = 64u << 10;
+
 class JobStore {
  public:
   static constexpr std::chrono::minutes kDefaultRetention{5};
@@ -79,6 +86,7 @@ class JobStore {
 
  private:
   Result<Job> ReadRecord(const Guid& id);
+  Result<std::vector<std::string>> ListRecords();  // the names in jobs/, a real directory
   Result<Job> MarkIfLost(Job job);
 
   FileSystem* fs_;

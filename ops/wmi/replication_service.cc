@@ -47,7 +47,7 @@ Result<Store*> ReplicationService::OpenStore() {
   Result<std::unique_ptr<Store>> store = Store::Open(fs_, dir_, options_.store);
   if (!store.ok()) return StoreUnavailable(dir_, store.status());
   store_ = std::move(store).value();
-  FileSystem* jobs_fs = options_.jobs_fs != nullptr ? options_.jobs_fs : fs_;
+  FileSystem* jobs_fs = options_.jobs_fs != nullptr ? options_.jobs_fs : store_->fs();
   jobs_ = std::make_unique<JobStore>(jobs_fs, store_->layout().JobsDir(), store_->layout().root,
                                      options_.job_retention);
   return store_.get();

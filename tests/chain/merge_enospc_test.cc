@@ -55,5 +55,28 @@ TEST(MergeEnospcMode, EachExtendingWriteFailingLeavesTheChainCleanAndARerunCompl
   RunMergeEnospcMode(FileOp::kWrite);
 }
 
+// A merge stopped among its reparents (a crash, here a failed dispose after them) and rerun on a
+// full disk: the dependent already reads the target, so the failure must not say the merge may be
+// given up (the store would roll back into a chain that no longer matches its record: issue 15,
+// crash in reparent then kNoSpace). The rerun reports relinking, and completes once space is back.
+TEST(MergeEnospcMode, ARerunAfterTheReparentsBeganThatFindsNoSpaceSaysItIsRelinking) {
+  MemFileSystem mem;
+  FaultFileSystem fault(&mem);
+  ASSERT_OK_AND_ASSIGN(auto paths, testing::MakeChain(&fault, "/s", 3));
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::ChainDigest(&fault, paths[3]));
+  MergeOptions options{.into = paths[0], .dependents = {paths[3]}};
+  options.dispose = [](const std::vector<std::string>&) { return IoError("stopped"); };
+  ASSERT_EQ(Merge(&fault, paths[2], options).status().code(), Code::kIoError);  // reparented
+  options.dispose = nullptr;
+  bool relinking = false;
+  options.relinking = &relinking;
+  fault.SetRule(FileOp::kWrite, {.nth = 1, .err = ENOSPC, .persistent = true});
+  EXPECT_CODE(Merge(&fault, paths[2], options), Code::kNoSpace);
+  EXPECT_TRUE(relinking) << "a rerun past its first reparent may not be given up";
+  fault.ClearRules();
+  ASSERT_OK(Merge(&fault, paths[2], options).status());
+  EXPECT_EQ(*testing::ChainDigest(&fault, paths[3]), before);
+}
+
 }  // namespace
 }  // namespace hvdisk::chain

@@ -107,5 +107,41 @@ TEST_F(BatPagesTest, RelocatedMakesEveryPageCleanAndGrows) {
   EXPECT_TRUE(bat_.TakeDirty().empty());
 }
 
+// A zero run steps over a hole of the file without reading it or caching a page, and over a
+// dirty page by its entries (memory, not the file, is the truth there); a page of data ends the
+// run where its first non-zero entry is, read only when asked to load.
+TEST(BatPagesZeroRun, AHoleIsSkippedUnreadAndADirtyPageOrDataEndsTheRun) {
+  constexpr uint64_t kOffset = kMiB, kPages = 4096;
+  const uint64_t data_page = kPages - 2;  // the file holds entries only in this page
+  uint64_t bytes_read = 0, probes = 0;
+  BatPages bat;
+  bat.Reset(
+      [&](uint64_t offset, std::span<std::byte> dst) {
+        bytes_read += dst.size();
+        for (size_t i = 0; i < dst.size(); i += 8) {
+          const bool data = offset + i >= kOffset + data_page * BatPages::kPageBytes + 80;
+          StoreU64(dst, i, data ? 6 : 0);
+        }
+        return Status::Ok();
+      },
+      kOffset, kPages * kPage,
+      [&](uint64_t offset) {
+        ++probes;
+        const uint64_t data = kOffset + data_page * BatPages::kPageBytes;
+        return offset < data ? data : offset;
+      });
+  ASSERT_OK_AND_ASSIGN(uint64_t run, bat.ZeroRun(0, kPages * kPage, /*load=*/false));
+  EXPECT_EQ(run, data_page * kPage) << "the run ends at the page of data, unread";
+  EXPECT_EQ(bytes_read, 0u);
+  EXPECT_EQ(bat.resident_pages(), 0u);
+  EXPECT_LE(probes, 2u) << "the hole is probed once, not once per page";
+  ASSERT_OK_AND_ASSIGN(run, bat.ZeroRun(0, kPages * kPage, /*load=*/true));
+  EXPECT_EQ(run, data_page * kPage + 10);
+  EXPECT_EQ(bytes_read, BatPages::kPageBytes) << "only the page of data";
+  ASSERT_OK(bat.Set(3 * kPage + 5, 0x100006));
+  ASSERT_OK_AND_ASSIGN(run, bat.ZeroRun(kPage, kPages * kPage - kPage, /*load=*/false));
+  EXPECT_EQ(run, 2 * kPage + 5) << "the dirty entry ends it";
+}
+
 }  // namespace
 }  // namespace hvdisk::vhdx

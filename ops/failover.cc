@@ -49,7 +49,7 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point,
   in.after.generation = v.record.generation + 2;
   in.after.attached = StoreLayout::DiskRel(vm, disk);
   in.creates.push_back(StoreLayout::DiskRel(vm, disk));
-  IntentRunner run(&store, std::move(in), control);
+  IntentRunner run(store.parts(), std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(
       run.Prepare(10, [&] { return WriteVmRecord(store.fs(), store.RecordPath(vm), progress); }));
@@ -76,7 +76,7 @@ Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
   if (!v.record.failover_disk.empty()) {
     in.deletes.push_back(StoreLayout::DiskRel(vm, v.record.failover_disk));
   }
-  IntentRunner run(&store, std::move(in), control);
+  IntentRunner run(store.parts(), std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Commit());
   return run.Finish();
@@ -114,7 +114,7 @@ Status CommitFailover(Store& store, const Guid& vm, const OpControl* control) {
   in.merges.push_back({rel(chosen->file), rel(v.record.base), {rel(v.record.failover_disk)}});
   for (const RecoveryPoint& p : v.record.points) in.deletes.push_back(rel(p.file));
   in.deletes.push_back(rel(v.record.head));
-  IntentRunner run(&store, std::move(in), control);
+  IntentRunner run(store.parts(), std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Commit());
   if (control != nullptr) control->Report(10);

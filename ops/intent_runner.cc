@@ -173,10 +173,10 @@ Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, cons
   return committed ? Resolution::kRolledForward : Resolution::kRolledBack;
 }
 
-IntentRunner::IntentRunner(Store* store, Intent intent, const OpControl* control)
-    : store_(store),
-      fs_(store->fs()),
-      layout_(&store->layout()),
+IntentRunner::IntentRunner(const StoreParts& store, Intent intent, const OpControl* control)
+    : trash_(store.trash),
+      fs_(store.fs),
+      layout_(store.layout),
       intent_(std::move(intent)),
       control_(control) {}
 
@@ -219,7 +219,7 @@ Status IntentRunner::Finish() {
   RETURN_IF_ERROR(st);
   RETURN_IF_ERROR(Journal(fs_, layout_).Remove(intent_.id));
   if (control_ != nullptr) control_->Report(100);
-  if (DiscardsFiles(intent_)) store_->TrashChanged();
+  if (DiscardsFiles(intent_) && trash_ != nullptr) trash_->Changed();
   return Status::Ok();
 }
 

@@ -2,13 +2,15 @@
 // operation and behind crash recovery.
 //
 // An operation builds its Intent, then:
-//   IntentRunner run(&store, intent, control);
+//   IntentRunner run(store.parts(), intent, control);
 //   RETURN_IF_ERROR(run.Begin());                 // the intent is durable: first change may follow
 //   RETURN_IF_ERROR(run.Prepare(30, [&] { ... })); // undoable steps; cancel checked before each
 //   RETURN_IF_ERROR(run.Commit());                // writes intent.after: the commit point
 //   return run.Finish();                          // redoable steps, then the intent is removed
 // Finish moves the files it deletes into the store's trash (trash.h) rather than unlinking them,
-// so its cost does not grow with their size; the Store reclaims them afterwards (store.h).
+// so its cost does not grow with their size; the store's TrashReaper (StoreParts::trash) is told,
+// and reclaims them afterwards (store.h). The runner and the functions here work on the store's
+// parts (store_parts.h) and never call the Store.
 // A failed or cancelled Prepare or Commit rolls back (as recovery would) and returns the error;
 // when the rollback itself fails the intent stays in the journal for the next recovery. So does
 // a Finish whose merge ran out of space before relinking anything (RollForward's undoable): disk
@@ -23,8 +25,8 @@
 
 #include "ops/journal.h"
 #include "ops/op_control.h"
-#include "ops/store.h"
 #include "ops/store_layout.h"
+#include "ops/store_parts.h"
 #include "platform/file.h"
 #include "platform/status.h"
 
@@ -46,8 +48,8 @@ Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& inte
 
 class IntentRunner {
  public:
-  // `control` may be null; it and `store` must outlive the runner.
-  IntentRunner(Store* store, Intent intent, const OpControl* control);
+  // `control` may be null; it and what `store` points to must outlive the runner.
+  IntentRunner(const StoreParts& store, Intent intent, const OpControl* control);
 
   Status Begin();
   Status Prepare(int percent, const std::function<Status()>& step);
@@ -60,7 +62,7 @@ class IntentRunner {
   // Rolls back after `cause`; returns cause (with the rollback error appended if it failed).
   Status Abort(const Status& cause);
 
-  Store* store_;
+  TrashReaper* trash_;
   FileSystem* fs_;
   const StoreLayout* layout_;
   Intent intent_;

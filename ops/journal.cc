@@ -1,5 +1,7 @@
 #include "ops/journal.h"
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "ops/store_files.h"
@@ -96,12 +98,23 @@ Result<std::vector<Intent>> Journal::List() {
   return std::move(scan.intents);
 }
 
-Result<JournalScan> Journal::Scan() {
+Result<JournalScan> Journal::Scan(const JournalScan* earlier) {
   RETURN_IF_ERROR(CheckRealDir(fs_, layout_->JournalDir(), "journal/"));
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->List(layout_->JournalDir()));
+  std::map<std::string_view, const Intent*> read;  // by file name
+  const size_t known =
+      earlier == nullptr ? 0 : std::min(earlier->intents.size(), earlier->files.size());
+  for (size_t i = 0; i < known; ++i) {
+    read.emplace(earlier->files[i], &earlier->intents[i]);
+  }
   JournalScan out;
   for (const std::string& name : names) {
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
+    if (auto it = read.find(name); it != read.end()) {
+      out.intents.push_back(*it->second);
+      out.files.push_back(name);
+      continue;
+    }
     const std::string path = JoinPath(layout_->JournalDir(), name);
     Result<std::string> text = ReadStoreFile(fs_, path, kMaxIntentBytes);
     // An operation on another VM may finish, removing its intent, between List and the read.
@@ -109,6 +122,7 @@ Result<JournalScan> Journal::Scan() {
     Result<Intent> intent = text.ok() ? DecodeIntent(*text, path) : Result<Intent>(text.status());
     if (intent.ok()) {
       out.intents.push_back(std::move(intent).value());
+      out.files.push_back(name);
     } else {
       const Guid vm = text.ok() ? IntentVmOf(*text) : Guid();
       out.bad.push_back({"journal/" + name, vm, intent.status().ToString()});

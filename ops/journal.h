@@ -73,6 +73,7 @@ struct BadIntent {
 };
 struct JournalScan {
   std::vector<Intent> intents;
+  std::vector<std::string> files;  // files[i]: the name in journal/ of intents[i]
   std::vector<BadIntent> bad;
 };
 
@@ -89,7 +90,10 @@ class Journal {
   // Every intent in the journal, the ones it cannot act on apart (never acted on, never removed:
   // they make their VM Critical, recovery.h). kCorrupt only when journal/ itself is not a real
   // directory. Each intent is read through ReadStoreFile with the kMaxIntentBytes cap.
-  Result<JournalScan> Scan();
+  // With `earlier` (a scan of this journal), an intent file `earlier` read is taken from it, not
+  // read again: an intent file never changes (written once, under a new id; removed once). Files
+  // it found bad, and files new since, are read.
+  Result<JournalScan> Scan(const JournalScan* earlier = nullptr);
   std::string PathOf(const Guid& id) const;
 
  private:

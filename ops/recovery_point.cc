@@ -90,7 +90,7 @@ Result<RecoveryPoint> TakeRecoveryPoint(Store& store, const Guid& vm, RecoveryPo
       ExpectState(v.record, {ReplicationState::kReplicating}, "taking a recovery point"));
   RecoveryPoint point;
   ASSIGN_OR_RETURN(Intent intent, PointIntent(v.record, type, &point));
-  IntentRunner run(&store, std::move(intent), control);
+  IntentRunner run(store.parts(), std::move(intent), control);
   FileSystem* fs = store.fs();
   const std::string frozen = store.DiskPath(vm, point.file);
   RETURN_IF_ERROR(run.Begin());

@@ -89,7 +89,7 @@ Result<Guid> CreateReplicaVm(Store& store, const CreateVmOptions& o, const OpCon
   RETURN_IF_ERROR(CheckBase(fs, o.base_path));
   const Guid id = Guid::Random();
   ASSIGN_OR_RETURN(auto lock, store.LockVm(id));
-  IntentRunner run(&store, CreateIntent(id, o), control);
+  IntentRunner run(store.parts(), CreateIntent(id, o), control);
   const StoreLayout& l = store.layout();
   const std::string base = store.DiskPath(id, "base.vhdx");
   RETURN_IF_ERROR(run.Begin());

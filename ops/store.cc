@@ -4,7 +4,6 @@
 #include <map>
 
 #include "ops/confined_file_system.h"
-#include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"
 #include "ops/store_files.h"
@@ -53,7 +52,7 @@ Store::Store(FileSystem* fs, StoreLayout layout, StoreOptions options)
       fs_(confined_.get()),
       layout_(std::move(layout)),
       options_(std::move(options)),
-      reaper_(fs_, &layout_) {}
+      reaper_(fs_, &layout_, options_.reclaim) {}
 
 Store::~Store() = default;
 
@@ -78,25 +77,14 @@ Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& di
   return store;
 }
 
-void Store::TrashChanged() {
-  switch (options_.reclaim) {
-    case StoreOptions::Reclaim::kBackground:
-      reaper_.Request();
-      return;
-    case StoreOptions::Reclaim::kSynchronous:
-      (void)ReclaimTrash();
-      return;
-    case StoreOptions::Reclaim::kExternal:
-      return;
-  }
-}
+void Store::TrashChanged() { reaper_.Changed(); }
 
 Result<TrashReport> Store::ReclaimTrash() { return ops::ReclaimTrash(fs_, layout_); }
 
 Result<RecoveryReport> Store::Recover() {
   if (options_.read_only) return AccessDenied("store " + layout_.root + " is opened read-only");
   std::lock_guard<std::mutex> guard(recover_mu_);
-  return RecoverStore(this);
+  return RecoverStore(parts());
 }
 
 std::string Store::RecordPath(const Guid& vm) const {
@@ -200,8 +188,9 @@ Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm) {
   ASSIGN_OR_RETURN(
       std::unique_ptr<FileLock> lock,
       LockForOperation(fs_, layout_.VmLockPath(vm), options_.lock_timeout, "VM " + vm.ToString()));
+  ASSIGN_OR_RETURN(JournalScan journal, Journal(fs_, &layout_).Scan());  // under the lock
   RecoveryReport report;
-  RETURN_IF_ERROR(RecoverVm(vm, &report));
+  RETURN_IF_ERROR(RecoverVmIntents(parts(), journal, vm, &report));
   return lock;
 }
 
@@ -225,21 +214,6 @@ Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationStat
   return InvalidState(std::string(op) + " is not allowed for VM " + record.name + " in state " +
                       std::to_string(static_cast<int>(record.state)) + " " +
                       std::string(StateName(record.state)));
-}
-
-Status Store::RecoverVm(const Guid& vm, RecoveryReport* report) {
-  ASSIGN_OR_RETURN(JournalScan journal, Journal(fs_, &layout_).Scan());
-  for (const BadIntent& bad : journal.bad) {  // never acted on: the VM stays as it is
-    if (bad.vm == vm) return Corrupt(bad.problem + " (VM " + vm.ToString() + " left as it is)");
-  }
-  for (const Intent& intent : journal.intents) {
-    if (intent.vm != vm) continue;
-    ASSIGN_OR_RETURN(Resolution res, ResolveIntent(fs_, layout_, intent));
-    if (res == Resolution::kRolledForward && DiscardsFiles(intent)) TrashChanged();
-    std::string what = intent.op + " " + vm.ToString(false);
-    (res == Resolution::kRolledBack ? report->rolled_back : report->rolled_forward).push_back(what);
-  }
-  return Status::Ok();
 }
 
 }  // namespace hvdisk::ops

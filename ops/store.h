@@ -13,7 +13,8 @@
 //
 // Crash recovery (recovery.h) runs at Open and whenever a VM is locked: leftover intents of that
 // VM are rolled forward or back, stray temporaries removed, unnamed files quarantined into
-// lost+found/ and reported (recovery.h). Open
+// lost+found/ and reported (recovery.h). Recovery and the intent runner (intent_runner.h) are
+// functions over the store's parts (store_parts.h) that the Store calls; they never call it. Open
 // locks only the VMs that need it (a leftover intent, a stray file, a directory without a record,
 // as seen without a lock and confirmed under it), so opening a store never gets in the way of
 // operations on VMs it does not touch.
@@ -46,7 +47,9 @@
 #include <string_view>
 #include <vector>
 
+#include "ops/recovery.h"
 #include "ops/store_layout.h"
+#include "ops/store_parts.h"
 #include "ops/trash.h"
 #include "ops/vm_record.h"
 #include "platform/file.h"
@@ -62,29 +65,10 @@ struct StoreOptions {
   std::chrono::milliseconds lock_timeout = FileLock::kTry;
   // Shared locks only, no recovery, no writes (see above).
   bool read_only = false;
-  // Who empties the trash of what this Store's operations and recoveries discard.
-  enum class Reclaim : uint8_t {
-    kBackground,   // the Store's reaper thread: calls return without waiting for it
-    kSynchronous,  // inline, before Open or the operation returns (deterministic, for tests)
-    kExternal,     // never this Store: its owner reclaims (the CLI: a detached process)
-  };
+  // Who empties the trash of what this Store's operations and recoveries discard (trash.h).
+  using Reclaim = ReclaimMode;
   Reclaim reclaim = Reclaim::kBackground;
 };
-
-// What a recovery did. Paths are store-relative.
-struct RecoveryReport {
-  std::vector<std::string> rolled_back;     // "<op> <vm-guid>"
-  std::vector<std::string> rolled_forward;  // "<op> <vm-guid>"
-  std::vector<std::string> removed;         // temporaries (and empty VM directories) deleted
-  std::vector<Guid> busy;                   // VMs skipped because another holder has their lock
-  std::vector<Guid> not_writable;           // VMs needing recovery this process cannot write
-  std::vector<std::string> deferred;        // "<vm-guid>: <error>": out of space, left for later
-  std::vector<std::string> quarantined;     // "<from> -> lost+found/<name>": nothing names them
-  std::vector<std::string> problems;        // VMs left as they are, and why (vm_health.h)
-};
-
-// The slot of a VM's lock file a recovery holds while it holds the VM (see above).
-inline constexpr uint32_t kRecoverySlot = 1;
 
 // A VM locked for an operation, with its record as read under the lock.
 struct LockedVm {
@@ -142,12 +126,12 @@ class Store {
   // LockVm, then reads the record (kNotFound for an unknown VM; with require_replica, kUnsupported
   // for a VM that is not a replica: a test VM).
   Result<LockedVm> LockAndRead(const Guid& vm, bool require_replica);
-  // Resolves the leftover intents of `vm`. REQUIRES: the caller holds vm's lock.
-  Status RecoverVm(const Guid& vm, RecoveryReport* report);
-
   std::string RecordPath(const Guid& vm) const;
   std::string DiskPath(const Guid& vm, std::string_view name) const;
   std::string DisksDir(const Guid& vm) const;
+
+  // What recovery and the intent runner work on (store_parts.h); valid while the Store lives.
+  StoreParts parts() { return StoreParts{fs_, &layout_, &reaper_}; }
 
  private:
   Store(FileSystem* fs, StoreLayout layout, StoreOptions options);

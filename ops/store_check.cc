@@ -36,7 +36,7 @@ void CheckVm(Store* store, const VmRecord& rec, StoreCheckReport* rep) {
   const std::string where = StoreLayout::VmDirRel(rec.id) + ": ";
   for (const std::string& p : rec.problems) rep->problems.push_back(where + "Critical: " + p);
   if (rec.mode == ReplicationMode::kNone) return;  // no usable record
-  Result<std::vector<std::string>> strays = FindStrays(store, rec);
+  Result<std::vector<std::string>> strays = FindStrays(store->fs(), store->layout(), rec);
   if (!strays.ok()) rep->problems.push_back(rec.id.ToString() + ": " + strays.status().ToString());
   for (const std::string& s : strays.ok() ? *strays : std::vector<std::string>()) {
     rep->problems.push_back(s + ": orphan");
@@ -47,7 +47,7 @@ void CheckVm(Store* store, const VmRecord& rec, StoreCheckReport* rep) {
     CheckChainOpens(store, rec.attached, rep);
     return;  // the disk itself is checked with its source
   }
-  Result<std::vector<std::string>> disks = ReferencedDisks(store, rec);
+  Result<std::vector<std::string>> disks = ReferencedDisks(store->fs(), store->layout(), rec);
   for (const std::string& name : disks.ok() ? *disks : std::vector<std::string>()) {
     CheckImage(store, rec.id, name, rep);
   }

@@ -57,7 +57,7 @@ Result<Guid> TestReplicaSystem(Store& store, const Guid& vm, std::optional<Guid>
   ASSIGN_OR_RETURN(auto test_lock, store.LockVm(test_id));
   const std::string disk = TestDiskName(test_id);
   FileSystem* fs = store.fs();
-  IntentRunner run(&store, TestIntent(v.record, test_id, p.id, disk), control);
+  IntentRunner run(store.parts(), TestIntent(v.record, test_id, p.id, disk), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Prepare(60, [&] {
     RETURN_IF_ERROR(chain::CreateChild(fs, store.DiskPath(vm, p.file), store.DiskPath(vm, disk)));
@@ -98,7 +98,7 @@ Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control
   in.deletes = {StoreLayout::DiskRel(src.record.id, test.test_disk),
                 StoreLayout::VmRecordRel(test_vm), StoreLayout::VmRecordRel(test_vm) + ".tmp"};
   in.delete_dirs = {StoreLayout::VmDirRel(test_vm)};
-  IntentRunner run(&store, std::move(in), control);
+  IntentRunner run(store.parts(), std::move(in), control);
   RETURN_IF_ERROR(run.Begin());
   RETURN_IF_ERROR(run.Commit());
   return run.Finish();

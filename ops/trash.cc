@@ -121,6 +121,19 @@ TrashReaper::~TrashReaper() {
   if (thread_.joinable()) thread_.join();
 }
 
+void TrashReaper::Changed() {
+  switch (mode_) {
+    case ReclaimMode::kBackground:
+      Request();
+      return;
+    case ReclaimMode::kSynchronous:
+      (void)ReclaimTrash(fs_, *layout_);
+      return;
+    case ReclaimMode::kExternal:
+      return;
+  }
+}
+
 void TrashReaper::Request() {
   std::lock_guard<std::mutex> guard(mu_);
   pending_ = true;

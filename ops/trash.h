@@ -77,17 +77,30 @@ Result<TrashReport> ReclaimTrash(FileSystem* fs, const StoreLayout& layout,
 // recovery runs and no lock is taken, so no VM is ever made busy (the CLI's detached reclaim).
 Result<TrashReport> ReclaimStoreTrash(FileSystem* fs, const std::string& dir);
 
-// A thread that empties the trash whenever asked (Store's kBackground reclamation).
-// Thread safety: Request and WaitIdle may be called from any thread. The FileSystem must outlive
-// the reaper.
+// Who empties the trash of what a store's operations and recoveries discard.
+enum class ReclaimMode : uint8_t {
+  kBackground,   // the reaper's thread: calls return without waiting for it
+  kSynchronous,  // inline, before the call that discarded returns (deterministic, for tests)
+  kExternal,     // never the reaper: its owner reclaims (the CLI: a detached process)
+};
+
+// Empties the trash as its ReclaimMode says whenever files were moved into it (Changed): with
+// kBackground, on a thread of its own started on the first request.
+// Thread safety: Changed, Request and WaitIdle may be called from any thread. The FileSystem and
+// the layout must outlive the reaper.
 class TrashReaper {
  public:
-  TrashReaper(FileSystem* fs, const StoreLayout* layout) : fs_(fs), layout_(layout) {}
+  TrashReaper(FileSystem* fs, const StoreLayout* layout,
+              ReclaimMode mode = ReclaimMode::kBackground)
+      : fs_(fs), layout_(layout), mode_(mode) {}
   // Stops after the entry in progress (what is left waits for the next reclaim) and joins.
   ~TrashReaper();
   TrashReaper(const TrashReaper&) = delete;
   TrashReaper& operator=(const TrashReaper&) = delete;
 
+  // Files were moved into the trash: reclaims them as the mode says. A synchronous reclaim's
+  // error is dropped (what is left waits for the next reclaim).
+  void Changed();
   // Asks for a reclaim and returns at once; the thread starts on the first request. Requests
   // made while a reclaim runs are served by one more reclaim after it. When no thread can be
   // started the request is dropped (the trash waits for the next reclaim).
@@ -100,6 +113,7 @@ class TrashReaper {
 
   FileSystem* fs_;
   const StoreLayout* layout_;
+  ReclaimMode mode_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool pending_ = false;  // guarded by mu_

@@ -114,7 +114,7 @@ class StoreCrashTest : public ::testing::TestWithParam<Scenario> {
     Result<std::vector<VmRecord>> vms = store.ListVms();
     if (!entries.ok() || !vms.ok()) return {"trash or VMs unreadable"};
     for (const VmRecord& r : *vms) {
-      Result<std::vector<std::string>> named = ReferencedDisks(&store, r);
+      Result<std::vector<std::string>> named = ReferencedDisks(store.fs(), store.layout(), r);
       if (!named.ok()) return {named.status().ToString()};
       for (const std::string& e : *entries) {
         const std::string name = e.size() > 37 ? e.substr(37) : e;  // "<op-guid>-<name>"

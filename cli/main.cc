@@ -50,6 +50,8 @@ std::string HintFor(Code code) {
       return "check that the store exists and is mounted ('hvdisk store check DIR')";
     case Code::kWrongType:
       return "'hvdisk info FILE' shows what the file is";
+    case Code::kCancelled:
+      return "nothing was left half-done; run the command again to do it";
   }
   return "";
 }
@@ -75,7 +77,7 @@ int ReportError(const Status& status) {
   std::fprintf(stderr, "hvdisk: %s\n", status.ToString().c_str());
   const std::string hint = HintFor(status.code());
   if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
-  return kExitFailure;
+  return status.code() == Code::kCancelled ? kExitCancelled : kExitFailure;
 }
 
 }  // namespace hvdisk::cli

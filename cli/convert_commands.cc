@@ -3,6 +3,9 @@
 // Both stream the source through a ChunkReader (a reader thread a few 8 MiB chunks ahead), skip
 // ranges the source's map reports as zero without reading them, and skip all-zero data when
 // writing: a dynamic VHDX output allocates only the blocks that hold data, a raw output is sparse.
+//
+// convert writes a hidden temporary beside DST and renames it to DST only once it is complete and
+// flushed (platform/atomic_output.h): SIGINT, SIGTERM, a full disk or an I/O error leave no DST.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -16,9 +19,11 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/disk_source.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "cli/writeback.h"
+#include "platform/atomic_output.h"
 #include "vhdx/image.h"
 #include "vhdx/layout.h"
 
@@ -117,6 +122,7 @@ Status CopyData(Disk* src, Disk* dst, const OutputMode& mode, Progress* progress
   Writeback writeback(dst, kWritebackInterval);
   if (mode.writeback) writeback.Start();
   for (;;) {
+    if (CancelRequested()) return CancelledBySignal();
     Chunk chunk;
     ASSIGN_OR_RETURN(bool more, reader.Next(&chunk));
     if (!more) break;
@@ -136,54 +142,70 @@ DiskFormat OutputFormat(const ConvertArgs& a) {
   return HasVhdxExtension(a.dst) ? DiskFormat::kVhdx : DiskFormat::kRaw;
 }
 
-// Creates the output and says how to write it. A durable raw output is written with O_DIRECT:
-// the data goes from the read buffers to the device without a copy into the page cache, and the
-// final Flush has no dirty pages to wait for. A VHDX output, or an unsafe raw one, is buffered.
-Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, Disk* src, OutputMode* mode) {
+// Creates the output at `path` (DST's temporary) and says how to write it. A durable raw output
+// is written with O_DIRECT: the data goes from the read buffers to the device without a copy into
+// the page cache, and the final Flush has no dirty pages to wait for. A VHDX output, or an unsafe
+// raw one, is buffered.
+Result<std::unique_ptr<Disk>> CreateOutput(const ConvertArgs& a, const std::string& path, Disk* src,
+                                           OutputMode* mode) {
   mode->durable = a.cache != "unsafe";
-  if (OutputFormat(a) == DiskFormat::kRaw)
-    return Disk::CreateRaw(a.dst, src->size(), mode->durable);
+  if (OutputFormat(a) == DiskFormat::kRaw) return Disk::CreateRaw(path, src->size(), mode->durable);
   mode->writeback = mode->durable;
   ASSIGN_OR_RETURN(vhdx::CreateOptions o, OutputOptions(a, src));
   if (o.type == vhdx::DiskType::kDynamic) {
     mode->granularity = std::min<size_t>(o.block_size, kChunkSize);
   }
-  return CreateVhdxOutput(a.dst, o);
+  return CreateVhdxOutput(path, o);
+}
+
+// DST's temporary, holding the output created by CreateOutput (*dst).
+Result<std::unique_ptr<AtomicOutput>> StartOutput(const ConvertArgs& a, Disk* src,
+                                                  std::unique_ptr<Disk>* dst, OutputMode* mode) {
+  const AtomicOutput::Options options{.durable = a.cache != "unsafe"};
+  return AtomicOutput::Create(DefaultFileSystem(), a.dst, options,
+                              [&](const std::string& temp) -> Status {
+                                ASSIGN_OR_RETURN(*dst, CreateOutput(a, temp, src, mode));
+                                return Status::Ok();
+                              });
+}
+
+void PrintConverted(const ConvertArgs& a, uint64_t size) {
+  if (!a.json) return;
+  nlohmann::ordered_json j{{"source", a.src},
+                           {"destination", a.dst},
+                           {"format", OutputFormat(a) == DiskFormat::kVhdx ? "vhdx" : "raw"},
+                           {"virtual-size", size}};
+  PrintJson(j);
 }
 
 int RunConvert(const ConvertArgs& a) {
+  CancelOnSignals cancel_on_signals;  // before the temporary exists
   Result<DiskFormat> format = ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
   Result<std::unique_ptr<Disk>> src =
       Disk::Open(a.src, {.format = *format, .allowed_roots = a.roots});
   if (!src.ok()) return ReportError(src.status());
-  FileSystem* fs = DefaultFileSystem();
-  Result<bool> exists = fs->Exists(a.dst);
-  if (exists.ok() && *exists) {
+  if (DefaultFileSystem()->KindOf(a.dst).ok()) {  // a dangling symbolic link included
     return ReportError(InvalidArgument(a.dst + " exists; convert never overwrites: remove it"));
   }
   OutputMode mode;
-  Result<std::unique_ptr<Disk>> dst = CreateOutput(a, src->get(), &mode);
-  if (!dst.ok()) {
-    if (dst.status().code() == Code::kInvalidArgument) return UsageError(dst.status());
-    (void)fs->Unlink(a.dst);
-    return ReportError(dst.status().WithContext("create " + a.dst));
+  std::unique_ptr<Disk> dst;
+  Result<std::unique_ptr<AtomicOutput>> out = StartOutput(a, src->get(), &dst, &mode);
+  if (!out.ok()) {
+    if (out.status().code() == Code::kInvalidArgument) return UsageError(out.status());
+    return ReportError(out.status().WithContext("create " + a.dst));
   }
   Progress progress("convert", (*src)->size(), a.json);
-  Status s = CopyData(src->get(), dst->get(), mode, &progress);
+  Status s = CopyData(src->get(), dst.get(), mode, &progress);
   progress.Finish();
-  dst->reset();
+  dst.reset();
+  if (s.ok() && CancelRequested()) s = CancelledBySignal();
+  if (s.ok()) s = (*out)->Commit();
   if (!s.ok()) {
-    (void)fs->Unlink(a.dst);
+    out->reset();  // removes the temporary: no DST
     return ReportError(s.WithContext("convert " + a.src + " to " + a.dst));
   }
-  if (a.json) {
-    nlohmann::ordered_json j{{"source", a.src},
-                             {"destination", a.dst},
-                             {"format", OutputFormat(a) == DiskFormat::kVhdx ? "vhdx" : "raw"},
-                             {"virtual-size", (*src)->size()}};
-    PrintJson(j);
-  }
+  PrintConverted(a, (*src)->size());
   return kExitOk;
 }
 
@@ -209,6 +231,12 @@ void RegisterConvert(CLI::App& app) {
       ->check(CLI::IsMember({"writeback", "unsafe"}));
   sub->add_option("SRC", a->src, "The source disk")->required();
   sub->add_option("DST", a->dst, "The new file (must not exist)")->required();
+  SetExitStatus(
+      sub,
+      {"0  done", "1  the operation failed (the error and its Code on stderr); DST was not created",
+       "2  bad arguments (usage)",
+       "130, 143  (as a shell shows them) interrupted by SIGINT, SIGTERM: convert removed its "
+       "output and ended by that signal"});
   SetCommand(sub, [a] { return RunConvert(*a); });
 }
 

@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 
 namespace hvdisk::cli {
 
@@ -99,8 +100,9 @@ int main(int argc, char** argv) {
   RegisterWmiCommands(app);
   app.footer(
       "'hvdisk help COMMAND' (or 'hvdisk COMMAND --help') shows a command's options and exit "
-      "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments (check and compare "
-      "document more).");
+      "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments; a convert "
+      "interrupted by SIGINT or SIGTERM removes its output and ends by that signal (a shell shows "
+      "130 or 143); check and compare document more.");
   try {
     app.parse(RewriteHelp(app, argc, argv));
   } catch (const CLI::CallForHelp& e) {
@@ -116,5 +118,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hvdisk: unknown command (%s); see 'hvdisk --help'\n", e.what());
     return kExitUsage;
   }
+  EndByCancelSignal();
   return ExitCode();
 }

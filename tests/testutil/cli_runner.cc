@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,9 +36,22 @@ int SpawnHvdisk(const std::vector<std::string>& args, const std::string& stderr_
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0644);
+  // SIGINT and SIGTERM as a terminal would deliver them, even when this test runs in the
+  // background of a shell (which starts it with SIGINT ignored) or with them blocked.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t signals, none;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &signals);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
   const int err =
-      posix_spawn(&pid, argv[0], &actions, nullptr, const_cast<char**>(argv.data()), environ);
+      posix_spawn(&pid, argv[0], &actions, &attr, const_cast<char**>(argv.data()), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(err);
   return err == 0 ? pid : -1;

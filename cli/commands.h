@@ -16,11 +16,15 @@ namespace hvdisk::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the operation failed
 inline constexpr int kExitUsage = 2;    // bad arguments
+// kCancelled: stopped on request, nothing left half-done. A command cancelled by SIGINT or
+// SIGTERM then ends by that signal (cli/interrupt.h), which a shell reports as 130 or 143.
+inline constexpr int kExitCancelled = 130;
 
 // Where a command stores its exit code once its callback ran.
 int& ExitCode();
 
-// Prints the error with its Code and a hint for the operator; returns kExitFailure.
+// Prints the error with its Code and a hint for the operator; returns kExitFailure
+// (kExitCancelled for kCancelled).
 int ReportError(const Status& status);
 
 // Registration hooks, one per command family.

@@ -3,6 +3,9 @@
 // Both stream the source through disk/'s copier (reads in flight a few 8 MiB chunks ahead, ranges
 // the source's map reports as zero never read, all-zero data not written: a dynamic VHDX output
 // allocates only the blocks that hold data, a raw output is sparse).
+//
+// convert writes a hidden temporary beside DST and renames it to DST only once it is complete and
+// flushed (platform/atomic_output.h): SIGINT, SIGTERM, a full disk or an I/O error leave no DST.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -14,11 +17,13 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "cli/size_parse.h"
 #include "disk/compare.h"
 #include "disk/copier.h"
 #include "disk/open.h"
+#include "platform/atomic_output.h"
 #include "vhdx/image.h"
 
 namespace hvdisk::cli {
@@ -81,7 +86,9 @@ struct OutputMode {
 // page cache output's writeback runs alongside. Not durable (--cache unsafe, qemu-img convert's
 // default): no flush for a raw output; a VHDX output's Close still flushes its metadata.
 Status CopyData(VirtualDisk* src, VirtualDisk* dst, const OutputMode& mode, Progress* progress) {
-  disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress->Update(done); }};
+  disk::CopyOptions copy{
+      .progress = [&](uint64_t done, uint64_t) { progress->Update(done); },
+      .check = [] { return CancelRequested() ? CancelledBySignal() : Status::Ok(); }};
   disk::WriteOptions write{
       .sparse_granularity = mode.granularity, .flush = mode.durable, .writeback = mode.writeback};
   RETURN_IF_ERROR(disk::Copier(src, copy).CopyTo(dst, write));
@@ -94,56 +101,72 @@ Format OutputFormat(const ConvertArgs& a) {
   return disk::HasVhdxExtension(a.dst) ? Format::kVhdx : Format::kRaw;
 }
 
-// Creates the output and says how to write it. A durable raw output is written with O_DIRECT:
-// the data goes from the read buffers to the device without a copy into the page cache, and the
-// final Flush has no dirty pages to wait for. A VHDX output, or an unsafe raw one, is buffered.
-Result<std::unique_ptr<VirtualDisk>> CreateOutput(const ConvertArgs& a, VirtualDisk* src,
-                                                  OutputMode* mode) {
+// Creates the output at `path` (DST's temporary) and says how to write it. A durable raw output
+// is written with O_DIRECT: the data goes from the read buffers to the device without a copy into
+// the page cache, and the final Flush has no dirty pages to wait for. A VHDX output, or an unsafe
+// raw one, is buffered.
+Result<std::unique_ptr<VirtualDisk>> CreateOutput(const ConvertArgs& a, const std::string& path,
+                                                  VirtualDisk* src, OutputMode* mode) {
   FileSystem* fs = DefaultFileSystem();
   mode->durable = a.cache != "unsafe";
-  if (OutputFormat(a) == Format::kRaw)
-    return disk::CreateRaw(fs, a.dst, src->size(), mode->durable);
+  if (OutputFormat(a) == Format::kRaw) return disk::CreateRaw(fs, path, src->size(), mode->durable);
   mode->writeback = mode->durable;
   ASSIGN_OR_RETURN(vhdx::CreateOptions o, OutputOptions(a, src));
   if (o.type == vhdx::DiskType::kDynamic) {
     mode->granularity = std::min<size_t>(o.block_size, kChunkSize);
   }
-  return disk::CreateVhdx(fs, a.dst, o);
+  return disk::CreateVhdx(fs, path, o);
+}
+
+// DST's temporary, holding the output created by CreateOutput (*dst).
+Result<std::unique_ptr<AtomicOutput>> StartOutput(const ConvertArgs& a, VirtualDisk* src,
+                                                  std::unique_ptr<VirtualDisk>* dst,
+                                                  OutputMode* mode) {
+  const AtomicOutput::Options options{.durable = a.cache != "unsafe"};
+  return AtomicOutput::Create(DefaultFileSystem(), a.dst, options,
+                              [&](const std::string& temp) -> Status {
+                                ASSIGN_OR_RETURN(*dst, CreateOutput(a, temp, src, mode));
+                                return Status::Ok();
+                              });
+}
+
+void PrintConverted(const ConvertArgs& a, uint64_t size) {
+  if (!a.json) return;
+  nlohmann::ordered_json j{{"source", a.src},
+                           {"destination", a.dst},
+                           {"format", OutputFormat(a) == Format::kVhdx ? "vhdx" : "raw"},
+                           {"virtual-size", size}};
+  PrintJson(j);
 }
 
 int RunConvert(const ConvertArgs& a) {
+  CancelOnSignals cancel_on_signals;  // before the temporary exists
   Result<Format> format = disk::ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
   Result<std::unique_ptr<VirtualDisk>> src =
       OpenDisk(a.src, {.format = *format, .force_share = a.force_share, .allowed_roots = a.roots});
   if (!src.ok()) return ReportError(src.status());
-  FileSystem* fs = DefaultFileSystem();
-  Result<bool> exists = fs->Exists(a.dst);
-  if (exists.ok() && *exists) {
+  if (DefaultFileSystem()->KindOf(a.dst).ok()) {  // a dangling symbolic link included
     return ReportError(InvalidArgument(a.dst + " exists; convert never overwrites: remove it"));
   }
   OutputMode mode;
-  Result<std::unique_ptr<VirtualDisk>> dst = CreateOutput(a, src->get(), &mode);
-  if (!dst.ok()) {
-    if (dst.status().code() == Code::kInvalidArgument) return UsageError(dst.status());
-    (void)fs->Unlink(a.dst);
-    return ReportError(dst.status().WithContext("create " + a.dst));
+  std::unique_ptr<VirtualDisk> dst;
+  Result<std::unique_ptr<AtomicOutput>> out = StartOutput(a, src->get(), &dst, &mode);
+  if (!out.ok()) {
+    if (out.status().code() == Code::kInvalidArgument) return UsageError(out.status());
+    return ReportError(out.status().WithContext("create " + a.dst));
   }
   Progress progress("convert", (*src)->size(), a.json);
-  Status s = CopyData(src->get(), dst->get(), mode, &progress);
+  Status s = CopyData(src->get(), dst.get(), mode, &progress);
   progress.Finish();
-  dst->reset();
+  dst.reset();
+  if (s.ok() && CancelRequested()) s = CancelledBySignal();
+  if (s.ok()) s = (*out)->Commit();
   if (!s.ok()) {
-    (void)fs->Unlink(a.dst);
+    out->reset();  // removes the temporary: no DST
     return ReportError(s.WithContext("convert " + a.src + " to " + a.dst));
   }
-  if (a.json) {
-    nlohmann::ordered_json j{{"source", a.src},
-                             {"destination", a.dst},
-                             {"format", OutputFormat(a) == Format::kVhdx ? "vhdx" : "raw"},
-                             {"virtual-size", (*src)->size()}};
-    PrintJson(j);
-  }
+  PrintConverted(a, (*src)->size());
   return kExitOk;
 }
 
@@ -173,6 +196,12 @@ void RegisterConvert(CLI::App& app) {
       ->check(CLI::IsMember({"writeback", "unsafe"}));
   sub->add_option("SRC", a->src, "The source disk")->required();
   sub->add_option("DST", a->dst, "The new file (must not exist)")->required();
+  SetExitStatus(
+      sub,
+      {"0  done", "1  the operation failed (the error and its Code on stderr); DST was not created",
+       "2  bad arguments (usage)",
+       "130, 143  (as a shell shows them) interrupted by SIGINT, SIGTERM: convert removed its "
+       "output and ended by that signal"});
   SetCommand(sub, [a] { return RunConvert(*a); });
 }
 
@@ -221,11 +250,11 @@ int RunCompare(const CompareArgs& args) {
   Result<Format> fa = disk::ParseFormat(args.format_a);
   Result<Format> fb = disk::ParseFormat(args.format_b);
   if (!fa.ok() || !fb.ok()) return UsageError(InvalidArgument("bad format"));
-  Result<std::unique_ptr<VirtualDisk>> a =
-      OpenDisk(args.a, {.format = *fa, .force_share = args.force_share, .allowed_roots = args.roots});
+  Result<std::unique_ptr<VirtualDisk>> a = OpenDisk(
+      args.a, {.format = *fa, .force_share = args.force_share, .allowed_roots = args.roots});
   if (!a.ok()) return CompareError(a.status());
-  Result<std::unique_ptr<VirtualDisk>> b =
-      OpenDisk(args.b, {.format = *fb, .force_share = args.force_share, .allowed_roots = args.roots});
+  Result<std::unique_ptr<VirtualDisk>> b = OpenDisk(
+      args.b, {.format = *fb, .force_share = args.force_share, .allowed_roots = args.roots});
   if (!b.ok()) return CompareError(b.status());
   Progress progress("compare", std::max((*a)->size(), (*b)->size()), args.json);
   disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress.Update(done); }};

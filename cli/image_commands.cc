@@ -254,9 +254,10 @@ Result<std::unique_ptr<disk::VirtualDisk>> OpenForInfo(const InfoArgs& a, disk::
                                                        Status* chain_error) {
   Result<std::unique_ptr<disk::VirtualDisk>> disk =
       OpenDisk(a.file, {.format = format, .force_share = a.force_share, .allowed_roots = a.roots});
-  if (disk.ok() || format == disk::Format::kRaw ||
-      disk.status().code() == Code::kInUse) return disk;
-  auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file, {.read_only = true, .force_share = a.force_share});
+  if (disk.ok() || format == disk::Format::kRaw || disk.status().code() == Code::kInUse)
+    return disk;
+  auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file,
+                                {.read_only = true, .force_share = a.force_share});
   if (!leaf.ok()) return disk.status();
   *chain_error = disk.status();
   return disk::FromImage(std::move(leaf).value());

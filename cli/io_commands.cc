@@ -38,7 +38,10 @@ struct FileArgs {
 
 Result<std::unique_ptr<VirtualDisk>> OpenFileDisk(const FileArgs& a, bool writable) {
   ASSIGN_OR_RETURN(disk::Format format, disk::ParseFormat(a.format));
-  return OpenDisk(a.file, {.format = format, .writable = writable, .force_share = a.force_share, .allowed_roots = a.roots});
+  return OpenDisk(a.file, {.format = format,
+                           .writable = writable,
+                           .force_share = a.force_share,
+                           .allowed_roots = a.roots});
 }
 
 // ---- digest ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 
 namespace hvdisk::cli {
 
@@ -50,6 +51,8 @@ std::string HintFor(Code code) {
       return "check that the store exists and is mounted ('hvdisk store check DIR')";
     case Code::kWrongType:
       return "'hvdisk info FILE' shows what the file is";
+    case Code::kCancelled:
+      return "nothing was left half-done; run the command again to do it";
   }
   return "";
 }
@@ -75,7 +78,7 @@ int ReportError(const Status& status) {
   std::fprintf(stderr, "hvdisk: %s\n", status.ToString().c_str());
   const std::string hint = HintFor(status.code());
   if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
-  return kExitFailure;
+  return status.code() == Code::kCancelled ? kExitCancelled : kExitFailure;
 }
 
 }  // namespace hvdisk::cli
@@ -97,8 +100,9 @@ int main(int argc, char** argv) {
   RegisterWmiCommands(app);
   app.footer(
       "'hvdisk help COMMAND' (or 'hvdisk COMMAND --help') shows a command's options and exit "
-      "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments (check and compare "
-      "document more).");
+      "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments; a convert "
+      "interrupted by SIGINT or SIGTERM removes its output and ends by that signal (a shell shows "
+      "130 or 143); check and compare document more.");
   try {
     app.parse(RewriteHelp(app, argc, argv));
   } catch (const CLI::CallForHelp& e) {
@@ -114,5 +118,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hvdisk: unknown command (%s); see 'hvdisk --help'\n", e.what());
     return kExitUsage;
   }
+  EndByCancelSignal();
   return ExitCode();
 }

@@ -102,6 +102,11 @@ Status RunMerge(FileSystem* fs, const StoreLayout& layout, const Guid& op, const
   return r.status().WithContext("merge " + m.child + " into " + m.into);
 }
 
+// What a cancelled operation returns once it is rolled back.
+Status CancelledOnRequest(const std::string& op) {
+  return Cancelled(op + " cancelled on request and rolled back");
+}
+
 }  // namespace
 
 Status RemoveIfPresent(FileSystem* fs, const std::string& path, std::set<std::string>* dirs) {
@@ -198,7 +203,7 @@ Status IntentRunner::Abort(const Status& cause) {
 }
 
 Status IntentRunner::Prepare(int percent, const std::function<Status()>& step) {
-  if (control_ != nullptr && control_->cancelled()) return Abort(Cancelled(intent_.op));
+  if (control_ != nullptr && control_->cancelled()) return Abort(CancelledOnRequest(intent_.op));
   Status st = step();
   if (!st.ok()) return Abort(st.WithContext(intent_.op));
   if (control_ != nullptr) control_->Report(percent);
@@ -206,7 +211,7 @@ Status IntentRunner::Prepare(int percent, const std::function<Status()>& step) {
 }
 
 Status IntentRunner::Commit() {
-  if (control_ != nullptr && control_->cancelled()) return Abort(Cancelled(intent_.op));
+  if (control_ != nullptr && control_->cancelled()) return Abort(CancelledOnRequest(intent_.op));
   Status st = WriteVmRecord(fs_, RecordPath(*layout_, intent_.vm), intent_.after);
   if (!st.ok()) return Abort(st.WithContext(intent_.op + ": commit"));
   return Status::Ok();

@@ -4,13 +4,12 @@
 // Progress is reported as a percentage at step boundaries, from the thread running the operation.
 // Cancellation is checked between the steps before an operation's commit point; a cancelled
 // operation rolls back exactly as crash recovery would (the VM ends in its before-state) and
-// returns a kInvalidState status for which IsCancelled() is true. Past the commit point an
-// operation cannot be cancelled and runs to its end.
+// returns Code::kCancelled. Past the commit point an operation cannot be cancelled and runs to
+// its end.
 #pragma once
 
 #include <atomic>
 #include <functional>
-#include <string_view>
 
 #include "platform/status.h"
 
@@ -25,14 +24,5 @@ struct OpControl {
   }
   bool cancelled() const { return cancel != nullptr && cancel->load(); }
 };
-
-inline constexpr std::string_view kCancelledPrefix = "cancelled: ";
-
-inline Status Cancelled(std::string_view op) {
-  return InvalidState(std::string(kCancelledPrefix) + std::string(op) + " rolled back on request");
-}
-inline bool IsCancelled(const Status& s) {
-  return s.code() == Code::kInvalidState && s.message().starts_with(kCancelledPrefix);
-}
 
 }  // namespace hvdisk::ops

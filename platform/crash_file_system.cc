@@ -273,11 +273,24 @@ Result<std::unique_ptr<File>> CrashFileSystem::Open(const std::string& path,
 }
 
 Status CrashFileSystem::Rename(const std::string& from, const std::string& to) {
+  return DoRename(from, to, /*replace=*/true);
+}
+
+// Logged as a rename either way: replaying it onto the durable namespace, where `to` may still
+// exist (its unlink not yet synced), replaces it as the real file system's ordered updates do.
+Status CrashFileSystem::RenameNoReplace(const std::string& from, const std::string& to) {
+  return DoRename(from, to, /*replace=*/false);
+}
+
+Status CrashFileSystem::DoRename(const std::string& from, const std::string& to, bool replace) {
   std::shared_lock crash_lock(crash_mu_);
   RETURN_IF_ERROR(Gate(true, "rename", from + " -> " + to));
   ASSIGN_OR_RETURN(std::string f, memfs::Namespace::Normalize(from, "rename"));
   ASSIGN_OR_RETURN(std::string t, memfs::Namespace::Normalize(to, "rename"));
   std::lock_guard lock(mu_);
+  if (!replace && current_.Get(t) != nullptr) {
+    return memfs::PosixError(EEXIST, "rename", f + " -> " + t);
+  }
   RETURN_IF_ERROR(current_.Rename(f, t));
   if (f != t) Log({FileOp::kRename, f, t, nullptr, {}}, {DirName(f), DirName(t)});
   return Status::Ok();

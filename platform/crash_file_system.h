@@ -60,6 +60,7 @@ class CrashFileSystem : public FileSystem {
 
   Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status RenameNoReplace(const std::string& from, const std::string& to) override;
   Status Unlink(const std::string& path) override;
   Status CreateDir(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;
@@ -106,6 +107,8 @@ class CrashFileSystem : public FileSystem {
 
   // Fails once the crash point is reached; counts a mutating op, tripping the crash point.
   Status Gate(bool mutating, std::string_view op, std::string_view path);
+  // Rename and RenameNoReplace.
+  Status DoRename(const std::string& from, const std::string& to, bool replace);
   // Appends to log_ an op concerning `dirs`. REQUIRES: mu_ held.
   void Log(DirOp op, std::vector<std::string> dirs);
   // Moves the synced prefix of log_ into durable_. REQUIRES: mu_ held.

@@ -144,6 +144,11 @@ Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
   return target()->Rename(from, to);
 }
 
+Status FaultFileSystem::RenameNoReplace(const std::string& from, const std::string& to) {
+  RETURN_IF_ERROR(Intercept(FileOp::kRename, from + " -> " + to));
+  return target()->RenameNoReplace(from, to);
+}
+
 Status FaultFileSystem::Unlink(const std::string& path) {
   RETURN_IF_ERROR(Intercept(FileOp::kUnlink, path));
   return target()->Unlink(path);

@@ -59,6 +59,7 @@ class FaultFileSystem : public FileSystemWrapper {
 
   Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status RenameNoReplace(const std::string& from, const std::string& to) override;
   Status Unlink(const std::string& path) override;
   Status RenameBeneath(const std::string& dir, const std::string& from,
                        const std::string& to) override;

@@ -142,6 +142,10 @@ class FileSystem {
   virtual Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) = 0;
   // Atomically replaces `to` if it exists. Durable only after SyncDir of both parents.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // As Rename, but never replaces: kInUse when `to` exists (whatever it is, a dangling symbolic
+  // link included), decided atomically with the rename. Durable only after SyncDir of both
+  // parents.
+  virtual Status RenameNoReplace(const std::string& from, const std::string& to) = 0;
   // Durable only after SyncDir of the parent.
   virtual Status Unlink(const std::string& path) = 0;
   // As Unlink (the name is gone when it returns; durable after SyncDir of the parent), but the
@@ -186,6 +190,9 @@ class FileSystemWrapper : public FileSystem {
   }
   Status Rename(const std::string& f, const std::string& t) override {
     return target_->Rename(f, t);
+  }
+  Status RenameNoReplace(const std::string& f, const std::string& t) override {
+    return target_->RenameNoReplace(f, t);
   }
   Status Unlink(const std::string& p) override { return target_->Unlink(p); }
   Status RenameBeneath(const std::string& d, const std::string& f, const std::string& t) override {

@@ -448,6 +448,14 @@ Status MemFileSystem::Rename(const std::string& from, const std::string& to) {
   return ns_.Rename(f, t);
 }
 
+Status MemFileSystem::RenameNoReplace(const std::string& from, const std::string& to) {
+  ASSIGN_OR_RETURN(std::string f, memfs::Namespace::Normalize(from, "rename"));
+  ASSIGN_OR_RETURN(std::string t, memfs::Namespace::Normalize(to, "rename"));
+  std::lock_guard lock(mu_);
+  if (ns_.Get(t) != nullptr) return memfs::PosixError(EEXIST, "rename", f + " -> " + t);
+  return ns_.Rename(f, t);
+}
+
 Status MemFileSystem::Unlink(const std::string& path) {
   ASSIGN_OR_RETURN(std::string p, memfs::Namespace::Normalize(path, "unlink"));
   std::lock_guard lock(mu_);

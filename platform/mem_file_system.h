@@ -176,6 +176,7 @@ class MemFileSystem : public FileSystem {
 
   Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status RenameNoReplace(const std::string& from, const std::string& to) override;
   Status Unlink(const std::string& path) override;
   Status CreateDir(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;

@@ -341,6 +341,19 @@ Status PosixFileSystem::Rename(const std::string& from, const std::string& to) {
   return Status::Ok();
 }
 
+// renameat2(RENAME_NOREPLACE); where the file system cannot (EINVAL), link then unlink, which
+// refuses an existing `to` as atomically (EEXIST) and leaves both names for an instant.
+Status PosixFileSystem::RenameNoReplace(const std::string& from, const std::string& to) {
+  int rc = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+    rc = ::link(from.c_str(), to.c_str());
+    if (rc == 0) return Unlink(from);
+  }
+  if (rc == 0) return Status::Ok();
+  if (errno == EEXIST) return InUse("rename " + from + " to " + to + ": " + to + " exists");
+  return ErrnoStatus(errno, "rename " + from + " to", to);
+}
+
 Status PosixFileSystem::Unlink(const std::string& path) {
   if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink", path);
   return Status::Ok();

@@ -15,6 +15,7 @@ class PosixFileSystem : public FileSystem {
  public:
   Result<std::unique_ptr<File>> Open(const std::string& path, const OpenOptions& opts) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status RenameNoReplace(const std::string& from, const std::string& to) override;
   Status Unlink(const std::string& path) override;
   // Opens the file, unlinks it and hands the last descriptor to a detached process (POSIX frees
   // an unlinked file at its last close), whose close frees the space. Forks (the caller is

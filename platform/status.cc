@@ -35,6 +35,8 @@ std::string_view CodeName(Code code) {
       return "kUnavailable";
     case Code::kWrongType:
       return "kWrongType";
+    case Code::kCancelled:
+      return "kCancelled";
   }
   return "kUnknown";
 }

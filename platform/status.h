@@ -32,6 +32,7 @@ enum class Code : uint8_t {
   kOutOfMemory,
   kUnavailable,
   kWrongType,
+  kCancelled,  // stopped on request (a WMI job's Kill, SIGINT/SIGTERM in the CLI) and undone
 };
 
 // "kCorrupt" etc.
@@ -81,6 +82,7 @@ inline Status InvalidState(std::string m) { return {Code::kInvalidState, std::mo
 inline Status OutOfMemory(std::string m) { return {Code::kOutOfMemory, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status WrongType(std::string m) { return {Code::kWrongType, std::move(m)}; }
+inline Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
 
 // The one place errno becomes a Code: ENOENT->kNotFound, EACCES/EPERM/EROFS->kAccessDenied,
 // ENOSPC/EDQUOT->kNoSpace, EBUSY/EWOULDBLOCK->kInUse, ENOMEM->kOutOfMemory, ETIMEDOUT->kTimeout,

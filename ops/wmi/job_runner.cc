@@ -71,7 +71,7 @@ void JobRunner::Finish(const Result<Guid>& result) {
     job_.resulting_system = *result;
   } else {
     const Status& st = result.status();
-    job_.state = IsCancelled(st) ? JobState::kKilled : JobState::kException;
+    job_.state = st.code() == Code::kCancelled ? JobState::kKilled : JobState::kException;
     job_.error_code = ReturnValueFor(st.code());
     job_.error_description = st.ToString();
   }

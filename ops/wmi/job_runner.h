@@ -6,8 +6,9 @@
 // ended. An operation that failed before being accepted was refused by a precondition: Start
 // returns that status, no job record is ever written, and the method returns the mapped value
 // with no job. Otherwise the job is visible in the JobStore (4 Running), its record follows the
-// progress, and it ends in 7 Completed, 9 Killed (cancelled on request: rolled back, ErrorCode
-// the mapped value of the cancellation) or 10 Exception (ErrorCode the mapped value).
+// progress, and it ends in 7 Completed, 9 Killed (cancelled on request: the operation rolled back
+// and returned kCancelled, ErrorCode its mapped value) or 10 Exception (ErrorCode the mapped
+// value).
 //
 // Thread safety: Start once, from the creating thread; Cancel, finished and Join from any thread.
 // The JobStore must outlive the runner; the destructor joins the worker.

@@ -18,6 +18,7 @@ uint32_t ReturnValueFor(Code code) {
     case Code::kInUse:
       return kSystemInUse;
     case Code::kInvalidState:
+    case Code::kCancelled:  // a job ends in 9 Killed; its ErrorCode says why it did not finish
       return kInvalidState;
     case Code::kWrongType:
       return kIncorrectDataType;

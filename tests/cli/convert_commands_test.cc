@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -157,6 +158,35 @@ TEST_F(ConvertCommandsTest, ConvertRefusesAnExistingDestination) {
   EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 1);
   EXPECT_THAT(out, HasSubstr("exists"));
   EXPECT_EQ(ReadBinaryFile(dst).size(), 10u) << "left untouched";
+}
+
+// Issue 16, item 3: convert created, and on failure unlinked, DST itself, so a dangling symbolic
+// link at DST (which exists, though stat says it does not) was removed.
+TEST_F(ConvertCommandsTest, ADanglingSymbolicLinkAtDstIsAnExistingDstAndStaysAsItWas) {
+  const std::string dst = dir_.File("link.raw");
+  std::filesystem::create_symlink(dir_.File("nowhere.raw"), dst);
+  std::string out;
+  EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 1);
+  EXPECT_THAT(out, HasSubstr("exists"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dst)) << "the link was removed";
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("nowhere.raw")));
+}
+
+// Issue 16, item 3: an I/O error while writing the output (EFBIG past RLIMIT_FSIZE, SIGXFSZ
+// ignored: the VHDX output's first block cannot be reserved) fails the convert with kIoError,
+// never shows the DST name and leaves nothing behind.
+TEST_F(ConvertCommandsTest, AnIoErrorWhileWritingTheOutputNeverShowsDstAndLeavesNothing) {
+  const std::string dst = dir_.File("out.vhdx");
+  testing::NameWatch watch(dir_.path());
+  std::string out;
+  EXPECT_EQ(testing::RunCommand("trap '' XFSZ; ulimit -f 16384; exec " + kHvdisk +
+                                    " convert -b 1M " + Q(raw_) + " " + Q(dst),
+                                &out),
+            1)
+      << out;
+  EXPECT_THAT(out, HasSubstr("kIoError"));
+  for (const std::string& seen : watch.Names()) EXPECT_NE(seen, "out.vhdx") << "DST appeared";
+  EXPECT_THAT(testing::DirNames(dir_.path()), ::testing::ElementsAre("src.raw"));
 }
 
 TEST_F(ConvertCommandsTest, ConvertBadArgumentsExit2) {

@@ -144,5 +144,24 @@ TEST_F(DiskFullCliTest, CommitAtEachFreeSpaceLevelRollsBackAndSucceedsOnceSpaceI
   }
 }
 
+// Issue 16, item 3: a convert that runs out of space, to a raw or a VHDX output, fails with
+// kNoSpace, never shows its DST name, leaves no temporary, and leaves the other files as they were.
+TEST_F(DiskFullCliTest, AConvertThatRunsOutOfSpaceNeverShowsItsDstAndLeavesNothing) {
+  testing::SmallTmpfs tmpfs(12 * kMiB);
+  ASSERT_OK(tmpfs.status());
+  const std::string src = outside_.File("src.raw");
+  testing::WriteBinaryFile(src, testing::PatternBytes(20 * kMiB, 9));
+  const std::string keep = tmpfs.File("keep.raw");
+  testing::WriteBinaryFile(keep, testing::PatternBytes(kMiB, 3));
+  for (const std::string name : {"dst.raw", "dst.vhdx"}) {
+    testing::NameWatch watch(tmpfs.path());
+    EXPECT_EQ(Run("convert " + Q(src) + " " + Q(tmpfs.File(name))), 1) << name << ": " << out_;
+    EXPECT_THAT(out_, HasSubstr("kNoSpace")) << name;
+    for (const std::string& seen : watch.Names()) EXPECT_NE(seen, name) << "DST appeared";
+    EXPECT_THAT(testing::DirNames(tmpfs.path()), ::testing::ElementsAre("keep.raw")) << name;
+  }
+  EXPECT_TRUE(testing::ReadBinaryFile(keep) == testing::PatternBytes(kMiB, 3));
+}
+
 }  // namespace
 }  // namespace hvdisk

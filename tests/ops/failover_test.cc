@@ -193,7 +193,7 @@ TEST_F(FailoverTest, ProgressIsReportedAndCancelRollsBack) {
   VmRecord before = Record(vm_);
   cancel = true;
   Status st = InitiateFailover(*store_, vm_, std::nullopt, &control);
-  EXPECT_TRUE(IsCancelled(st)) << st.ToString();
+  EXPECT_CODE(st, Code::kCancelled);
   EXPECT_EQ(Record(vm_), before);
   EXPECT_TRUE(ContractProblems(*store_).empty());
 }

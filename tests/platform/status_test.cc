@@ -25,6 +25,15 @@ TEST(StatusTest, ContextIsPrefixedAndCodeKept) {
   EXPECT_EQ(s.ToString(), "kCorrupt: header 1: checksum mismatch @0x10000");
 }
 
+TEST(StatusTest, CancellationIsItsOwnCodeWithItsName) {
+  Status s = Cancelled("convert interrupted by SIGINT");
+  EXPECT_EQ(s.code(), Code::kCancelled);
+  EXPECT_EQ(s.ToString(), "kCancelled: convert interrupted by SIGINT");
+  for (int c = 0; c <= static_cast<int>(Code::kCancelled); ++c) {
+    EXPECT_NE(CodeName(static_cast<Code>(c)), "kUnknown") << c;
+  }
+}
+
 TEST(StatusTest, EveryErrnoMapsToItsCode) {
   const std::pair<int, Code> kTable[] = {
       {ENOENT, Code::kNotFound},    {EACCES, Code::kAccessDenied}, {EPERM, Code::kAccessDenied},

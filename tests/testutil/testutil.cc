@@ -1,9 +1,11 @@
 #include "tests/testutil/testutil.h"
 
 #include <dirent.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -83,6 +85,42 @@ bool UnlinkedFileReleased(const std::string& path) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
+}
+
+std::vector<std::string> DirNames(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+NameWatch::NameWatch(const std::string& dir) {
+  fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0 || inotify_add_watch(fd_, dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+    ADD_FAILURE() << "inotify on " << dir << ": " << std::strerror(errno);
+  }
+}
+
+NameWatch::~NameWatch() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::vector<std::string> NameWatch::Names() {
+  alignas(inotify_event) char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = fd_ < 0 ? -1 : read(fd_, buf, sizeof buf);
+    if (n <= 0) break;  // EAGAIN: nothing more queued
+    for (ssize_t off = 0; off < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + off);
+      if (e->mask & IN_Q_OVERFLOW) ADD_FAILURE() << "inotify queue overflowed";
+      if (e->len > 0) seen_.emplace_back(e->name);
+      off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+  return seen_;
 }
 
 std::string TestDataPath(const std::string& name) {

@@ -73,6 +73,25 @@ std::vector<int> ProcessesHoldingUnlinked(const std::string& path);
 // Whether, within 30 s, no process holds the unlinked `path` any more (its space is freed).
 bool UnlinkedFileReleased(const std::string& path);
 
+// The names in `dir`, sorted (empty when it cannot be listed).
+std::vector<std::string> DirNames(const std::string& dir);
+
+// The names created in, or renamed into, a directory while a NameWatch lives (inotify): proof that
+// a name never appeared, however briefly. Fails the test when the watch cannot be set.
+class NameWatch {
+ public:
+  explicit NameWatch(const std::string& dir);
+  ~NameWatch();
+  NameWatch(const NameWatch&) = delete;
+  NameWatch& operator=(const NameWatch&) = delete;
+  // Every name seen so far, in order (a name created twice is listed twice).
+  std::vector<std::string> Names();
+
+ private:
+  int fd_ = -1;
+  std::vector<std::string> seen_;
+};
+
 // The path of the Windows-made structures (tests/testdata/windows-structures).
 std::string TestDataPath(const std::string& name);
 // The bytes of one of those structures; fails the test (and returns empty) when unreadable.

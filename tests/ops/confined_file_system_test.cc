@@ -11,8 +11,10 @@
 
 #include "ops/failover.h"
 #include "ops/recovery.h"
+#include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/store.h"
+#include "ops/store_check.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/store_fixture.h"
 

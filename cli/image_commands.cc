@@ -247,20 +247,16 @@ void PrintInfoText(const Json& j) {
   }
 }
 
-// Opens the disk as a chain; when only the chain is broken (a parent missing, refused or not
-// matching), the leaf alone, with the chain's error in *chain_error, so that info still shows
-// the locator to repair.
+// The disk, or its leaf alone when only its chain is broken (disk::OpenForInspection), so that
+// info still shows the locator to repair.
 Result<std::unique_ptr<disk::VirtualDisk>> OpenForInfo(const InfoArgs& a, disk::Format format,
                                                        Status* chain_error) {
-  Result<std::unique_ptr<disk::VirtualDisk>> disk =
-      OpenDisk(a.file, {.format = format, .force_share = a.force_share, .allowed_roots = a.roots});
-  if (disk.ok() || format == disk::Format::kRaw || disk.status().code() == Code::kInUse)
-    return disk;
-  auto leaf = vhdx::Image::Open(DefaultFileSystem(), a.file,
-                                {.read_only = true, .force_share = a.force_share});
-  if (!leaf.ok()) return disk.status();
-  *chain_error = disk.status();
-  return disk::FromImage(std::move(leaf).value());
+  Result<std::unique_ptr<disk::VirtualDisk>> disk = disk::OpenForInspection(
+      DefaultFileSystem(), a.file,
+      {.format = format, .force_share = a.force_share, .allowed_roots = a.roots}, chain_error);
+  if (!disk.ok()) return ExplainChainError(disk.status());
+  *chain_error = ExplainChainError(*chain_error);
+  return disk;
 }
 
 // The info keys of a.file; *chain_error as OpenForInfo sets it.

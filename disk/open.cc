@@ -50,6 +50,20 @@ Result<std::unique_ptr<VirtualDisk>> Open(FileSystem* fs, const std::string& pat
   return std::unique_ptr<VirtualDisk>(new RawDisk(std::move(file), size, options.writable));
 }
 
+Result<std::unique_ptr<VirtualDisk>> OpenForInspection(FileSystem* fs, const std::string& path,
+                                                       const OpenOptions& options,
+                                                       Status* chain_error) {
+  Result<std::unique_ptr<VirtualDisk>> disk = Open(fs, path, options);
+  if (disk.ok() || options.format == Format::kRaw || disk.status().code() == Code::kInUse) {
+    return disk;
+  }
+  Result<std::unique_ptr<vhdx::Image>> leaf =
+      vhdx::Image::Open(fs, path, {.read_only = true, .force_share = options.force_share});
+  if (!leaf.ok()) return disk.status();
+  *chain_error = disk.status();
+  return FromImage(std::move(leaf).value());
+}
+
 Result<std::unique_ptr<VirtualDisk>> CreateRaw(FileSystem* fs, const std::string& path,
                                                uint64_t size, bool direct) {
   ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, hvdisk::OpenOptions::CreateNew()));

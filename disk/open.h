@@ -48,6 +48,15 @@ Result<std::unique_ptr<VirtualDisk>> CreateRaw(FileSystem* fs, const std::string
 Result<std::unique_ptr<VirtualDisk>> CreateVhdx(FileSystem* fs, const std::string& path,
                                                 const vhdx::CreateOptions& options);
 
+// For inspecting a disk whose chain may be broken: opens `path` as Open does; when only its chain
+// fails (a parent missing, refused or not matching), opens the VHDX leaf alone instead, read-only
+// (its transparent ranges read as zeros), and sets *chain_error to the chain's error, so that the
+// caller can still show the leaf and the locator to repair. A raw file, a lock conflict (kInUse)
+// and a leaf that cannot be opened either return the first error. REQUIRES: !options.writable.
+Result<std::unique_ptr<VirtualDisk>> OpenForInspection(FileSystem* fs, const std::string& path,
+                                                       const OpenOptions& options,
+                                                       Status* chain_error);
+
 // Wraps an opened image, alone (a differencing image's transparent ranges read as zeros).
 std::unique_ptr<VirtualDisk> FromImage(std::unique_ptr<vhdx::Image> image);
 

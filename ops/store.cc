@@ -26,20 +26,11 @@ Result<std::unique_ptr<FileLock>> AcquireLock(FileSystem* fs, const std::string&
   return st.WithContext(what);
 }
 
-namespace {
-
-StoreLayout MakeLayout(const std::string& dir, const StoreOptions& options) {
-  (void)options;
-  return StoreLayout{dir, dir};
-}
-
-}  // namespace
-
-Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions& options) {
-  StoreLayout layout = MakeLayout(dir, options);
+Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions& /*options*/) {
+  const StoreLayout layout{dir};
   RETURN_IF_ERROR(memfs::MakeDirs(fs, dir));
   for (const std::string& sub : {layout.JournalDir(), layout.JobsDir(), layout.VmsDir(),
-                                 layout.TrashDir(), JoinPath(layout.lock_dir, "locks")}) {
+                                 layout.TrashDir(), layout.LocksDir()}) {
     RETURN_IF_ERROR(fs->CreateDir(sub));
   }
   RETURN_IF_ERROR(fs->SyncDir(dir));
@@ -58,11 +49,11 @@ Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& dir,
                                            const StoreOptions& options) {
-  StoreLayout layout = MakeLayout(dir, options);
+  const StoreLayout layout{dir};
   RETURN_IF_ERROR(CheckStoreDirs(fs, layout));
   if (!options.read_only) {
-    RETURN_IF_ERROR(fs->CreateDir(JoinPath(layout.lock_dir, "locks")));
-    RETURN_IF_ERROR(CheckRealDir(fs, JoinPath(layout.lock_dir, "locks"), "locks/"));
+    RETURN_IF_ERROR(fs->CreateDir(layout.LocksDir()));
+    RETURN_IF_ERROR(CheckRealDir(fs, layout.LocksDir(), "locks/"));
   }
   std::unique_ptr<Store> store(new Store(fs, layout, options));
   ASSIGN_OR_RETURN(store->store_lock_, AcquireLock(fs, layout.StoreLockPath(), LockMode::kShared,

@@ -43,10 +43,10 @@ std::string StoreLayout::Abs(std::string_view relative) const {
   return JoinPath(root, relative);
 }
 
-std::string StoreLayout::StoreLockPath() const { return JoinPath(lock_dir, "store.lock"); }
+std::string StoreLayout::StoreLockPath() const { return Abs("store.lock"); }
 
 std::string StoreLayout::VmLockPath(const Guid& vm) const {
-  return JoinPath(JoinPath(lock_dir, "locks"), LowerGuid(vm) + ".lock");
+  return JoinPath(LocksDir(), LowerGuid(vm) + ".lock");
 }
 
 std::string StoreLayout::VmDirRel(const Guid& vm) { return "vms/" + LowerGuid(vm); }

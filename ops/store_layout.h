@@ -11,7 +11,8 @@
 //                                     failover-<guid>.avhdx, test-<guid>.avhdx
 //
 // Lock files live on the store's FileSystem (FileLock goes through the File seam, so the
-// in-memory and crash file systems model them too), under lock_dir: the store itself.
+// in-memory and crash file systems model them too), in the store itself: STORE/store.lock and
+// STORE/locks/.
 // Paths kept in records and intents are relative to the store root ("vms/<guid>/disks/x").
 // Thread safety: a value; const methods only.
 #pragma once
@@ -31,13 +32,13 @@ class FileSystem;
 namespace hvdisk::ops {
 
 struct StoreLayout {
-  std::string root;      // the store directory, as the FileSystem names it
-  std::string lock_dir;  // the directory holding store.lock and locks/ (the store root)
+  std::string root;  // the store directory, as the FileSystem names it
 
   std::string Abs(std::string_view relative) const;  // root joined with a store-relative path
   std::string JournalDir() const { return Abs("journal"); }
   std::string JobsDir() const { return Abs("jobs"); }
   std::string TrashDir() const { return Abs("trash"); }
+  std::string LocksDir() const { return Abs("locks"); }
   std::string VmsDir() const { return Abs("vms"); }
   std::string StoreLockPath() const;
   std::string VmLockPath(const Guid& vm) const;

@@ -107,7 +107,7 @@ Result<TrashReport> ReclaimTrash(FileSystem* fs, const StoreLayout& layout,
 }
 
 Result<TrashReport> ReclaimStoreTrash(FileSystem* fs, const std::string& dir) {
-  const StoreLayout layout{dir, dir};
+  const StoreLayout layout{dir};
   RETURN_IF_ERROR(CheckStoreDirs(fs, layout));
   return ReclaimTrash(fs, layout);
 }

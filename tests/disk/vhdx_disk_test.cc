@@ -111,7 +111,8 @@ TEST_F(VhdxDiskTest, PlannedWritesGoToTheLeafAndAreDurableAfterFlush) {
   const std::vector<std::byte> data = testing::PatternBytes(2 * kBlock, 21);
   std::vector<IoRequest> requests;
   ASSERT_OK(d->PlanWrite(4 * kBlock, data, &requests));
-  // (A differencing leaf writes the pieces that set sector-bitmap bits at once: none may be queued.)
+  // (A differencing leaf writes the pieces that set sector-bitmap bits at once: none may be
+  // queued.)
   for (const IoRequest& r : requests) EXPECT_EQ(r.kind, IoKind::kWrite);
   RunQueue(&requests);
   ASSERT_OK(d->Flush());

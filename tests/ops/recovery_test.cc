@@ -81,7 +81,7 @@ TEST_F(RecoveryTest, ARecoveryOfManyVmsReadsEachLeftoverIntentFileOnce) {
 
 TEST_F(RecoveryTest, AnIntentWrittenAfterTheUnlockedLookIsResolvedUnderTheVmsLock) {
   ASSERT_NO_FATAL_FAILURE(MakeVmsWithLeftoverIntents(2));
-  const StoreLayout layout{"/store", "/store"};
+  const StoreLayout layout{"/store"};
   // Between the look without locks and the locks: an operation on the second VM crashes.
   watch_.on_list = [&] { ASSERT_OK(LeaveIntent(&mem_, layout, records_[1])); };
   ASSERT_OK_AND_ASSIGN(auto store, env_.Open());

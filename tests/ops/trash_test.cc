@@ -168,7 +168,7 @@ TEST_F(TrashTest, ReclaimStoreTrashRefusesADirectoryThatIsNoStore) {
 // A crash at every mutating operation of a reclaim (and every kind of crash) leaves a trash that
 // holds a subset of its entries, which a second reclaim empties.
 TEST(TrashCrashTest, CrashDuringReclaimLeavesATrashTheNextReclaimEmpties) {
-  const StoreLayout layout{"/store", "/store"};
+  const StoreLayout layout{"/store"};
   MemFileSystem image;
   for (const char* d : {"/store", "/store/journal", "/store/vms", "/store/trash"}) {
     ASSERT_OK(image.CreateDir(d));

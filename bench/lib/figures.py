@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 
+import nbd_figures
 from tools import (PYTHON, BenchError, drop_cache, fdatasync, hvdisk_has, remove, run, timed,
                    warm_cache)
 
@@ -243,22 +244,29 @@ def whole_read(ctx):
 
 # ---- chains ------------------------------------------------------------------------------------
 
-def chain_leaf(ctx, depth):
+def chain_files(ctx, depth, prefix="chain"):
+    """The files of chain_leaf's chain, base first, leaf last."""
+    return [ctx.path(f"{prefix}-base.vhdx")] + [ctx.path(f"{prefix}{depth}-{i}.avhdx")
+                                                for i in range(1, depth + 1)]
+
+
+def chain_leaf(ctx, depth, prefix="chain"):
     """A chain of `depth` differencing layers over a copy of dyn1M (made once, on first use): with
     L = depth + 1 levels, level k owns every block whose index is k modulo L (the base keeps the
     rest of its data, hidden under the children), so the leaf's view is fully populated and a
-    read of the whole disk touches every layer alike."""
-    leaf = ctx.path(f"chain{depth}-{depth}.avhdx")
+    read of the whole disk touches every layer alike. `prefix` names a chain of its own (one that
+    a benchmark writes into)."""
+    files = chain_files(ctx, depth, prefix)
+    base, leaf = files[0], files[-1]
     if os.path.exists(leaf):
         return leaf
-    base = ctx.path("chain-base.vhdx")
     if not os.path.exists(base):
         shutil.copyfile(ctx.path(FILES["dyn1M"]), base + ".tmp")
         fdatasync(base + ".tmp")
         os.rename(base + ".tmp", base)
     parent = base
     for i in range(1, depth + 1):
-        child = ctx.path(f"chain{depth}-{i}.avhdx")
+        child = files[i]
         remove(child)
         run([ctx.hvdisk, "create", "-p", parent, child])
         ctx.image_bench_run(child, "chain", op="write", bs=MIB, depth=4, seconds=1e9,
@@ -555,4 +563,11 @@ def all_figures(ctx):
     figs = matrix(ctx)
     figs += [alloc_write(ctx, False), alloc_write(ctx, True), qemu_bench(ctx)]
     figs += [convert(ctx, True), convert(ctx, False), whole_read(ctx)]
-    return figs + chain_figures(ctx) + store_figures(ctx)
+    return figs + chain_figures(ctx) + store_figures(ctx) + nbd(ctx)
+
+
+def nbd(ctx):
+    """fio over NBD: the hvdisk plugin against qemu-nbd and nbdkit file (bench/lib/nbd_figures)."""
+    if not hvdisk_has(ctx.hvdisk, [], r"(^|\s)serve\b"):
+        return [not_measured("nbd/fio", "fio over NBD", "no `hvdisk serve` in this build")]
+    return nbd_figures.nbd_figures(ctx, figure, FILES, chain_leaf, chain_files)

@@ -14,6 +14,8 @@ KINDS = {
                       "MiB written into the failover disk (0, 64 MiB, 1 GiB, 64 GiB)"),
     "chain-merge": (r"^(chain/|store/commit-merge$)", "reads through chains of depth 1 to 16, and "
                     "merge / vm commit against cp of the child"),
+    "nbd": (r"^nbd/", "fio over NBD: the hvdisk plugin on a dynamic VHDX and a depth-8 chain vs "
+            "qemu-nbd -f vhdx and nbdkit file on the raw copy"),
 }
 
 BEGIN = "<!-- runs: one row per kind; bench/run --publish KIND rewrites its row -->"

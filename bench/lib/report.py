@@ -87,7 +87,8 @@ def markdown(meta, figs, plots, notes):
              "the raw file on the same backend in the same run (the physical limit), `ratio to "
              "peer` by qemu-img or libvhdi. Higher is better everywhere except the store "
              "latencies (ms), whose ratio column divides by the smallest failover disk, and "
-             "commit/merge, whose ratio column divides by `cp`.\n",
+             "commit/merge, whose ratio column divides by `cp`. In the NBD figures the raw side "
+             "is `nbdkit file` on the raw copy and the peer `qemu-nbd -f vhdx`.\n",
              "## Goals\n", "| benchmark | comparison | goal | measured | |", "|---|---|---|---|---|"]
     lines += goal_rows(figs)
     groups = {}
@@ -97,7 +98,8 @@ def markdown(meta, figs, plots, notes):
               "alloc": "Allocating writes", "bench": "hvdisk bench vs qemu-img bench",
               "convert": "convert vs qemu-img convert", "read": "Whole-disk read vs libvhdi",
               "chain": "Reads through differencing chains",
-              "store": "Replica store: failover, revert, commit; merge"}
+              "store": "Replica store: failover, revert, commit; merge",
+              "nbd": "NBD (fio's nbd engine): the hvdisk plugin vs qemu-nbd and nbdkit file"}
     for g, title in titles.items():
         if g in groups:
             lines += section(title, [f for f in groups[g] if "not_measured" not in f])

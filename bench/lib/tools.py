@@ -118,9 +118,9 @@ def machine(data_dir, backends):
     }
 
 
-def check_peers(need_fio=False):
+def check_peers():
     """Every peer the benchmarks compare with; raises BenchError naming the missing ones."""
-    missing = [t for t in ["qemu-img", "gnuplot"] + (["fio"] if need_fio else [])
+    missing = [t for t in ["qemu-img", "gnuplot", "qemu-nbd", "nbdkit", "fio"]
                if shutil.which(t) is None]
     if subprocess.run([PYTHON, "-c", "import pyvhdi"], capture_output=True).returncode != 0:
         missing.append(f"pyvhdi ({PYTHON} -c 'import pyvhdi'; apt-get install python3-libvhdi)")

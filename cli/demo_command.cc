@@ -4,7 +4,8 @@
 // the failover disk, reverts, proves every point's digest unchanged, fails over again to the
 // latest point and commits. Each step prints the WMI return value, the job's end state and the
 // digests; the run ends with one verdict line, "demo: PASS ..." (exit 0) or "demo: FAIL ..."
-// (exit 1).
+// (exit 1). With --serve, the failed-over VM is served over NBD (`hvdisk vm serve`) and written
+// through NBD with qemu-io, as the hypervisor running it would write it.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/demo_serve.h"
 #include "ops/consumer.h"
 #include "ops/recovery_point.h"
 #include "ops/replication.h"
@@ -42,6 +44,7 @@ struct Demo {
   Guid vm;
   std::map<std::string, std::string> digests;  // point name (and "head") -> digest
   int step = 0;
+  bool serve = false;  // --serve: write through NBD (qemu-io) into the served VM
 };
 
 std::vector<std::byte> Pattern(size_t size, uint64_t seed) {
@@ -158,6 +161,32 @@ Status WriteAsFailedOverVm(Demo& d) {
   return Status::Ok();
 }
 
+// --serve: the failed-over VM served over NBD by `hvdisk vm serve` and written through NBD with
+// qemu-io; without qemu-io the demo says so and writes as WriteAsFailedOverVm does.
+Status WriteThroughNbd(Demo& d) {
+  if (!OnPath("qemu-io")) {
+    Say(d, "--serve: qemu-io not found (apt-get install qemu-utils): writing through the engine");
+    return WriteAsFailedOverVm(d);
+  }
+  const std::string dir = std::filesystem::absolute(d.dir).string();
+  const ServedWrite w{.store = JoinPath(dir, "store"),
+                      .vm = d.vm.ToString(),
+                      .socket = JoinPath(dir, "nbd.sock"),
+                      .offset = 5 * kMiB + 512,
+                      .length = 3 * kMiB,
+                      .pattern = 0x63};
+  ServedVm server;
+  RETURN_IF_ERROR(server.Start(w));
+  Say(d, "hvdisk vm serve demo-vm: the failover disk served at " + server.uri());
+  RETURN_IF_ERROR(server.WriteWithQemuIo(w));
+  RETURN_IF_ERROR(server.Stop());
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  ASSIGN_OR_RETURN(std::string digest, DigestOf(d, rec.failover_disk));
+  Say(d, "qemu-io wrote 3 MiB through NBD into " + rec.failover_disk +
+             ", the server stopped on SIGTERM: digest " + digest);
+  return Status::Ok();
+}
+
 // Every point's digest, and the head's, as recorded before the failover.
 Status VerifyDigests(Demo& d) {
   ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
@@ -181,7 +210,7 @@ Status FailoverRevertCommit(Demo& d) {
   const ops::RecoveryPoint oldest = rec.points.front();
   RETURN_IF_ERROR(Await(d, service, "InitiateFailover(" + oldest.name() + ")",
                         service.InitiateFailover(vm, ops::wmi::SnapshotPath(oldest.id))));
-  RETURN_IF_ERROR(WriteAsFailedOverVm(d));
+  RETURN_IF_ERROR(d.serve ? WriteThroughNbd(d) : WriteAsFailedOverVm(d));
   RETURN_IF_ERROR(Await(d, service, "RevertFailover", service.RevertFailover(vm)));
   RETURN_IF_ERROR(VerifyDigests(d));
   RETURN_IF_ERROR(Await(d, service, "InitiateFailover(latest)", service.InitiateFailover(vm, "")));
@@ -197,9 +226,9 @@ Status FailoverRevertCommit(Demo& d) {
   return check.ok() ? Status::Ok() : Corrupt("the store does not check clean");
 }
 
-int RunDemo(const std::string& dir) {
+int RunDemo(const std::string& dir, bool serve) {
   auto start = std::chrono::steady_clock::now();
-  Demo d{.dir = dir};
+  Demo d{.dir = dir, .serve = serve};
   std::printf("hvdisk demo: a replica VM's lifecycle in %s\n", dir.c_str());
   Status st = PrepareDir(d);
   if (st.ok()) st = CreateReplica(d);
@@ -224,9 +253,13 @@ void RegisterDemoCommand(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "demo", "Run the replica lifecycle demo in a fresh store in DIR (default ./hvdisk-demo)");
   sub->add_option("DIR", *dir, "Directory for the demo (recreated when a previous demo made it)");
+  auto serve = std::make_shared<bool>(false);
+  sub->add_flag("--serve", *serve,
+                "Serve the failed-over VM over NBD (hvdisk vm serve) and write into it with "
+                "qemu-io (when installed) instead of through the engine");
   SetExitStatus(sub, {"0  the verdict is PASS", "1  the verdict is FAIL, or the demo could not run",
                       "2  bad arguments (usage)"});
-  SetCommand(sub, [dir] { return RunDemo(*dir); });
+  SetCommand(sub, [dir, serve] { return RunDemo(*dir, *serve); });
 }
 
 }  // namespace hvdisk::cli

@@ -1,0 +1,51 @@
+// The demo's optional `--serve` step: the failed-over VM served over NBD by `hvdisk vm serve` (a
+// child process of the demo) and written through NBD by qemu-io, as a hypervisor running the VM
+// writes it.
+//
+// Thread safety: one call at a time (it starts and waits for child processes).
+#pragma once
+
+#include <string>
+
+#include "platform/status.h"
+
+namespace hvdisk::cli {
+
+// Whether `name` is an executable file in a directory of $PATH.
+bool OnPath(const std::string& name);
+
+// What ServeAndWrite does; the write is `qemu-io -f raw -c 'write -P PATTERN OFFSET LENGTH'`.
+struct ServedWrite {
+  std::string store;   // the store directory
+  std::string vm;      // the VM's GUID or name
+  std::string socket;  // the unix socket to serve on (absolute, at most 107 bytes)
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  int pattern = 0;
+};
+
+// A running `hvdisk vm --store STORE serve VM --socket SOCKET --foreground`: started by Start,
+// stopped (SIGTERM, then waited for) by Stop or by the destructor.
+class ServedVm {
+ public:
+  ServedVm() = default;
+  ~ServedVm();
+  ServedVm(const ServedVm&) = delete;
+  ServedVm& operator=(const ServedVm&) = delete;
+
+  // Starts the server and waits (up to 60 s) until it accepts connections on the socket.
+  // kUnavailable when it ended before or did not listen in time (its errors are on stderr).
+  Status Start(const ServedWrite& w);
+  // The NBD URI of the served VM (valid after Start).
+  std::string uri() const { return "nbd+unix:///?socket=" + socket_; }
+  // Writes through NBD with qemu-io; kUnavailable when qemu-io fails.
+  Status WriteWithQemuIo(const ServedWrite& w);
+  // SIGTERM, then waits: kUnavailable unless the server exits 0 (it flushed and released the VM).
+  Status Stop();
+
+ private:
+  int pid_ = -1;
+  std::string socket_;
+};
+
+}  // namespace hvdisk::cli

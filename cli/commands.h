@@ -38,5 +38,7 @@ void RegisterChainCommands(CLI::App& app);    // merge, reparent (chain_commands
 void RegisterStoreCommands(CLI::App& app);    // store create|recover|check (vm_commands.cc)
 void RegisterVmCommands(CLI::App& app);       // vm ... (vm_commands.cc)
 void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job (wmi_commands.cc)
+void RegisterServeCommand(CLI::App& app);     // serve (serve_command.cc)
+void RegisterVmServeCommand(CLI::App* vm);    // vm serve (serve_command.cc)
 
 }  // namespace hvdisk::cli

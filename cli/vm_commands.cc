@@ -27,6 +27,7 @@
 #include "ops/store_check.h"
 #include "ops/test_failover.h"
 #include "ops/trash.h"
+#include "ops/vm_served.h"
 #include "platform/detached.h"
 
 namespace hvdisk::cli {
@@ -213,10 +214,18 @@ int RunList(const VmArgs& a) {
 int RunShow(const VmArgs& a) {
   const auto show = [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(VmRecord r, store.InspectVm(vm));  // a Critical VM is shown with its problems
+    ASSIGN_OR_RETURN(std::optional<ops::ServedInfo> served, ops::IsServed(store, vm));
     if (a.json) {
-      PrintJson(RecordJson(r));
+      Json j = RecordJson(r);
+      if (served)
+        j["served"] = {{"uri", served->uri}, {"pid", served->pid}, {"host", served->host}};
+      PrintJson(j);
     } else {
       PrintRecord(r);
+      if (served) {
+        std::printf("  served:   %s (pid %lld on %s)\n", served->uri.c_str(),
+                    static_cast<long long>(served->pid), served->host.c_str());
+      }
     }
     return Status::Ok();
   };
@@ -472,6 +481,7 @@ void RegisterVmCommands(CLI::App& app) {
   AddVmDataCommands(vm, a);
   AddVmStateCommands(vm, a);
   AddVmPointCommands(vm, a);
+  RegisterVmServeCommand(vm);
   // Set after the leaves are added: a subcommand inherits its parent's footer when it is made.
   // The state rules of ops/failover.h and ops/replication.h (docs/design.md, "States and
   // operations"): what an operator needs after a kInvalidState.

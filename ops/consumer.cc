@@ -2,13 +2,17 @@
 
 namespace hvdisk::ops {
 
+bool CanRun(const VmRecord& record) {
+  const bool runnable = record.mode == ReplicationMode::kTestReplica ||
+                        record.state == ReplicationState::kRecovered ||
+                        record.state == ReplicationState::kCommitted;
+  return runnable && !record.attached.empty();
+}
+
 Result<std::unique_ptr<AttachedDisk>> AttachedDisk::Attach(Store& store, const Guid& vm) {
   std::unique_ptr<AttachedDisk> a(new AttachedDisk());
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, false));
-  const bool runnable = v.record.mode == ReplicationMode::kTestReplica ||
-                        v.record.state == ReplicationState::kRecovered ||
-                        v.record.state == ReplicationState::kCommitted;
-  if (!runnable || v.record.attached.empty()) {
+  if (!CanRun(v.record)) {
     return InvalidState("VM " + v.record.name + " cannot run in state " +
                         std::string(StateName(v.record.state)));
   }

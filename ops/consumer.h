@@ -15,6 +15,10 @@
 
 namespace hvdisk::ops {
 
+// Whether the VM can run (be attached, or served): a failed-over VM (5 Recovered, 6 Committed)
+// or a test VM, with a disk to run on.
+bool CanRun(const VmRecord& record);
+
 class AttachedDisk {
  public:
   // kInUse (or kTimeout) when the VM is held, kNotFound for an unknown VM.

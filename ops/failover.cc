@@ -3,6 +3,7 @@
 #include "chain/chain.h"
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
+#include "ops/vm_served.h"
 
 namespace hvdisk::ops {
 namespace {
@@ -65,6 +66,7 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point,
 //   4. intent removed
 //   5. the trash reclaimed (store.h: off the caller's path by default; trash.h)
 Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
+  RETURN_IF_ERROR(RefuseIfServed(store, vm, "revert failover"));
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(
       ExpectState(v.record, {State::kRecovered, State::kFailoverInProgress}, "revert failover"));
@@ -92,6 +94,7 @@ Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
 //   5. intent removed
 //   6. the trash reclaimed (store.h; trash.h)
 Status CommitFailover(Store& store, const Guid& vm, const OpControl* control) {
+  RETURN_IF_ERROR(RefuseIfServed(store, vm, "commit failover"));
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, true));
   RETURN_IF_ERROR(ExpectState(v.record, {State::kRecovered}, "commit failover"));
   if (!v.record.test_vm.IsZero()) {

@@ -15,9 +15,11 @@
 //
 // Errors: kInvalidState for a state the table does not allow; kInUse when the VM is held: an
 // attached consumer (a running VM, consumer.h) or another operation; kTimeout when the lock wait
-// passes the store's deadline; kNotFound for an unknown VM or point, or a replica with no recovery
-// point; kUnsupported for a VM that is not a replica. CommitFailover while a test VM pins a point
-// is kInUse. Every call is journaled and crash-consistent (steps and crash points in failover.cc).
+// passes the store's deadline (RevertFailover and CommitFailover on a served VM, vm_served.h, are
+// kInUse at once, naming where it is served, whatever the deadline); kNotFound for an unknown VM or
+// point, or a replica with no recovery point; kUnsupported for a VM that is not a replica.
+// CommitFailover while a test VM pins a point is kInUse. Every call is journaled and
+// crash-consistent (steps and crash points in failover.cc).
 //
 // Thread safety: calls on different VMs may run concurrently.
 #pragma once

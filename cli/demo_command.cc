@@ -126,9 +126,9 @@ Status Replicate(Demo& d) {
   return Status::Ok();
 }
 
-// Polls a job like os-win does until it reaches a final state; prints and checks it.
-Status Await(Demo& d, ops::wmi::ReplicationService& service, const std::string& what,
-             const ops::wmi::MethodResult& r) {
+// Polls a started job like os-win does until it reaches a final state; prints it.
+Result<ops::wmi::Job> FinalJob(Demo& d, ops::wmi::ReplicationService& service,
+                               const std::string& what, const ops::wmi::MethodResult& r) {
   if (r.return_value != 4096) {
     return Unavailable(what + ": ReturnValue " + std::to_string(r.return_value) + " " + r.error);
   }
@@ -141,13 +141,32 @@ Status Await(Demo& d, ops::wmi::ReplicationService& service, const std::string& 
                  std::string(ops::wmi::JobStateName(job.state)) + "), ErrorCode " +
                  std::to_string(job.error_code) + "; VM state " +
                  std::to_string(static_cast<int>(rec.state)));
-      if (job.state != ops::wmi::JobState::kCompleted || job.error_code != 0) {
-        return Unavailable(what + " failed: " + job.error_description);
-      }
-      return Status::Ok();
+      return job;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// A method that must succeed: its job completes with ErrorCode 0.
+Status Await(Demo& d, ops::wmi::ReplicationService& service, const std::string& what,
+             const ops::wmi::MethodResult& r) {
+  ASSIGN_OR_RETURN(ops::wmi::Job job, FinalJob(d, service, what, r));
+  if (job.state != ops::wmi::JobState::kCompleted || job.error_code != 0) {
+    return Unavailable(what + " failed: " + job.error_description);
+  }
+  return Status::Ok();
+}
+
+// A method the served VM must refuse: 32774 System is in use, at once or as its job's ErrorCode.
+Status ExpectInUse(Demo& d, ops::wmi::ReplicationService& service, const std::string& what,
+                   const ops::wmi::MethodResult& r) {
+  if (r.return_value == 32774) {
+    Say(d, what + ": ReturnValue 32774 (System is in use)");
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(ops::wmi::Job job, FinalJob(d, service, what, r));
+  if (job.error_code != 32774) return Corrupt(what + " was not refused with 32774");
+  return Status::Ok();
 }
 
 // Writes into the failover disk as the running VM would.
@@ -162,8 +181,9 @@ Status WriteAsFailedOverVm(Demo& d) {
 }
 
 // --serve: the failed-over VM served over NBD by `hvdisk vm serve` and written through NBD with
-// qemu-io; without qemu-io the demo says so and writes as WriteAsFailedOverVm does.
-Status WriteThroughNbd(Demo& d) {
+// qemu-io (RevertFailover meanwhile is refused: 32774); without qemu-io the demo says so and
+// writes as WriteAsFailedOverVm does.
+Status WriteThroughNbd(Demo& d, ops::wmi::ReplicationService& service, const std::string& vm) {
   if (!OnPath("qemu-io")) {
     Say(d, "--serve: qemu-io not found (apt-get install qemu-utils): writing through the engine");
     return WriteAsFailedOverVm(d);
@@ -172,12 +192,15 @@ Status WriteThroughNbd(Demo& d) {
   const ServedWrite w{.store = JoinPath(dir, "store"),
                       .vm = d.vm.ToString(),
                       .socket = JoinPath(dir, "nbd.sock"),
+                      .log = JoinPath(dir, "serve.log"),
                       .offset = 5 * kMiB + 512,
                       .length = 3 * kMiB,
                       .pattern = 0x63};
   ServedVm server;
   RETURN_IF_ERROR(server.Start(w));
   Say(d, "hvdisk vm serve demo-vm: the failover disk served at " + server.uri());
+  RETURN_IF_ERROR(
+      ExpectInUse(d, service, "RevertFailover while served", service.RevertFailover(vm)));
   RETURN_IF_ERROR(server.WriteWithQemuIo(w));
   RETURN_IF_ERROR(server.Stop());
   ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
@@ -210,7 +233,7 @@ Status FailoverRevertCommit(Demo& d) {
   const ops::RecoveryPoint oldest = rec.points.front();
   RETURN_IF_ERROR(Await(d, service, "InitiateFailover(" + oldest.name() + ")",
                         service.InitiateFailover(vm, ops::wmi::SnapshotPath(oldest.id))));
-  RETURN_IF_ERROR(d.serve ? WriteThroughNbd(d) : WriteAsFailedOverVm(d));
+  RETURN_IF_ERROR(d.serve ? WriteThroughNbd(d, service, vm) : WriteAsFailedOverVm(d));
   RETURN_IF_ERROR(Await(d, service, "RevertFailover", service.RevertFailover(vm)));
   RETURN_IF_ERROR(VerifyDigests(d));
   RETURN_IF_ERROR(Await(d, service, "InitiateFailover(latest)", service.InitiateFailover(vm, "")));

@@ -1,6 +1,7 @@
 #include "cli/demo_serve.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -12,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -21,15 +24,24 @@ extern char** environ;
 namespace hvdisk::cli {
 namespace {
 
-// Starts argv (argv[0] a path, or a name looked up on $PATH) with stdout on /dev/null; -1 when
-// it cannot start.
-int Spawn(const std::vector<std::string>& args) {
+// Starts argv (argv[0] a path, or a name looked up on $PATH) with stdout on `out_fd` (or
+// /dev/null when -1) and stderr appended to `err_path` (or ours when empty); -1 when it cannot
+// start.
+int Spawn(const std::vector<std::string>& args, int out_fd = -1, const std::string& err_path = "") {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  if (out_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  }
+  if (!err_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+  }
   pid_t pid = -1;
   std::fflush(stdout);
   const int err = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
@@ -46,16 +58,27 @@ int Wait(int pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-bool Listens(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return false;
-  addr.sun_family = AF_UNIX;
-  path.copy(addr.sun_path, path.size());
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
+// The first line `fd` delivers within `seconds`: empty at end of file or on timeout.
+std::string ReadLine(int fd, int seconds) {
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  char c = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    if (read(fd, &c, 1) != 1) return "";
+    if (c == '\n') return line;
+    line.push_back(c);
+  }
+  return "";
+}
+
+// The last lines of a log file, for an error message.
+std::string Tail(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text.size() > 600 ? text.substr(text.size() - 600) : text;
 }
 
 }  // namespace
@@ -78,20 +101,19 @@ Status ServedVm::Start(const ServedWrite& w) {
     return InvalidArgument("the socket path " + socket_ +
                            " is too long for a unix socket: " + "pass a shorter demo DIR");
   }
+  // `vm serve` prints the NBD URI on stdout once it serves: that line is the readiness signal.
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return IoError("pipe failed");
   pid_ = Spawn({"/proc/self/exe", "vm", "--store", w.store, "serve", w.vm, "--socket", socket_,
-                "--foreground"});
+                "--foreground"},
+               out[1], w.log);
+  close(out[1]);
+  const std::string line = pid_ < 0 ? "" : ReadLine(out[0], 60);
+  close(out[0]);
   if (pid_ < 0) return Unavailable("could not start `hvdisk vm serve`");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!Listens(socket_)) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return Unavailable("`hvdisk vm serve` ended before it served (its error is above)");
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Unavailable("`hvdisk vm serve` did not listen on " + socket_ + " within 60 s");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (line != uri()) {
+    (void)Stop();
+    return Unavailable("`hvdisk vm serve` did not serve within 60 s: " + Tail(w.log));
   }
   return Status::Ok();
 }

@@ -19,6 +19,7 @@ struct ServedWrite {
   std::string store;   // the store directory
   std::string vm;      // the VM's GUID or name
   std::string socket;  // the unix socket to serve on (absolute, at most 107 bytes)
+  std::string log;     // the server's stderr is appended here
   uint64_t offset = 0;
   uint64_t length = 0;
   int pattern = 0;
@@ -33,8 +34,8 @@ class ServedVm {
   ServedVm(const ServedVm&) = delete;
   ServedVm& operator=(const ServedVm&) = delete;
 
-  // Starts the server and waits (up to 60 s) until it accepts connections on the socket.
-  // kUnavailable when it ended before or did not listen in time (its errors are on stderr).
+  // Starts the server and waits (up to 60 s) until it serves (it prints the URI on stdout).
+  // kUnavailable, naming the end of its log, when it ended before or did not serve in time.
   Status Start(const ServedWrite& w);
   // The NBD URI of the served VM (valid after Start).
   std::string uri() const { return "nbd+unix:///?socket=" + socket_; }

@@ -29,8 +29,9 @@ TEST(DemoTest, RunsTheReplicaLifecycleToAPassingVerdict) {
   EXPECT_EQ(Hvdisk("store check " + Q(demo + "/store"), &check), 0) << check;
 }
 
-// --serve: the failed-over VM is served by `hvdisk vm serve` and the demo's write goes through NBD
-// (qemu-io); the verdict and the digests are those of the plain demo. Fails without qemu-io or
+// --serve: the failed-over VM is served by `hvdisk vm serve`, refuses RevertFailover while served
+// (32774), and the demo's write goes through NBD (qemu-io); the verdict and the digests are those
+// of the plain demo. Fails without qemu-io or
 // nbdkit (scripts/bootstrap installs both).
 TEST(DemoTest, ServeWritesIntoTheServedVmThroughNbdWithQemuIo) {
   testing::TempDir dir;
@@ -40,6 +41,7 @@ TEST(DemoTest, ServeWritesIntoTheServedVmThroughNbdWithQemuIo) {
   EXPECT_THAT(out, HasSubstr("hvdisk vm serve demo-vm: the failover disk served at "
                              "nbd+unix:///?socket=" +
                              demo + "/nbd.sock"));
+  EXPECT_THAT(out, HasSubstr("RevertFailover while served: ReturnValue 32774 (System is in use)"));
   EXPECT_THAT(out, HasSubstr("qemu-io wrote 3 MiB through NBD into failover-"));
   EXPECT_THAT(out, HasSubstr("RevertFailover: ReturnValue 4096"));
   EXPECT_THAT(out, ::testing::Not(HasSubstr("CHANGED")));

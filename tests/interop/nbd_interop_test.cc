@@ -63,7 +63,7 @@ std::string Digest(const std::string& file) {
 // printed the URI). Stopped by pid; its socket removed (nbdkit 1.32 leaves it).
 class Server {
  public:
-  Server(const testing::TempDir& dir, const std::string& name) : dir_(dir), name_(name) {
+  Server(const testing::TempDir& dir, const std::string& name) {
     socket_ = dir.File(name + ".sock");
     pid_file_ = dir.File(name + ".pid");
     out_ = dir.File(name + ".out");
@@ -144,8 +144,7 @@ class Server {
     return code;
   }
 
-  const testing::TempDir& dir_;
-  std::string name_, socket_, pid_file_, out_, err_, uri_;
+  std::string socket_, pid_file_, out_, err_, uri_;
   pid_t pid_ = 0;
 };
 

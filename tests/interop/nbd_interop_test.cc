@@ -362,6 +362,32 @@ TEST_F(NbdVmInterop, ASigkilledServerLeavesNoStaleServedMark) {
   EXPECT_EQ(Hvdisk(Vm("revert vm1"), &out), 0) << out;
 }
 
+// Without --foreground nbdkit forks into the background: the VM's locks, taken before the fork,
+// must outlive nbdkit's parent (which exits through exit()) and go with the server.
+TEST_F(NbdVmInterop, ABackgroundServerHoldsTheVmUntilItsPidIsKilled) {
+  const std::string socket = dir_.File("bg.sock"), pid_file = dir_.File("bg.pid");
+  std::string out;
+  ASSERT_EQ(
+      Hvdisk(Vm("serve vm1 --socket " + Q(socket) + " --pid-file " + Q(pid_file)), &out, false), 0);
+  EXPECT_EQ(out, "nbd+unix:///?socket=" + socket + "\n");
+  const pid_t pid =
+      static_cast<pid_t>(std::stol(testing::AsString(testing::ReadBinaryFile(pid_file))));
+  ASSERT_GT(pid, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // nbdkit's parent is gone
+  EXPECT_EQ(Show()["served"].value("pid", 0), pid);
+  EXPECT_EQ(Hvdisk(Vm("revert vm1"), &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("kInUse"));
+  MustRun("nbdinfo --size " + Q("nbd+unix:///?socket=" + socket));
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 1000 && kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(kill(pid, 0), 0) << "nbdkit did not stop on SIGTERM";
+  unlink(socket.c_str());
+  EXPECT_FALSE(Show().contains("served"));
+  EXPECT_EQ(Hvdisk(Vm("revert vm1"), &out), 0) << out;
+}
+
 // A libnbd client writing 4 KiB patterns at distinct offsets, flushing every 8 writes, until the
 // server dies under it.
 struct WriteStorm {

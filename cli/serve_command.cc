@@ -305,9 +305,11 @@ void AddServeOptions(CLI::App* sub, ServeArgs* a) {
   sub->add_flag("--foreground", a->foreground,
                 "stay in the foreground until SIGTERM or SIGINT (which flush and stop the server)");
   sub->add_option("--pid-file", a->pid_file, "write the server's pid to this file");
-  sub->footer(
-      "Prints the NBD URI once the server is ready. Without --foreground, nbdkit runs in the\n"
-      "background; stop it with 'kill PID' (SIGTERM flushes the disk and closes it).");
+  SetExitStatus(sub, {"0  serving (printed the NBD URI; without --foreground nbdkit runs on in "
+                      "the background: stop it with 'kill PID', which flushes the disk), or "
+                      "--foreground: stopped cleanly by SIGTERM or SIGINT",
+                      "1  the server could not start or failed (the error on stderr)",
+                      "2  bad arguments (usage)"});
 }
 
 }  // namespace

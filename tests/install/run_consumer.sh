@@ -13,6 +13,17 @@ test -s "$prefix/share/man/man1/hvdisk.1"
 test -x "$prefix/bin/hvdisk"
 test -s "$prefix/share/doc/hvdisk/design.md"
 
+# The nbdkit plugin is installed under the prefix (nbd/CMakeLists.txt), loads in nbdkit, and the
+# installed `hvdisk serve` finds it there.
+plugin=$(find "$prefix" -name nbdkit-hvdisk-plugin.so)
+test -n "$plugin"
+nbdkit "$plugin" --dump-plugin | grep -qx 'name=hvdisk'
+"$prefix/bin/hvdisk" create --block-size 1M "$work/served.vhdx" 8M >/dev/null
+"$prefix/bin/hvdisk" serve "$work/served.vhdx" --socket "$work/nbd.sock" \
+  --pid-file "$work/nbd.pid" >/dev/null 2>&1
+test "$(nbdinfo --size "nbd+unix:///?socket=$work/nbd.sock")" = 8388608
+kill "$(cat "$work/nbd.pid")"
+
 version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 test "$("$prefix/bin/hvdisk" --version)" = "hvdisk $version"
 

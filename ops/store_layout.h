@@ -2,6 +2,7 @@
 //
 //   STORE/store.lock                  cross-process lock (shared by every open Store)
 //   STORE/locks/<vm-guid>.lock        per-VM lock: held by an operation or an attached consumer
+//   STORE/locks/<vm-guid>.served      where the VM is served (vm_served.h), while byte 2 is held
 //   STORE/journal/<op-guid>.json      intent records of operations in flight
 //   STORE/jobs/                       job records (the WMI facade's)
 //   STORE/trash/<op-guid>-<name>      files discarded by committed operations, awaiting

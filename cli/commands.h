@@ -38,5 +38,7 @@ void RegisterChainCommands(CLI::App& app);    // merge, reparent (chain_commands
 void RegisterStoreCommands(CLI::App& app);    // store create|recover|check (vm_commands.cc)
 void RegisterVmCommands(CLI::App& app);       // vm ... (vm_commands.cc)
 void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job (wmi_commands.cc)
+// resize, compact (maintain_commands.cc)
+void RegisterMaintainCommands(CLI::App& app);
 
 }  // namespace hvdisk::cli

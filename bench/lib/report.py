@@ -97,7 +97,8 @@ def markdown(meta, figs, plots, notes):
               "alloc": "Allocating writes", "bench": "hvdisk bench vs qemu-img bench",
               "convert": "convert vs qemu-img convert", "read": "Whole-disk read vs libvhdi",
               "chain": "Reads through differencing chains",
-              "store": "Replica store: failover, revert, commit; merge"}
+              "store": "Replica store: failover, revert, commit; merge",
+              "maintain": "Maintenance: compact vs qemu-img convert; repair of a dirty log"}
     for g, title in titles.items():
         if g in groups:
             lines += section(title, [f for f in groups[g] if "not_measured" not in f])

@@ -6,7 +6,7 @@
 //   image_bench --file=F [--format=raw|vhdx|chain] [--op=read|write] [--pattern=seq|rand] [--bs=N]
 //               [--depth=N] [--backend=uring|aio|sync] [--direct] [--seconds=T] [--bytes=N]
 //               [--create=SIZE [--block=N]] [--vhdx-type=fixed|dynamic] [--stripe=K/L]
-//               [--chain-plan=leaf|layers] [--reader=plan|copier]
+//               [--chain-plan=leaf|layers] [--reader=plan|copier] [--abandon]
 //
 // Requests are planned by the engine (Image::PlanRead / Image::PlanWrite for VHDX, one request per
 // I/O for raw) and kept `depth` deep in the queue. The run stops after --seconds or once --bytes
@@ -26,6 +26,8 @@
 // --reader=copier (reads only) reads the whole disk once through disk::Copier, as hvdisk's
 // whole-disk readers (digest, convert, compare) do: chunks in order with their reads in flight
 // ahead (read-ahead), zero ranges skipped through Map; --bs, --depth and --backend do not apply.
+// --abandon (vhdx writes) ends after the final flush without closing, as a killed process: the
+// image keeps its dirty log (the repair benchmark replays it).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -43,6 +45,7 @@
 #include "disk/open.h"
 #include "platform/aligned_buffer.h"
 #include "platform/file.h"
+#include "platform/image_lock.h"
 #include "platform/io_queue.h"
 #include "vhdx/image.h"
 
@@ -68,6 +71,7 @@ struct Args {
   uint64_t stripe_k = 0, stripe_l = 1;
   bool plan_layers = false;
   bool copier = false;
+  bool abandon = false;  // --abandon: a vhdx write ends as a killed writer, its log dirty
 };
 
 // ---- targets -----------------------------------------------------------------------------------
@@ -80,6 +84,8 @@ class Target {
                       std::vector<IoRequest>* out) = 0;
   virtual Status Flush() = 0;
   virtual Status Close() = 0;
+  // Leaves the disk as a killed process would (no close); a VHDX keeps its log dirty.
+  virtual void Abandon() {}
 };
 
 class RawTarget : public Target {
@@ -110,6 +116,10 @@ class VhdxTarget : public Target {
   }
   Status Flush() override { return image_->Flush(); }
   Status Close() override { return image_->Close(); }
+  void Abandon() override {
+    UnlockImage(*image_->file());  // its image locks go with the "killed process"
+    (void)image_.release();        // never closed: LogGuid stays set
+  }
 
  private:
   std::unique_ptr<vhdx::Image> image_;
@@ -312,7 +322,11 @@ Status Measure(const Args& a, Totals* t) {
     RETURN_IF_ERROR(runner.Run(t));
   }
   if (a.write) RETURN_IF_ERROR(target->Flush());
-  RETURN_IF_ERROR(target->Close());
+  if (a.abandon) {
+    target->Abandon();
+  } else {
+    RETURN_IF_ERROR(target->Close());
+  }
   t->seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return Status::Ok();
 }
@@ -368,6 +382,8 @@ Status SetArg(Args* a, const std::string& key, const std::string& v) {
     a->stripe_l = std::max<uint64_t>(1, ParseSize(v.substr(slash + 1)));
   } else if (key == "chain-plan")
     a->plan_layers = v == "layers";
+  else if (key == "abandon")
+    a->abandon = v != "0";
   else if (key == "reader")
     a->copier = v == "copier";
   else

@@ -40,5 +40,7 @@ void RegisterVmCommands(CLI::App& app);       // vm ... (vm_commands.cc)
 void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job (wmi_commands.cc)
 void RegisterServeCommand(CLI::App& app);     // serve (serve_command.cc)
 void RegisterVmServeCommand(CLI::App* vm);    // vm serve (serve_command.cc)
+// resize, compact (maintain_commands.cc)
+void RegisterMaintainCommands(CLI::App& app);
 
 }  // namespace hvdisk::cli

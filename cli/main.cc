@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   RegisterBenchCommand(app);
   RegisterDemoCommand(app);
   RegisterChainCommands(app);
+  RegisterMaintainCommands(app);
   RegisterStoreCommands(app);
   RegisterVmCommands(app);
   RegisterWmiCommands(app);

@@ -25,6 +25,7 @@
 #include "ops/replication.h"
 #include "ops/store.h"
 #include "ops/store_check.h"
+#include "ops/store_repair.h"
 #include "ops/test_failover.h"
 #include "ops/trash.h"
 #include "ops/vm_served.h"
@@ -358,6 +359,7 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
 struct StoreArgs {
   std::string dir;
   bool json = false;
+  bool repair = false;  // store check -r
 };
 
 Json RecoveryJson(const ops::RecoveryReport& r) {
@@ -371,22 +373,46 @@ Json RecoveryJson(const ops::RecoveryReport& r) {
               {"quarantined", r.quarantined}, {"problems", r.problems}};
 }
 
+Json StoreRepairJson(const ops::StoreRepairReport& r) {
+  return Json{{"recovery", RecoveryJson(r.recovery)}, {"actions", r.actions}, {"failed", r.failed}};
+}
+
+// What store check -r did, one line per action, before the check's own lines.
+void PrintStoreRepair(const ops::StoreRepairReport& r) {
+  const ops::RecoveryReport& rec = r.recovery;
+  for (const std::string& s : rec.rolled_back) std::printf("repair: rolled back %s\n", s.c_str());
+  for (const std::string& s : rec.rolled_forward) {
+    std::printf("repair: rolled forward %s\n", s.c_str());
+  }
+  for (const std::string& s : rec.removed) std::printf("repair: removed %s\n", s.c_str());
+  for (const std::string& s : rec.quarantined) std::printf("repair: quarantined %s\n", s.c_str());
+  for (const std::string& s : rec.problems) std::printf("repair: left as it is: %s\n", s.c_str());
+  for (const std::string& s : r.actions) std::printf("repair: %s\n", s.c_str());
+  for (const std::string& s : r.failed) std::printf("repair: could not repair %s\n", s.c_str());
+}
+
 Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"bytes", t.bytes}}; }
 
 int RunStoreCheck(const StoreArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.dir);
   if (!store.ok()) return ReportError(store.status());
+  Result<ops::StoreRepairReport> repair = ops::StoreRepairReport{};
+  if (a.repair) repair = ops::RepairStore(store->get());
+  if (!repair.ok()) return ReportError(repair.status());
   Result<ops::StoreCheckReport> rep = ops::CheckStore(store->get());
   if (!rep.ok()) return ReportError(rep.status());
   if (a.json) {
-    PrintJson({{"ok", rep->ok()},
-               {"vms", rep->vms},
-               {"images_checked", rep->images_checked},
-               {"problems", rep->problems},
-               {"trash", TrashJson(rep->trash)},
-               {"recovery", RecoveryJson((*store)->open_recovery())}});
+    Json j{{"ok", rep->ok()},
+           {"vms", rep->vms},
+           {"images_checked", rep->images_checked},
+           {"problems", rep->problems},
+           {"trash", TrashJson(rep->trash)},
+           {"recovery", RecoveryJson((*store)->open_recovery())}};
+    if (a.repair) j["repair"] = StoreRepairJson(*repair);
+    PrintJson(j);
     return rep->ok() ? kExitOk : kExitCheckProblems;
   }
+  if (a.repair) PrintStoreRepair(*repair);
   const ops::RecoveryReport& recovery = (*store)->open_recovery();
   for (const std::string& r : recovery.removed) std::printf("recovery removed %s\n", r.c_str());
   for (const std::string& q : recovery.quarantined) {
@@ -461,7 +487,10 @@ void RegisterStoreCommands(CLI::App& app) {
   CLI::App* check = store->add_subcommand(
       "check", "Check the store: records, intents, orphans, every image and chain");
   check->add_option("DIR", a->dir, "store directory")->required();
-  AddJsonFlag(check, &a->json, "ok, vms, images_checked, problems, trash, recovery");
+  AddJsonFlag(check, &a->json, "ok, vms, images_checked, problems, trash, recovery, repair");
+  check->add_flag("-r,--repair", a->repair,
+                  "Repair first: finish or roll back intents, quarantine unnamed files into "
+                  "lost+found/, re-create a missing head, mark VMs with bad disks Critical");
   SetExitStatus(check, {"0  the store keeps its contract",
                         "1  could not check (store missing, unreadable, in use)",
                         "2  problems found (listed on stdout); also bad arguments (usage)"});

@@ -88,6 +88,17 @@ struct CheckReport {
   bool log_replayed = false;
 };
 
+// What Compact did.
+struct CompactOptions {
+  bool zero_scan = false;  // read every present block and free the all-zero ones
+};
+struct CompactReport {
+  uint64_t blocks_trimmed = 0;  // all-zero blocks freed by the scan
+  uint64_t blocks_moved = 0;    // blocks and sector bitmaps moved down into holes
+  uint64_t file_size_before = 0;
+  uint64_t file_size_after = 0;
+};
+
 // Locks: every open (and a Create while it writes) holds qemu's image locks on the file
 // (platform/image_lock.h) until Close, Discard or destruction: a writable open excludes every
 // other writer and reader, hvdisk's or qemu's, and a read-only one excludes writers; kInUse with
@@ -128,8 +139,22 @@ class Image : public VirtualDisk {
   // NOT_PRESENT); partly covered edges are written with zeros (or, when transparent, their whole
   // sectors uncovered: present sectors stop being present and the parent shows through).
   Status Trim(uint64_t offset, uint64_t length, bool make_transparent = false);
-  // Grows the virtual size (never shrinks); relocates the BAT when it must grow past its region.
-  Status Resize(uint64_t new_virtual_size);
+  // Changes the virtual size (Resize-VHD), through the log. Growing relocates the BAT when it
+  // must grow past its region and gives a fixed disk its new blocks; the new range reads as
+  // zeros (a differencing disk: as its parent). Shrinking needs allow_shrink, and is refused
+  // (kInvalidArgument naming the offset, nothing changed) when data lies past the new end: an
+  // allocated block of a dynamic or differencing disk, a non-zero byte of a fixed disk's blocks
+  // or of the block the new end cuts; the space freed at the end of the file is given back.
+  // REQUIRES: no I/O in flight. Resizing one member of a chain breaks its links (equal virtual
+  // sizes, chain/linkage) until every member has the same size.
+  Status Resize(uint64_t new_virtual_size, bool allow_shrink = false);
+  // Optimize-VHD: frees all-zero blocks (with zero_scan), moves the remaining blocks and sector
+  // bitmaps down into the holes (the space of trimmed blocks, or left by a crash), and truncates
+  // the file past the last object; through the log, crash-safe at every I/O (steps in
+  // image_compact.cc). The content and the DataWriteGuid are unchanged, so a chain's children
+  // stay valid; a parent is never touched. kUnsupported for a fixed disk. REQUIRES: no I/O in
+  // flight (exclusive use, as Resize).
+  Result<CompactReport> Compact(const CompactOptions& options = {});
   // Drains the log, clears LogGuid in both headers, flushes, and releases the file.
   Status Close();
   // Closes without making anything since the last Flush durable, as a crash there would, then

@@ -137,9 +137,6 @@ void ReadBat(Image::State* s, const ReplayPlan* overlay) {
 
 }  // namespace
 
-Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects,
-                   const Image::CheckProgress* progress = nullptr);  // image_check.cc
-
 Result<std::unique_ptr<Image>> Image::Open(FileSystem* fs, const std::string& path,
                                            const ImageOpenOptions& options) {
   auto s = std::make_unique<State>();

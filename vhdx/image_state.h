@@ -113,6 +113,18 @@ Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next);  // image_met
 Status EnsureLogActive(Image::State* s);                            // image_meta.cc
 Status FlushMetadata(Image::State* s);                              // image_meta.cc
 Status LoadBitmap(Image::State* s, uint64_t chunk);  // REQUIRES: mu held. image_io.cc
+// Queues the pages of `region` (a whole new metadata region) that differ from the current one
+// for the next log entry. REQUIRES: flush_mu held. image_props.cc
+Status StageMetadataRegion(Image::State* s, std::vector<std::byte> region);
+// kAccessDenied on a read-only image, kInvalidState on a closed one. image_props.cc
+Status CheckWritableMeta(Image::State* s);
+// Logs the staged metadata with FlushedFileOffset at the end of the last object, flushes, and
+// truncates the file there. REQUIRES: flush_mu held, no I/O in flight. image_resize.cc
+Status TruncatePastLastObject(Image::State* s);
+// Validates every BAT entry against the file (no overlaps); sets *end_of_objects and recounts
+// `allocated`. image_check.cc
+Status ValidateBat(Image::State* s, uint64_t file_size, uint64_t* end_of_objects,
+                   const Image::CheckProgress* progress = nullptr);
 // Reserves `length` bytes of file space at next_alloc (kNoSpace when the disk has no room), then
 // takes them: returns their offset. On failure nothing changed. REQUIRES: mu held. image_write.cc
 Result<uint64_t> AllocateSpace(Image::State* s, uint64_t length);

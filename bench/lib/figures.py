@@ -563,7 +563,8 @@ def all_figures(ctx):
     figs = matrix(ctx)
     figs += [alloc_write(ctx, False), alloc_write(ctx, True), qemu_bench(ctx)]
     figs += [convert(ctx, True), convert(ctx, False), whole_read(ctx)]
-    return figs + chain_figures(ctx) + store_figures(ctx) + nbd(ctx)
+    import maintain  # noqa: E402 (it imports this module)
+    return figs + chain_figures(ctx) + store_figures(ctx) + maintain.figures(ctx) + nbd(ctx)
 
 
 def nbd(ctx):

@@ -99,6 +99,7 @@ def markdown(meta, figs, plots, notes):
               "convert": "convert vs qemu-img convert", "read": "Whole-disk read vs libvhdi",
               "chain": "Reads through differencing chains",
               "store": "Replica store: failover, revert, commit; merge",
+              "maintain": "Maintenance: compact vs qemu-img convert; repair of a dirty log",
               "nbd": "NBD (fio's nbd engine): the hvdisk plugin vs qemu-nbd and nbdkit file"}
     for g, title in titles.items():
         if g in groups:

@@ -171,7 +171,22 @@ class JsonSchemaTest : public ::testing::Test {
         {"store check", [this] { return Run("store check --json " + Q(store_)); }},
         {"store recover", [this] { return Run("store recover --json " + Q(store_)); }},
         {"store reclaim", [this] { return Run("store reclaim --json " + Q(store_)); }},
+        {"store check -r", [this] { return Run("store check -r --json " + Q(store_)); }},
+        {"resize", [this] { return Resize(); }},
+        {"compact", [this] { return Compact(); }},
     };
+  }
+  Json Resize() {
+    const std::string img = Fresh("z") + ".vhdx";
+    EXPECT_EQ(Hvdisk("create -b 1M " + Q(img) + " 8M"), 0);
+    return Run("resize --json " + Q(img) + " 16M");
+  }
+  // Compacts a chain's leaf of its own: zero blocks freed by the scan.
+  Json Compact() {
+    const std::string child = dir_.File("k.avhdx");
+    MakeChain(dir_.File("k.vhdx"), child);
+    EXPECT_EQ(Hvdisk("write " + Q(child) + " 4M --pattern 0 --length 1M"), 0);
+    return Run("compact --json --zero-scan " + Q(child));
   }
   std::string Fresh(const std::string& stem) { return dir_.File(stem + std::to_string(++n_)); }
   // The failover is invoked once (a second one is refused: the VM is failed over).

@@ -162,5 +162,45 @@ TEST_F(StoreTrustCommandsTest, VmApplyDoesNotWriteThroughAHeadSymlinkedOutside) 
   EXPECT_EQ(Vm("apply db " + Q(tmp_.File("c.hvchg"))), 0) << out_;
 }
 
+// store check -r: the repair variants of the cases above.
+TEST_F(StoreTrustCommandsTest,
+       StoreCheckRepairKeepsAGarbageRecordsVmCriticalAndTouchesNothingElse) {
+  WriteText(RecordPath(web_), "{garbage");
+  EXPECT_EQ(Run("store check -r " + Q(store_)), 2) << out_;
+  EXPECT_EQ(ReadText(RecordPath(web_)), "{garbage");  // user data: never rewritten or deleted
+  EXPECT_THAT(out_, HasSubstr("vms/" + web_ + "/vm.json"));
+  EXPECT_EQ(Vm("checkpoint db"), 0) << out_;
+  EXPECT_TRUE(VictimIntact());
+}
+
+TEST_F(StoreTrustCommandsTest, StoreCheckRepairQuarantinesAnUnnamedFileAndRecreatesAMissingHead) {
+  const std::string disks = store_ + "/vms/" + db_ + "/disks/";
+  WriteText(disks + "rp-0099.avhdx", "unnamed");
+  Json rec = Json::parse(ReadText(RecordPath(db_)));
+  const std::string head = rec["head"].get<std::string>();
+  stdfs::remove(disks + head);
+  EXPECT_EQ(Run("store check -r --json " + Q(store_)), 2) << out_;  // lost+found/ is listed
+  Json j = Json::parse(out_);
+  const std::string actions = j["repair"]["actions"].dump();
+  EXPECT_THAT(actions, HasSubstr(head + ": was missing; re-created on"));
+  EXPECT_THAT(j["recovery"]["quarantined"].dump(), HasSubstr("rp-0099.avhdx"));
+  EXPECT_EQ(ReadText(store_ + "/lost+found/" + db_ + "-rp-0099.avhdx"), "unnamed");
+  EXPECT_TRUE(stdfs::is_regular_file(disks + head));
+  stdfs::remove(store_ + "/lost+found/" + db_ + "-rp-0099.avhdx");
+  EXPECT_EQ(Run("store check " + Q(store_)), 0) << out_;
+  EXPECT_EQ(Vm("checkpoint db"), 0) << out_;
+}
+
+TEST_F(StoreTrustCommandsTest, StoreCheckRepairMarksAVmWithAMissingPointCriticalWithTheReason) {
+  Json rec = Json::parse(ReadText(RecordPath(web_)));
+  const std::string point = rec["points"][0]["file"].get<std::string>();
+  stdfs::remove(store_ + "/vms/" + web_ + "/disks/" + point);
+  EXPECT_EQ(Run("store check -r " + Q(store_)), 2) << out_;
+  EXPECT_THAT(out_, HasSubstr("repair: vms/" + web_ + ": marked Critical: vms/" + web_ + "/disks/" +
+                              point + " is missing"));
+  EXPECT_EQ(Json::parse(ReadText(RecordPath(web_)))["health"], 3);
+  EXPECT_EQ(Vm("checkpoint db"), 0) << out_;
+}
+
 }  // namespace
 }  // namespace hvdisk

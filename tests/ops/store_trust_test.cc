@@ -18,6 +18,7 @@
 #include "ops/store.h"
 #include "ops/store_check.h"
 #include "ops/store_paths.h"
+#include "ops/store_repair.h"
 #include "ops/trash.h"
 #include "tests/testutil/cli_runner.h"
 #include "tests/testutil/store_fixture.h"
@@ -330,6 +331,20 @@ class StoreTrustBadItemTest : public StoreTrustTest,
 TEST_P(StoreTrustBadItemTest, OneBadItemMakesItsVmAloneCritical) {
   GetParam().plant(*this, a_);
   Reopen();
+  ExpectCriticalAlone(a_, b_, GetParam().why);
+  EXPECT_TRUE(VictimIntact());
+}
+
+// The repair variant: `store check -r` keeps the bad item where it is (nothing of the VM is
+// deleted or rewritten), the VM stays Critical alone, and the other VM is repaired as usual.
+TEST_P(StoreTrustBadItemTest, RepairLeavesTheBadItemInPlaceAndItsVmAloneCritical) {
+  GetParam().plant(*this, a_);
+  Reopen();
+  const std::vector<std::string> before = hvdisk::testing::DirNames(AbsPath("vms"));
+  ASSERT_OK_AND_ASSIGN(StoreRepairReport r, RepairStore(store_.get()));
+  for (const std::string& f : r.failed)
+    EXPECT_EQ(f.find(b_.ToString(false)), std::string::npos) << f;
+  EXPECT_EQ(hvdisk::testing::DirNames(AbsPath("vms")), before);
   ExpectCriticalAlone(a_, b_, GetParam().why);
   EXPECT_TRUE(VictimIntact());
 }

@@ -244,11 +244,16 @@ int Serve(const ServeArgs& a, const std::vector<std::string>& params, const std:
     return ReportError(EndedEarly(wstatus));
   }
   Result<pid_t> server = WaitReady(a.foreground ? *spawned : 0, *abs_pid, ready);
-  if (a.pid_file.empty()) (void)DefaultFileSystem()->Unlink(*abs_pid);
-  if (!server.ok()) {
-    if (a.foreground) kill(*spawned, SIGTERM), waitpid(*spawned, nullptr, 0);
-    return ReportError(server.status());
+  if (!server.ok()) {  // a server that never became ready is stopped, not left behind
+    if (a.foreground) {
+      kill(*spawned, SIGTERM);
+      waitpid(*spawned, nullptr, 0);
+    } else if (const pid_t daemon = ReadPid(*abs_pid); daemon > 0) {
+      kill(daemon, SIGTERM);
+    }
   }
+  if (a.pid_file.empty()) (void)DefaultFileSystem()->Unlink(*abs_pid);
+  if (!server.ok()) return ReportError(server.status());
   std::printf("%s\n", e->uri.c_str());
   std::fflush(stdout);
   std::fprintf(stderr, "hvdisk: serving %s at %s (nbdkit pid %d); stop it with 'kill %d'\n",

@@ -366,6 +366,15 @@ TEST_F(NbdVmInterop, ASigkilledServerLeavesNoStaleServedMark) {
 // must outlive nbdkit's parent (which exits through exit()) and go with the server.
 TEST_F(NbdVmInterop, ABackgroundServerHoldsTheVmUntilItsPidIsKilled) {
   const std::string socket = dir_.File("bg.sock"), pid_file = dir_.File("bg.pid");
+  struct StopServer {  // whatever fails below, no server is left behind
+    const std::string& pid_file;
+    bool stopped = false;
+    ~StopServer() {
+      if (stopped) return;
+      const std::string text = testing::AsString(testing::ReadBinaryFile(pid_file));
+      if (!text.empty() && std::stol(text) > 0) kill(static_cast<pid_t>(std::stol(text)), SIGKILL);
+    }
+  } stop{pid_file};
   std::string out;
   ASSERT_EQ(
       Hvdisk(Vm("serve vm1 --socket " + Q(socket) + " --pid-file " + Q(pid_file)), &out, false), 0);
@@ -383,6 +392,7 @@ TEST_F(NbdVmInterop, ABackgroundServerHoldsTheVmUntilItsPidIsKilled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_NE(kill(pid, 0), 0) << "nbdkit did not stop on SIGTERM";
+  stop.stopped = true;
   unlink(socket.c_str());
   EXPECT_FALSE(Show().contains("served"));
   EXPECT_EQ(Hvdisk(Vm("revert vm1"), &out), 0) << out;

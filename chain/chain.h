@@ -155,6 +155,7 @@ struct ChainCheckReport {
   std::vector<std::string> link_errors;
   bool corrupt() const;
   bool leaks() const;
+  bool warnings() const;  // repairable findings (CheckReport::warnings)
 };
 // `progress` (optional) is called as the check advances, over all images (done of total).
 Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path,

@@ -248,6 +248,24 @@ TEST(Repair, EveryInvalidBatEntryIsClearedAndItsRangeReportedLost) {
   }
 }
 
+// The corruption suite's truncated file: the blocks past the new end are lost, the rest is kept.
+TEST(Repair, ATruncatedFileLosesOnlyTheBlocksPastItsEnd) {
+  const std::string image = MakeImage();
+  ASSERT_EQ(GetU64(image, kBat + 8 * 5) >> 20, image.size() / kMiB - 1) << "block 5 is last";
+  MemFileSystem fs;
+  const std::string cut = image.substr(0, image.size() - kMiB + 4096);
+  ASSERT_OK(fs.PutFile(kPath, cut));
+  ASSERT_FALSE(CheckOf(&fs).corruptions.empty());
+  RepairReport r = RepairBytes(cut, RepairMode::kAll, &fs);
+  EXPECT_TRUE(Clean(CheckOf(&fs))) << Joined(CheckOf(&fs).corruptions) << Joined(r.actions);
+  ASSERT_EQ(r.lost.size(), 1u) << Joined(r.actions);
+  EXPECT_EQ(r.lost[0].offset, 5 * kMiB);
+  std::optional<std::string> data = ReadAll(&fs);
+  ASSERT_TRUE(data.has_value());
+  auto zero = testing::PatternBytes(4096, 1);
+  EXPECT_EQ(0, std::memcmp(data->data(), zero.data(), zero.size()));
+}
+
 TEST(Repair, AChildsPartiallyPresentBlockWithoutItsBitmapBecomesNotPresent) {
   MemFileSystem fs;
   std::string child = MakeImage(DiskType::kDifferencing);

@@ -75,7 +75,7 @@ TEST(LocatorRefresh, ACrashAtEveryOperationLeavesALocatorThatFindsTheParent) {
     ops = fs.mutating_ops() - start;
   }
   ASSERT_GT(ops, 3u);
-  testing::CrashEverywhere(ops, [&](const testing::CrashRun& run) {
+  hvdisk::testing::CrashEverywhere(ops, [&](const hvdisk::testing::CrashRun& run) {
     CrashFileSystem fs;
     ASSERT_OK(fs.ImportFrom(&src, "/"));
     fs.SetCrashPoint(run.point);

@@ -125,6 +125,11 @@ bool ChainCheckReport::leaks() const {
                      [](const vhdx::CheckReport& r) { return !r.leaks.empty(); });
 }
 
+bool ChainCheckReport::warnings() const {
+  return std::any_of(images.begin(), images.end(),
+                     [](const vhdx::CheckReport& r) { return !r.warnings.empty(); });
+}
+
 Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path,
                                     const ChainOptions& options,
                                     const vhdx::Image::CheckProgress& progress) {
@@ -133,6 +138,7 @@ Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path
   ro.writable_leaf = false;
   auto chain = Chain::Open(fs, leaf_path, ro);
   std::vector<std::string> paths;
+  std::string link_error;
   if (chain.ok()) {
     paths = (*chain)->paths();
     chain->reset();
@@ -141,7 +147,7 @@ Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path
         chain.status().code() != Code::kAccessDenied) {
       return chain.status();
     }
-    report.link_errors.push_back(chain.status().ToString());
+    link_error = chain.status().ToString();
     ASSIGN_OR_RETURN(std::string real, fs->RealPath(leaf_path));
     paths = {real};
   }
@@ -158,6 +164,10 @@ Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path
     ASSIGN_OR_RETURN(vhdx::CheckReport r, vhdx::Image::Check(fs, path, each, options.force_share));
     report.paths.push_back(path);
     report.images.push_back(std::move(r));
+  }
+  // A leaf that cannot open breaks no link: its own findings say why (and say it once).
+  if (!link_error.empty() && report.images[0].corruptions.empty()) {
+    report.link_errors.push_back(link_error);
   }
   return report;
 }

@@ -148,6 +148,13 @@ struct MergeResult {
 Result<MergeResult> Merge(FileSystem* fs, const std::string& child_path,
                           const MergeOptions& options);
 
+// Rewrites a stale relative_path of `child_path`'s parent locator (chain/chain_ops.cc):
+// when the chain opens and the parent was found by another path, relative_path is set to the
+// one naming it, through the log. Returns what it did ("" when nothing was stale). Errors: the
+// chain does not open (nothing written), or the rewrite failed.
+Result<std::string> RefreshParentLocator(FileSystem* fs, const std::string& child_path,
+                                         const ChainOptions& options = {});
+
 // Checks every image of the chain (Image::Check) and the links between them.
 struct ChainCheckReport {
   std::vector<std::string> paths;  // leaf first
@@ -155,6 +162,7 @@ struct ChainCheckReport {
   std::vector<std::string> link_errors;
   bool corrupt() const;
   bool leaks() const;
+  bool warnings() const;  // repairable findings (CheckReport::warnings)
 };
 // `progress` (optional) is called as the check advances, over all images (done of total).
 Result<ChainCheckReport> CheckChain(FileSystem* fs, const std::string& leaf_path,

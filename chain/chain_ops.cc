@@ -4,6 +4,7 @@
 #include "chain/chain.h"
 #include "chain/linkage.h"
 #include "chain/parent_path.h"
+#include "vhdx/parent_locator.h"
 
 namespace hvdisk::chain {
 
@@ -67,6 +68,33 @@ Status Reparent(FileSystem* fs, const std::string& child_path, const std::string
   RETURN_IF_ERROR(child->SetParentLocator(
       LocatorFor(child_dir, parent_real, parent->data_write_guid(), child->parent_locator())));
   return child->Close();
+}
+
+// RefreshParentLocator: "after a successful open, update any stale path entries" (MS-VHDX
+// 2.6.2.6.3), as check -r all does. Steps: (1) open the chain read-only (its parent found by
+// whichever locator path works); (2) compute the relative_path naming the parent found; equal to
+// the stored one: done; (3) open the child writable and replace only that entry through the log
+// (SetParentLocator), then Close. Crash points: (3) is one log entry; a crash leaves the old or
+// the new locator, and both find the parent.
+Result<std::string> RefreshParentLocator(FileSystem* fs, const std::string& child_path,
+                                         const ChainOptions& options) {
+  ChainOptions ro = options;
+  ro.writable_leaf = false;
+  ASSIGN_OR_RETURN(auto chain, Chain::Open(fs, child_path, ro));
+  if (chain->depth() < 2) return std::string();
+  const std::string child = chain->paths()[0], parent = chain->paths()[1];
+  const std::string wanted = WindowsRelativePath(DirName(child), parent);
+  vhdx::ParentLocator locator{.entries = chain->leaf()->parent_locator()};
+  const std::optional<std::string_view> stored = locator.Get(vhdx::kRelativePathKey);
+  if (stored && *stored == wanted) return std::string();
+  const std::string was = stored ? std::string(*stored) : "(none)";
+  locator.Set(vhdx::kRelativePathKey, wanted);
+  chain.reset();
+  ASSIGN_OR_RETURN(auto image, vhdx::Image::Open(fs, child, {.read_only = false}));
+  RETURN_IF_ERROR(image->SetParentLocator(locator.entries));
+  RETURN_IF_ERROR(image->Close());
+  return "parent locator's relative_path " + was + " rewritten as " + wanted + " (the parent " +
+         parent + " was found by another path)";
 }
 
 }  // namespace hvdisk::chain

@@ -1,11 +1,14 @@
 // check: validates a VHDX image's structures and BAT (Image::Check), and for a differencing image
 // every parent and every link of its chain (chain::CheckChain), with qemu-img check's exit codes:
 // 0 consistent, 1 the check could not run, 2 corrupted (a broken link too: a missing parent, a
-// linkage or geometry mismatch, a parent outside the allowed roots), 3 leaks only.
+// linkage or geometry mismatch, a parent outside the allowed roots), 3 leaks or repairable
+// findings only. With -r leaks|all the image (never a parent) is repaired first (vhdx/repair.h)
+// and the codes then say what is left.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +18,9 @@
 #include "cli/progress.h"
 #include "disk/disk_format.h"
 #include "disk/open.h"
+#include "platform/hex.h"
 #include "vhdx/image.h"
+#include "vhdx/repair.h"
 
 namespace hvdisk::cli {
 namespace {
@@ -30,6 +35,7 @@ struct CheckArgs {
   std::vector<std::string> roots;
   bool json = false;
   bool force_share = false;
+  std::string repair;  // "", "leaks" or "all"
 };
 
 // A status from detection or Check: a file we know to be a damaged VHDX is "corrupted" (2);
@@ -40,7 +46,7 @@ int ReportCheckFailure(const Status& status) {
 }
 
 void PrintSummary(const vhdx::CheckReport& r) {
-  if (r.corruptions.empty() && r.leaks.empty()) {
+  if (r.corruptions.empty() && r.leaks.empty() && r.warnings.empty()) {
     std::printf("No errors were found on the image.\n");
   }
   if (!r.corruptions.empty()) {
@@ -54,6 +60,12 @@ void PrintSummary(const vhdx::CheckReport& r) {
         "\n%zu leaked clusters were found on the image.\n"
         "This means waste of disk space, but no harm to data.\n",
         r.leaks.size());
+  }
+  if (!r.warnings.empty()) {
+    std::printf(
+        "\n%zu repairable findings were found on the image (no data is lost; check -r "
+        "rewrites them).\n",
+        r.warnings.size());
   }
   if (r.log_replayed) {
     std::printf(
@@ -72,6 +84,7 @@ void PrintImage(const std::string& path, const vhdx::CheckReport& r, bool named)
   if (named) std::printf("%s:\n", path.c_str());
   for (const std::string& c : r.corruptions) std::printf("ERROR %s\n", c.c_str());
   for (const std::string& l : r.leaks) std::printf("Leaked: %s\n", l.c_str());
+  for (const std::string& w : r.warnings) std::printf("Warning: %s\n", w.c_str());
   PrintSummary(r);
   if (named) std::printf("\n");
 }
@@ -80,6 +93,7 @@ Json ImageJson(const std::string& path, const vhdx::CheckReport& r) {
   return Json{{"filename", path},
               {"corruptions", r.corruptions},
               {"leaks", r.leaks},
+              {"warnings", r.warnings},
               {"allocated-blocks", r.allocated_blocks},
               {"total-blocks", r.total_blocks},
               {"log-replayed", r.log_replayed}};
@@ -87,14 +101,18 @@ Json ImageJson(const std::string& path, const vhdx::CheckReport& r) {
 
 // qemu-img check's keys (counts over the whole chain), then each image's findings.
 Json CheckJson(const std::string& file, const chain::ChainCheckReport& report) {
-  size_t corruptions = report.link_errors.size(), leaks = 0;
+  size_t corruptions = report.link_errors.size(), leaks = 0, warnings = 0;
   Json images = Json::array();
   for (size_t i = 0; i < report.images.size(); ++i) {
     corruptions += report.images[i].corruptions.size();
     leaks += report.images[i].leaks.size();
+    warnings += report.images[i].warnings.size();
     images.push_back(ImageJson(report.paths[i], report.images[i]));
   }
-  const char* result = report.corrupt() ? "corrupt" : report.leaks() ? "leaks" : "consistent";
+  const char* result = report.corrupt()    ? "corrupt"
+                       : report.leaks()    ? "leaks"
+                       : report.warnings() ? "repairable"
+                                           : "consistent";
   const vhdx::CheckReport leaf = report.images.empty() ? vhdx::CheckReport{} : report.images[0];
   return Json{{"filename", file},
               {"format", "vhdx"},
@@ -102,6 +120,7 @@ Json CheckJson(const std::string& file, const chain::ChainCheckReport& report) {
               {"check-errors", 0},
               {"corruptions", corruptions},
               {"leaks", leaks},
+              {"warnings", warnings},
               {"allocated-clusters", leaf.allocated_blocks},
               {"total-clusters", leaf.total_blocks},
               {"images", images},
@@ -119,6 +138,24 @@ void PrintCheckText(const chain::ChainCheckReport& report) {
   }
 }
 
+Json RepairJson(const std::string& mode, const vhdx::RepairReport& r) {
+  Json lost = Json::array();
+  for (const vhdx::LostRange& l : r.lost) {
+    lost.push_back(Json{{"offset", l.offset}, {"length", l.length}, {"reason", l.why}});
+  }
+  return Json{{"mode", mode}, {"actions", r.actions}, {"lost", lost}};
+}
+
+void PrintRepairText(const vhdx::RepairReport& r) {
+  for (const std::string& action : r.actions) std::printf("Repaired: %s\n", action.c_str());
+  for (const vhdx::LostRange& l : r.lost) {
+    std::printf("Lost: virtual bytes %s..%s (%s)\n", Hex(l.offset).c_str(),
+                Hex(l.offset + l.length).c_str(), l.why.c_str());
+  }
+  std::printf("%s\n", r.actions.empty() ? "Nothing needed repair; checking the image now..."
+                                        : "Double checking the fixed image now...");
+}
+
 int RunCheck(const CheckArgs& a) {
   const std::string& file = a.file;
   FileSystem* fs = DefaultFileSystem();
@@ -130,6 +167,22 @@ int RunCheck(const CheckArgs& a) {
   }
   Result<std::vector<std::string>> roots = disk::ChainRoots(fs, file, a.roots);
   if (!roots.ok()) return ReportError(roots.status());
+  std::optional<vhdx::RepairReport> repaired;
+  if (!a.repair.empty() && a.force_share) {
+    return UsageError(InvalidArgument("-r writes the image: it cannot share it (--force-share)"));
+  }
+  if (!a.repair.empty()) {
+    Result<vhdx::RepairReport> r = vhdx::Repair(
+        fs, file, a.repair == "all" ? vhdx::RepairMode::kAll : vhdx::RepairMode::kLeaks);
+    if (!r.ok()) return ReportCheckFailure(r.status().WithContext("repair " + file));
+    repaired = std::move(r).value();
+    if (a.repair == "all") {  // a chain that does not open has nothing to refresh
+      Result<std::string> refreshed =
+          chain::RefreshParentLocator(fs, file, {.allowed_roots = *roots});
+      if (refreshed.ok() && !refreshed->empty()) repaired->actions.push_back(*refreshed);
+    }
+    if (!a.json) PrintRepairText(*repaired);
+  }
   Progress progress("check", 0, a.json);
   Result<chain::ChainCheckReport> report = chain::CheckChain(
       fs, file, {.force_share = a.force_share, .allowed_roots = std::move(roots).value()},
@@ -139,12 +192,14 @@ int RunCheck(const CheckArgs& a) {
   progress.Finish();
   if (!report.ok()) return ReportCheckFailure(report.status());
   if (a.json) {
-    PrintJson(CheckJson(file, *report));
+    Json j = CheckJson(file, *report);
+    if (repaired) j["repair"] = RepairJson(a.repair, *repaired);
+    PrintJson(j);
   } else {
     PrintCheckText(*report);
   }
   if (report->corrupt()) return kExitCorrupt;
-  if (report->leaks()) return kExitLeaks;
+  if (report->leaks() || report->warnings()) return kExitLeaks;
   return kExitOk;
 }
 
@@ -159,10 +214,15 @@ void RegisterCheckCommand(CLI::App& app) {
   AddJsonFlag(sub, &a->json, "result, counts, each image's findings, link errors");
   AddAllowRootOption(sub, &a->roots);
   AddForceShareFlag(sub, &a->force_share);
+  sub->add_option("-r,--repair", a->repair,
+                  "Repair the image first (never its parents): leaks (replay a dirty log, "
+                  "rewrite a bad header or region table copy, free leaked space) or all (also "
+                  "clear the BAT entries that are invalid, reporting the data lost)")
+      ->check(CLI::IsMember({"leaks", "all"}));
   sub->add_option("FILE", a->file, "The image")->required();
   SetExitStatus(sub, {"0  consistent", "1  could not check (not a VHDX, missing file, I/O error)",
                       "2  corrupted or a broken chain link; also bad arguments (usage)",
-                      "3  leaked space only"});
+                      "3  leaked space or repairable findings only (after -r: left unrepaired)"});
   SetCommand(sub, [a] { return RunCheck(*a); });
 }
 

@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "cli/progress.h"
+#include "cli/salvage.h"
 #include "cli/size_parse.h"
 #include "disk/compare.h"
 #include "disk/copier.h"
@@ -50,6 +51,7 @@ struct ConvertArgs {
   std::vector<std::string> roots;
   bool json = false;
   bool force_share = false;  // the source's image locks (SRC only: DST is always locked)
+  bool salvage = false;      // copy what can be read, zeros for the rest (cli/salvage.h)
 };
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
@@ -130,34 +132,62 @@ Result<std::unique_ptr<AtomicOutput>> StartOutput(const ConvertArgs& a, VirtualD
                               });
 }
 
-void PrintConverted(const ConvertArgs& a, uint64_t size) {
-  if (!a.json) return;
+void PrintConverted(const ConvertArgs& a, uint64_t size, const std::vector<vhdx::LostRange>& lost) {
+  if (!a.json) {
+    for (const vhdx::LostRange& l : lost) {
+      std::printf("Lost: bytes %llu..%llu (%s), written as zeros\n",
+                  static_cast<unsigned long long>(l.offset),
+                  static_cast<unsigned long long>(l.offset + l.length), l.why.c_str());
+    }
+    return;
+  }
   nlohmann::ordered_json j{{"source", a.src},
                            {"destination", a.dst},
                            {"format", OutputFormat(a) == Format::kVhdx ? "vhdx" : "raw"},
                            {"virtual-size", size}};
+  if (a.salvage) {
+    nlohmann::ordered_json ranges = nlohmann::ordered_json::array();
+    for (const vhdx::LostRange& l : lost) {
+      ranges.push_back({{"offset", l.offset}, {"length", l.length}, {"reason", l.why}});
+    }
+    j["lost"] = ranges;
+  }
   PrintJson(j);
+}
+
+// The source: as it is, or (--salvage) what SalvageSource opens.
+Result<std::unique_ptr<VirtualDisk>> OpenSource(const ConvertArgs& a, Format format,
+                                                std::unique_ptr<SalvageSource>* salvage) {
+  const disk::OpenOptions o{
+      .format = format, .force_share = a.force_share, .allowed_roots = a.roots};
+  if (!a.salvage) return OpenDisk(a.src, o);
+  ASSIGN_OR_RETURN(*salvage, SalvageSource::Open(a.src, o));
+  return std::unique_ptr<VirtualDisk>();  // the disk stays the salvage source's
 }
 
 int RunConvert(const ConvertArgs& a) {
   CancelOnSignals cancel_on_signals;  // before the temporary exists
   Result<Format> format = disk::ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
-  Result<std::unique_ptr<VirtualDisk>> src =
-      OpenDisk(a.src, {.format = *format, .force_share = a.force_share, .allowed_roots = a.roots});
-  if (!src.ok()) return ReportError(src.status());
+  std::unique_ptr<SalvageSource> salvage;
+  Result<std::unique_ptr<VirtualDisk>> opened = OpenSource(a, *format, &salvage);
+  if (!opened.ok()) return ReportError(opened.status());
+  VirtualDisk* source = salvage ? salvage->disk() : opened->get();
+  std::vector<vhdx::LostRange> lost;
+  if (salvage) lost = salvage->lost();
   if (DefaultFileSystem()->KindOf(a.dst).ok()) {  // a dangling symbolic link included
     return ReportError(InvalidArgument(a.dst + " exists; convert never overwrites: remove it"));
   }
   OutputMode mode;
   std::unique_ptr<VirtualDisk> dst;
-  Result<std::unique_ptr<AtomicOutput>> out = StartOutput(a, src->get(), &dst, &mode);
+  Result<std::unique_ptr<AtomicOutput>> out = StartOutput(a, source, &dst, &mode);
   if (!out.ok()) {
     if (out.status().code() == Code::kInvalidArgument) return UsageError(out.status());
     return ReportError(out.status().WithContext("create " + a.dst));
   }
-  Progress progress("convert", (*src)->size(), a.json);
-  Status s = CopyData(src->get(), dst.get(), mode, &progress);
+  Progress progress("convert", source->size(), a.json);
+  Status s = salvage ? SalvageCopy(source, dst.get(), &progress, &lost)
+                     : CopyData(source, dst.get(), mode, &progress);
   progress.Finish();
   dst.reset();
   if (s.ok() && CancelRequested()) s = CancelledBySignal();
@@ -166,7 +196,7 @@ int RunConvert(const ConvertArgs& a) {
     out->reset();  // removes the temporary: no DST
     return ReportError(s.WithContext("convert " + a.src + " to " + a.dst));
   }
-  PrintConverted(a, (*src)->size());
+  PrintConverted(a, source->size(), lost);
   return kExitOk;
 }
 
@@ -174,7 +204,7 @@ void RegisterConvert(CLI::App& app) {
   auto a = std::make_shared<ConvertArgs>();
   CLI::App* sub = app.add_subcommand(
       "convert", "Copy a disk's content into a new raw file or VHDX image (sparse output)");
-  AddJsonFlag(sub, &a->json, "source, destination, format, virtual-size");
+  AddJsonFlag(sub, &a->json, "source, destination, format, virtual-size; lost (--salvage)");
   AddFormatOption(sub, &a->src_format);
   AddAllowRootOption(sub, &a->roots);
   AddForceShareFlag(sub, &a->force_share)
@@ -194,6 +224,10 @@ void RegisterConvert(CLI::App& app) {
                   "writeback (default: the output is flushed, durable when convert returns) or "
                   "unsafe (no final flush of a raw output, as qemu-img convert's default)")
       ->check(CLI::IsMember({"writeback", "unsafe"}));
+  sub->add_flag("--salvage", a->salvage,
+                "Copy what can be read of a damaged SRC (repairing a copy of it when it does not "
+                "open), zeros for unreadable or corrupt ranges, each reported as lost (qemu-img's "
+                "flag); SRC is never written");
   sub->add_option("SRC", a->src, "The source disk")->required();
   sub->add_option("DST", a->dst, "The new file (must not exist)")->required();
   SetExitStatus(

@@ -28,7 +28,8 @@ std::string HintFor(Code code) {
     case Code::kNotFound:
       return "check the path";
     case Code::kCorrupt:
-      return "run 'hvdisk check FILE' for details";
+      return "run 'hvdisk check FILE' for details, 'hvdisk check -r all FILE' to repair it, or "
+             "'hvdisk convert --salvage FILE NEW' to copy what is readable";
     case Code::kUnsupported:
       return "this file uses a feature hvdisk does not support";
     case Code::kIoError:

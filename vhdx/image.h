@@ -83,6 +83,9 @@ struct Extent {
 struct CheckReport {
   std::vector<std::string> corruptions;  // structure errors: exit 2
   std::vector<std::string> leaks;        // unreferenced space: exit 3 when no corruption
+  // Repairable damage that costs no data, each with what check -r does about it (a bad header or
+  // region table copy): exit 3 when no corruption, as leaks.
+  std::vector<std::string> warnings;
   uint64_t allocated_blocks = 0;
   uint64_t total_blocks = 0;
   bool log_replayed = false;

@@ -4,6 +4,7 @@
 #include "platform/hex.h"
 #include "vhdx/bat.h"
 #include "vhdx/image_state.h"
+#include "vhdx/structure_copies.h"
 
 namespace hvdisk::vhdx {
 namespace {
@@ -85,6 +86,21 @@ Status CheckEntry(Image::State* s, uint64_t index, uint64_t raw, uint64_t file_s
 
 }  // namespace
 
+uint64_t LeakStart(const Image::State* s, uint64_t end_of_objects) {
+  const uint64_t bat_end = s->bat_offset + s->bat_length;
+  uint64_t data_start = AlignUp(std::max({s->header.log_offset + s->header.log_length, bat_end,
+                                          s->metadata_offset + s->metadata_length}),
+                                kMiB);
+  if (s->bat_offset < s->metadata_offset) {  // qemu-img's layout: log, BAT, metadata, reserve
+    data_start = std::max(data_start, AlignUp(bat_end + 5 * kMiB, kMiB));
+  }
+  uint64_t start = std::max(AlignUp(end_of_objects, kMiB), data_start);
+  if (s->params.type() == DiskType::kFixed) {
+    start = std::max(start, data_start + s->payload_blocks * s->block_size());
+  }
+  return start;
+}
+
 // Validates every BAT entry (states, reserved bits, offsets within the file, no overlap with
 // each other or with the log, metadata and BAT regions), streaming the BAT: memory follows the
 // allocated blocks, not the BAT's size. Sets *end_of_objects to the end of
@@ -143,10 +159,14 @@ Result<CheckReport> Image::Check(FileSystem* fs, const std::string& path,
   uint64_t end = 0;
   RETURN_IF_ERROR(ValidateBat(s, std::max(file_size, s->next_alloc), &end, &progress));
   if (progress) progress(1, 1);
-  if (file_size > AlignUp(end, kMiB)) {
-    report.leaks.push_back(Hex(file_size - AlignUp(end, kMiB)) + " bytes past the last object @" +
-                           Hex(AlignUp(end, kMiB)));
+  const uint64_t leak_start = LeakStart(s, end);
+  if (file_size > leak_start) {
+    report.leaks.push_back(Hex(file_size - leak_start) + " bytes past the last object @" +
+                           Hex(leak_start));
   }
+  ASSIGN_OR_RETURN(std::vector<DamagedCopy> copies,
+                   FindDamagedCopies(s->file.get(), /*compare_tables=*/!report.log_replayed));
+  for (const DamagedCopy& c : copies) report.warnings.push_back(c.Describe());
   return report;
 }
 

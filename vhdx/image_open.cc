@@ -176,11 +176,11 @@ Result<std::unique_ptr<Image>> Image::Open(FileSystem* fs, const std::string& pa
   uint64_t end = 0;
   RETURN_IF_ERROR(ValidateBat(s.get(), file_size, &end));
   s->next_alloc = AlignUp(std::max(end, file_size), kMiB);
-  if (!s->read_only && AlignUp(end, kMiB) < file_size) {
+  if (!s->read_only && LeakStart(s.get(), end) < file_size) {
     // Space past the last object: blocks allocated by writes that were never flushed.
-    RETURN_IF_ERROR(s->file->Truncate(AlignUp(end, kMiB)));
+    RETURN_IF_ERROR(s->file->Truncate(LeakStart(s.get(), end)));
     RETURN_IF_ERROR(s->file->Flush());
-    s->next_alloc = AlignUp(end, kMiB);
+    s->next_alloc = LeakStart(s.get(), end);
   }
   return std::unique_ptr<Image>(new Image(std::move(s)));
 }

@@ -107,6 +107,11 @@ inline uint64_t ChunkRatioOf(uint32_t logical_sector_size, uint64_t block_size) 
 uint64_t BatEntryCountFor(const DiskParameters& p);  // image_create.cc
 inline uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 inline uint64_t AlignDown(uint64_t v, uint64_t a) { return v / a * a; }
+// Where unreferenced space starts to be a leak, for a file whose objects end at `end_of_objects`:
+// past the 1 MiB-aligned end of the objects, of qemu-img's reserve (its first block lies 5 MiB
+// past its BAT, which it places before the metadata region) and of a fixed disk's payload area (a
+// block per virtual block; qemu-img leaves it behind ZERO entries). image_check.cc
+uint64_t LeakStart(const Image::State* s, uint64_t end_of_objects);
 
 // Internal steps shared across the image_*.cc files.
 Status WriteHeaderUpdate(Image::State* s, const VhdxHeader& next);  // image_meta.cc

@@ -37,6 +37,6 @@ void RegisterDemoCommand(CLI::App& app);      // demo (demo_command.cc)
 void RegisterChainCommands(CLI::App& app);    // merge, reparent (chain_commands.cc)
 void RegisterStoreCommands(CLI::App& app);    // store create|recover|check (vm_commands.cc)
 void RegisterVmCommands(CLI::App& app);       // vm ... (vm_commands.cc)
-void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job (wmi_commands.cc)
+void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job|query|methods (wmi_commands.cc)
 
 }  // namespace hvdisk::cli

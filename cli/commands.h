@@ -38,5 +38,6 @@ void RegisterChainCommands(CLI::App& app);    // merge, reparent (chain_commands
 void RegisterStoreCommands(CLI::App& app);    // store create|recover|check (vm_commands.cc)
 void RegisterVmCommands(CLI::App& app);       // vm ... (vm_commands.cc)
 void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job|query|methods (wmi_commands.cc)
+void RegisterWsmanCommand(CLI::App& app);     // wsman: runs hvdisk-wsman (wsman_command.cc)
 
 }  // namespace hvdisk::cli

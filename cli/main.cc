@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   RegisterStoreCommands(app);
   RegisterVmCommands(app);
   RegisterWmiCommands(app);
+  RegisterWsmanCommand(app);
   app.footer(
       "'hvdisk help COMMAND' (or 'hvdisk COMMAND --help') shows a command's options and exit "
       "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments; a convert "

@@ -11,6 +11,8 @@ prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 test -s "$prefix/share/man/man1/hvdisk.1"
 test -x "$prefix/bin/hvdisk"
+test -x "$prefix/bin/hvdisk-wsman"  # `hvdisk wsman` runs it, and its systemd unit starts that
+grep -q '^ExecStart=.*/bin/hvdisk wsman --store' "$prefix/lib/systemd/system/hvdisk-wsman.service"
 test -s "$prefix/share/doc/hvdisk/design.md"
 
 version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")

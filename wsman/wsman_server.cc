@@ -55,6 +55,7 @@ void WsmanServer::Routes() {
     }
     res.status = 401;
     res.set_header("WWW-Authenticate", "Basic realm=\"WSMAN\"");
+    res.set_header("Connection", "close");  // its body was not read: the connection ends here
     return httplib::Server::HandlerResponse::Handled;
   });
   server_->Post("/wsman", [this](const httplib::Request& req, httplib::Response& res) {

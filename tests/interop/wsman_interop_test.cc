@@ -180,6 +180,21 @@ TEST_F(WsmanInteropTest, WslIdentifiesEnumeratesGetsAndDrivesFailoverAndRevert) 
               " RevertFailover ComputerSystem=FILE:" + VmEprFile(db01_));
   EXPECT_EQ(FirstText(reply, "ReturnValue"), "32775") << reply;
   EXPECT_EQ(PointDigests(db01_), digests);
+  // Test failover and commit through wslinvoke too.
+  reply = Wsl("wslinvoke " + Uri("Msvm_ReplicationService") +
+              " TestReplicaSystem ComputerSystem=FILE:" + VmEprFile(web_));
+  ASSERT_EQ(FirstText(reply, "ReturnValue"), "4096") << reply;
+  EXPECT_EQ(FirstText(WslPollJob(JobIdOf(reply)), "JobState"), "7");
+  EXPECT_EQ(WmiState("web - Test"), 0);
+  reply = Wsl("wslinvoke " + Uri("Msvm_ReplicationService") +
+              " InitiateFailover ComputerSystem=FILE:" + VmEprFile(db01_));
+  ASSERT_EQ(FirstText(reply, "ReturnValue"), "4096") << reply;
+  EXPECT_EQ(FirstText(WslPollJob(JobIdOf(reply)), "JobState"), "7");
+  reply = Wsl("wslinvoke " + Uri("Msvm_ReplicationService") +
+              " CommitFailover ComputerSystem=FILE:" + VmEprFile(db01_));
+  ASSERT_EQ(FirstText(reply, "ReturnValue"), "4096") << reply;
+  EXPECT_EQ(FirstText(WslPollJob(JobIdOf(reply)), "JobState"), "7");
+  EXPECT_EQ(WmiState("db01"), 6);
 }
 
 TEST_F(WsmanInteropTest, WslinvokeSuspendsAVmThatHvdiskWmiSeesAndTheOtherWayRound) {
@@ -220,9 +235,24 @@ TEST_F(WsmanInteropTest, WinrmDrivesFailoverRevertTestAndCommitAsHvdiskWmiSees) 
   EXPECT_EQ(FirstText(reply, "Name"), web_.ToString(false)) << reply;
 
   const auto digests = PointDigests(db01_);
+  // Meanwhile another process drives web through hvdisk wmi on the same store.
+  std::thread cli([this] {
+    for (const char* m : {"InitiateFailover", "RevertFailover"}) {
+      std::string out;
+      EXPECT_EQ(Hvdisk("wmi --store " + Q(store_) + " invoke Msvm_ReplicationService." + m +
+                           " ComputerSystem='Msvm_ComputerSystem.ElementName=\"web\"' --wait",
+                       &out),
+                0)
+          << out;
+    }
+  });
   reply = Invoke("InitiateFailover", db01_);
-  ASSERT_EQ(FirstText(reply, "ReturnValue"), "4096") << reply;
+  EXPECT_EQ(FirstText(reply, "ReturnValue"), "4096") << reply;  // no ASSERT: cli must be joined
   EXPECT_EQ(FirstText(WinrmPoll(JobIdOf(reply)), "JobState"), "7");
+  cli.join();
+  EXPECT_EQ(FirstText(Winrm(GetRequest("Msvm_ComputerSystem", {{"Name", web_.ToString(false)}})),
+                      "ReplicationState"),
+            "3");
   EXPECT_EQ(WmiState("db01"), 5);
   reply = Invoke("RevertFailover", db01_);
   ASSERT_EQ(FirstText(reply, "ReturnValue"), "4096") << reply;
@@ -272,6 +302,50 @@ TEST_F(WsmanInteropTest, WinrmCancelsAJobOrIsToldItHadFinished) {
                  std::to_string(server_.port()) + "/wsman hvadmin wrong poll " + job,
              &out);
   EXPECT_THAT(out, ::testing::HasSubstr("FAULT InvalidCredentialsError"));
+}
+
+// Over HTTPS, as outside tests: wsl verifies the server's certificate (curl --cacert with the
+// certificate wsl finds as ADDR:PORT.crt), python3-winrm posts over https; plain HTTP is not
+// answered.
+TEST(WsmanTlsInteropTest, WslAndWinrmReachTheServerOverHttps) {
+  hvdisk::testing::TempDir dir;
+  const std::string store = dir.File("store"), work = dir.File("work");
+  ASSERT_OK(ops::Store::Create(DefaultFileSystem(), store));
+  ASSERT_EQ(RunCommand("mkdir -p " + Q(work) + " " + Q(dir.File("home"))), 0);
+  ASSERT_EQ(RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                       "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                       Q(dir.File("k.pem")) + " -out " + Q(dir.File("c.pem"))),
+            0)
+      << "openssl (Debian: openssl) makes the test certificate";
+  std::ofstream(dir.File("password")) << "Pa55word\n";
+  WsmanProcess server;
+  ASSERT_TRUE(
+      server.Start({"--store", store, "--user", "hvadmin", "--password-file", dir.File("password"),
+                    "--tls-cert", dir.File("c.pem"), "--tls-key", dir.File("k.pem")},
+                   dir.path()))
+      << server.error();
+  const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
+  ASSERT_EQ(RunCommand("cp " + Q(dir.File("c.pem")) + " " + Q(work + "/" + endpoint + ".crt")), 0);
+  std::string out;
+  RunCommand("cd " + Q(work) + " && HOME=" + Q(dir.File("home")) + " WSENDPOINT=" + endpoint +
+                 " WSUSER=hvadmin WSPASS=Pa55word wslid check",
+             &out);
+  EXPECT_EQ(FirstText(ReadFile(work + "/response.xml"), "ProductVendor"), "hvdisk") << out;
+  std::ofstream(dir.File("identify.xml"))
+      << "<s:Envelope xmlns:s=\"" << kSoapNs << "\" xmlns:wsmid=\"" << kIdentityNs
+      << "\"><s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>";
+  out.clear();
+  RunCommand("env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE WSMAN_CA=" + Q(dir.File("c.pem")) +
+                 " /usr/bin/python3 " + Q(kWinrmClient) + " https://" + endpoint +
+                 "/wsman hvadmin Pa55word send " + Q(dir.File("identify.xml")),
+             &out);
+  EXPECT_EQ(FirstText(out, "ProductVendor"), "hvdisk") << out;
+  out.clear();
+  RunCommand("/usr/bin/python3 " + Q(kWinrmClient) + " http://" + endpoint +
+                 "/wsman hvadmin Pa55word send " + Q(dir.File("identify.xml")),
+             &out);
+  EXPECT_THAT(out, ::testing::HasSubstr("FAULT"));
+  EXPECT_EQ(server.Stop(), 0);
 }
 
 }  // namespace

@@ -7,8 +7,11 @@ Usage: wsman_winrm_client.py ENDPOINT USER PASSWORD send FILE
        wsman_winrm_client.py ENDPOINT USER PASSWORD poll JOB_ID
          Gets Msvm_ConcreteJob JOB_ID every 100 ms, as libvirt does, until JobState is 7 or
          8..11; prints the last reply
+With WSMAN_CA=FILE in the environment the server's certificate is validated against FILE
+(https endpoints); otherwise it is not checked.
 Exit 0 on a reply, 1 on a fault or transport error.
 """
+import os
 import sys
 import time
 import uuid
@@ -70,8 +73,11 @@ def poll(protocol, job_id):
 
 def main():
     endpoint, user, password, verb, arg = sys.argv[1:6]
+    ca = os.environ.get("WSMAN_CA")
     protocol = winrm.Protocol(endpoint=endpoint, transport="basic", username=user,
-                              password=password, server_cert_validation="ignore")
+                              password=password,
+                              server_cert_validation="validate" if ca else "ignore",
+                              ca_trust_path=ca or "legacy_requests")
     if verb == "send":
         with open(arg, encoding="utf-8") as f:
             status, reply = send(protocol, f.read())

@@ -174,6 +174,16 @@ bool Parser::ParseSelectorSet(pugi::xml_node set, Selectors* out) {
                                                       "supported");
       }
     }
+    if (name == "__cimnamespace") {  // the namespace as a selector (wsl -ns, some WinRM clients)
+      std::string ns = Text(s);
+      std::replace(ns.begin(), ns.end(), '\\', '/');
+      if (ns != "root/virtualization/v2") {
+        return Fail(FaultKind::kInvalidSelectors, "namespace " + Text(s) +
+                                                      " is not served "
+                                                      "(root/virtualization/v2 is)");
+      }
+      continue;
+    }
     for (const auto& [k, v] : *out) {
       if (k == name) return Fail(FaultKind::kInvalidSelectors, "selector " + name + " repeats");
     }

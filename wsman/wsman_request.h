@@ -13,7 +13,8 @@
 // is not well-formed XML, a DOCTYPE (SOAP forbids it; so no entity is ever declared or expanded,
 // and pugixml resolves no external entity), a header marked mustUnderstand that is not one of the
 // above, a missing Action/MessageID/ResourceURI, an Action that is none of the above, selectors
-// that repeat, nest or exceed kMaxSelectors, parameters that repeat or exceed kMaxParams, a
+// that repeat, nest or exceed kMaxSelectors (a __cimnamespace selector is accepted when it names
+// root/virtualization/v2, and dropped), parameters that repeat or exceed kMaxParams, a
 // MaxEnvelopeSize below 8192, counts out of range.
 //
 // Thread safety: pure functions over values.

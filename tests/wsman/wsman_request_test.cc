@@ -78,6 +78,20 @@ TEST(WsmanRequestTest, LimitsOnSelectorsParametersAndCounts) {
   EXPECT_EQ(fault.kind, FaultKind::kInvalidSelectors);
 }
 
+TEST(WsmanRequestTest, TheNamespaceSelectorIsAcceptedForThisNamespaceOnly) {
+  Fault fault;
+  std::optional<WsmanRequest> r =
+      Parse(GetRequest("Msvm_ComputerSystem",
+                       {{"Name", "x"}, {"__cimnamespace", "root\\virtualization\\v2"}}),
+            &fault);
+  ASSERT_TRUE(r) << fault.reason;
+  EXPECT_EQ(r->selectors, (Selectors{{"Name", "x"}}));
+  EXPECT_FALSE(
+      Parse(GetRequest("Msvm_ComputerSystem", {{"Name", "x"}, {"__cimnamespace", "root/cimv2"}}),
+            &fault));
+  EXPECT_EQ(fault.kind, FaultKind::kInvalidSelectors);
+}
+
 TEST(WsmanRequestTest, ABodyOverTheLimitIsRefusedBeforeParsing) {
   Fault fault;
   std::string id;

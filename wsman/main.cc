@@ -131,6 +131,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600));
   app.add_option("--lock-timeout", a.lock_timeout_ms,
                  "Milliseconds a method waits for a held VM (default 0: 32774 at once)");
+  app.footer(
+      "Exit status:\n  0  stopped by SIGTERM or SIGINT (after the running jobs ended)\n"
+      "  1  the store or the address cannot be used\n"
+      "  2  bad arguments (usage, plain HTTP without --allow-unencrypted, an unusable "
+      "certificate or password file)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -131,7 +131,9 @@ TEST_F(WsmanHandlerTest, EnumerateEprThenPullUntilEndOfSequence) {
       if (s != "Msvm_ComputerSystem") names.push_back(s);
     }
     context = FirstText(reply, "EnumerationContext");
-    if (context.empty()) EXPECT_EQ(AllText(reply, "EndOfSequence").size(), 1u);
+    if (context.empty()) {
+      EXPECT_EQ(AllText(reply, "EndOfSequence").size(), 1u);
+    }
   }
   EXPECT_TRUE(context.empty());
   EXPECT_EQ(names.size(), 2u);

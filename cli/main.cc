@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   RegisterVmCommands(app);
   RegisterWmiCommands(app);
   RegisterServeCommand(app);
+  RegisterWsmanCommand(app);
   app.footer(
       "'hvdisk help COMMAND' (or 'hvdisk COMMAND --help') shows a command's options and exit "
       "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments; a convert "

@@ -2,10 +2,14 @@
 //
 //   hvdisk wmi --store DIR invoke CLASS.METHOD [NAME=VALUE...] [--wait] [--json]
 //   hvdisk wmi --store DIR job ID [--json]
+//   hvdisk wmi --store DIR query WQL [--json]
+//   hvdisk wmi methods [--json]
 //
 // `invoke` prints the out parameters and ReturnValue as Invoke-CimMethod does; with --wait, a
 // 4096 is followed by polling the job every 100 ms (a progress line on a terminal) until it ends.
-// `job` shows one Msvm_ConcreteJob of any process on the store. Exit codes: 0 for ReturnValue 0,
+// `job` shows one Msvm_ConcreteJob of any process on the store; `query` the instances a WQL query
+// selects (ops/wmi/wql.h), as Get-CimInstance -Query lists them; `methods` each method and its
+// parameters. Exit codes: 0 for ReturnValue 0,
 // 4096 (without --wait) or a job that ended 7 Completed; 1 otherwise; 2 for usage errors.
 #include <chrono>
 #include <cstdio>
@@ -19,6 +23,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "ops/vm_record.h"
+#include "ops/wmi/cim_instance.h"
 #include "ops/wmi/cim_reference.h"
 #include "ops/wmi/method_call.h"
 #include "ops/wmi/replication_service.h"
@@ -38,6 +43,7 @@ struct WmiArgs {
   std::string method;
   std::vector<std::string> params;
   std::string job;
+  std::string query;
   bool wait = false;
   bool json = false;
 };
@@ -50,24 +56,29 @@ std::unique_ptr<ReplicationService> NewService(const WmiArgs& a, bool read_only 
   return std::make_unique<ReplicationService>(DefaultFileSystem(), a.store, options);
 }
 
-Properties JobProperties(const Job& j) {
-  const int64_t now = ops::NowMs();
-  Properties p = {
-      {"InstanceID", j.id.ToString(false)},
-      {"JobType", static_cast<int>(j.type)},
-      {"JobState", static_cast<int>(j.state)},
-      {"PercentComplete", j.percent},
-      {"ErrorCode", j.error_code},
-      {"ErrorDescription", j.error_description},
-      {"TimeSubmitted", ops::wmi::CimDateTime(j.submitted_ms)},
-      {"StartTime", ops::wmi::CimDateTime(j.started_ms)},
-      {"ElapsedTime", ops::wmi::CimInterval(j.ElapsedMs(now))},
-      {"Cancellable", j.cancellable},
-  };
-  if (!j.resulting_system.IsZero()) {
-    p.emplace_back("ResultingSystem", ops::wmi::ComputerSystemPath(j.resulting_system));
+// A property's value as JSON: numbers and booleans as themselves, NULL as null, the rest (strings,
+// CIM datetimes, references) as strings.
+Json ValueJson(const ops::wmi::CimProperty& p) {
+  if (!p.value) return nullptr;
+  switch (p.type) {
+    case ops::wmi::CimType::kUint16:
+    case ops::wmi::CimType::kUint32:
+      return std::stoull(*p.value);
+    case ops::wmi::CimType::kBoolean:
+      return *p.value == "true";
+    default:
+      return *p.value;
   }
+}
+
+Properties InstanceProperties(const ops::wmi::CimInstance& instance) {
+  Properties p;
+  for (const auto& prop : instance.properties) p.emplace_back(prop.name, ValueJson(prop));
   return p;
+}
+
+Properties JobProperties(const Job& j) {
+  return InstanceProperties(ops::wmi::JobInstance(j, ops::NowMs()));
 }
 
 // PowerShell's list view: "Name : value", names padded to the longest.
@@ -75,7 +86,9 @@ void PrintList(const Properties& props) {
   size_t width = 0;
   for (const auto& [name, value] : props) width = std::max(width, name.size());
   for (const auto& [name, value] : props) {
-    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    std::string text = value.is_string() ? value.get<std::string>()
+                       : value.is_null() ? std::string()
+                                         : value.dump();
     if (value.is_string() && (name == "Job" || name == "ResultingSystem")) {
       text = ops::wmi::DisplayReference(text);
     }
@@ -166,13 +179,67 @@ int RunJob(const WmiArgs& a) {
   return kExitOk;
 }
 
+int RunQuery(const WmiArgs& a) {
+  auto service = NewService(a, /*read_only=*/true);
+  Result<std::vector<ops::wmi::CimInstance>> found = service->ExecQuery(a.query);
+  if (!found.ok()) {
+    return found.status().code() == Code::kInvalidArgument ? UsageError(found.status())
+                                                           : ReportError(found.status());
+  }
+  if (a.json) {
+    Json list = Json::array();
+    for (const auto& i : *found) list.push_back(ToJson(InstanceProperties(i)));
+    PrintJson(list);
+    return kExitOk;
+  }
+  for (size_t n = 0; n < found->size(); ++n) {  // Format-List: a blank line between instances
+    if (n > 0) std::printf("\n");
+    PrintList(InstanceProperties((*found)[n]));
+  }
+  return kExitOk;
+}
+
+int RunMethods(const WmiArgs& a) {
+  const std::vector<ops::wmi::MethodInfo> methods = ops::wmi::DescribeMethods();
+  if (a.json) {
+    Json list = Json::array();
+    for (const auto& m : methods) {
+      Json params = Json::array();
+      for (const auto& p : m.params) {
+        params.push_back({{"Name", p.name}, {"Type", p.type}, {"Direction", p.out ? "out" : "in"}});
+      }
+      list.push_back({{"Method", m.name}, {"ReturnType", "uint32"}, {"Parameters", params}});
+    }
+    PrintJson(list);
+    return kExitOk;
+  }
+  for (const auto& m : methods) {
+    std::printf("uint32 %.*s(\n", static_cast<int>(m.name.size()), m.name.data());
+    for (size_t i = 0; i < m.params.size(); ++i) {
+      const auto& p = m.params[i];
+      std::printf("    [%s] %.*s %.*s%s\n", p.out ? "out" : "in", static_cast<int>(p.type.size()),
+                  p.type.data(), static_cast<int>(p.name.size()), p.name.data(),
+                  i + 1 < m.params.size() ? "," : "");
+    }
+    std::printf(")\n");
+  }
+  return kExitOk;
+}
+
+// --store is needed by every subcommand but `methods`.
+bool NeedsStore(const WmiArgs& a) {
+  if (!a.store.empty()) return true;
+  UsageError(InvalidArgument("--store DIR is required: the replica store to look at"));
+  return false;
+}
+
 }  // namespace
 
 void RegisterWmiCommands(CLI::App& app) {
   auto args = std::make_shared<WmiArgs>();
   CLI::App* wmi = app.add_subcommand("wmi", "Msvm_ReplicationService facade of a replica store");
   wmi->require_subcommand(1);
-  wmi->add_option("--store", args->store, "Replica store directory")->required();
+  wmi->add_option("--store", args->store, "Replica store directory (all but `methods`)");
   wmi->add_option("--lock-timeout", args->lock_timeout_ms,
                   "Milliseconds to wait for a held VM (default 0: 32774 at once)");
 
@@ -185,12 +252,26 @@ void RegisterWmiCommands(CLI::App& app) {
   SetExitStatus(invoke, {"0  ReturnValue 0, 4096 without --wait, or a job that ended 7 Completed",
                          "1  any other ReturnValue or job end (printed on stderr)",
                          "2  bad arguments (usage, malformed NAME=VALUE, unknown method)"});
-  SetCommand(invoke, [args] { return RunInvoke(*args); });
+  SetCommand(invoke, [args] { return NeedsStore(*args) ? RunInvoke(*args) : kExitUsage; });
 
   CLI::App* job = wmi->add_subcommand("job", "Show one Msvm_ConcreteJob");
   job->add_option("id", args->job, "Job InstanceID (GUID) or Msvm_ConcreteJob path")->required();
   AddJsonFlag(job, &args->json, "the Msvm_ConcreteJob properties");
-  SetCommand(job, [args] { return RunJob(*args); });
+  SetCommand(job, [args] { return NeedsStore(*args) ? RunJob(*args) : kExitUsage; });
+
+  CLI::App* query = wmi->add_subcommand("query", "List the instances a WQL query selects");
+  query
+      ->add_option("wql", args->query,
+                   "SELECT * FROM Class [WHERE Prop = 'value' [AND ...]]; classes "
+                   "Msvm_ComputerSystem, Msvm_VirtualSystemSettingData (recovery points), "
+                   "Msvm_ReplicationSettingData, Msvm_ConcreteJob, Msvm_ReplicationService")
+      ->required();
+  AddJsonFlag(query, &args->json, "an array of instances, each an object of its properties");
+  SetCommand(query, [args] { return NeedsStore(*args) ? RunQuery(*args) : kExitUsage; });
+
+  CLI::App* methods = wmi->add_subcommand("methods", "List each method and its parameters");
+  AddJsonFlag(methods, &args->json, "an array of methods with their parameters");
+  SetCommand(methods, [args] { return RunMethods(*args); });
 }
 
 }  // namespace hvdisk::cli

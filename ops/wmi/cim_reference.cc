@@ -8,13 +8,6 @@
 namespace hvdisk::ops::wmi {
 namespace {
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool IsIdentifier(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -161,15 +154,61 @@ Result<CimPath> ParseCimPath(std::string_view text) {
   return path;
 }
 
-Result<Guid> ParseComputerSystemRef(std::string_view text) {
-  if (text.empty()) return InvalidArgument("ComputerSystem is NULL; a VM reference is needed");
-  ASSIGN_OR_RETURN(CimPath path, ParseCimPath(text));
-  RETURN_IF_ERROR(ExpectClass(text, path, kComputerSystemClass, {"CreationClassName", "Name"}));
+Result<ComputerSystemKey> ComputerSystemKeyOf(std::string_view text, const CimPath& path) {
+  RETURN_IF_ERROR(
+      ExpectClass(text, path, kComputerSystemClass, {"CreationClassName", "Name", "ElementName"}));
   const std::string* ccn = FindKey(path, "CreationClassName");
   if (ccn != nullptr && !EqualsNoCase(*ccn, kComputerSystemClass)) {
     return WrongType(Quoted(text) + " has CreationClassName " + *ccn);
   }
-  return GuidKey(text, path, "Name");
+  const std::string* name = FindKey(path, "Name");
+  const std::string* element_name = FindKey(path, "ElementName");
+  if ((name == nullptr) == (element_name == nullptr)) {
+    return Malformed(text, "give exactly one of Name (the VM's GUID) and ElementName");
+  }
+  ComputerSystemKey key;
+  if (element_name != nullptr) {
+    if (element_name->empty()) return Malformed(text, "ElementName is empty");
+    key.element_name = *element_name;
+    return key;
+  }
+  key.id = Guid::Parse(*name);
+  if (!key.id) {
+    return Malformed(text, "Name is not a GUID (a VM is named by its GUID; ElementName=\"" + *name +
+                               "\" names it by its name)");
+  }
+  return key;
+}
+
+Result<ComputerSystemKey> ParseComputerSystemKey(std::string_view text) {
+  if (text.empty()) return InvalidArgument("ComputerSystem is NULL; a VM reference is needed");
+  ASSIGN_OR_RETURN(CimPath path, ParseCimPath(text));
+  return ComputerSystemKeyOf(text, path);
+}
+
+Result<Guid> ParseComputerSystemRef(std::string_view text) {
+  ASSIGN_OR_RETURN(ComputerSystemKey key, ParseComputerSystemKey(text));
+  if (!key.id) return Malformed(text, "an ElementName reference needs a store to resolve it");
+  return *key.id;
+}
+
+Status CheckReplicationServicePath(std::string_view text, const CimPath& path) {
+  RETURN_IF_ERROR(
+      ExpectClass(text, path, kReplicationServiceClass,
+                  {"CreationClassName", "Name", "SystemCreationClassName", "SystemName"}));
+  const std::pair<std::string_view, std::string> expected[] = {
+      {"CreationClassName", std::string(kReplicationServiceClass)},
+      {"Name", std::string(kReplicationServiceName)},
+      {"SystemCreationClassName", std::string(kComputerSystemClass)},
+      {"SystemName", HostName()}};
+  for (const auto& [key, value] : expected) {
+    const std::string* got = FindKey(path, key);
+    if (got == nullptr) return Malformed(text, "missing key " + std::string(key));
+    if (!EqualsNoCase(*got, value)) {
+      return Malformed(text, std::string(key) + " must be \"" + value + "\" on this host");
+    }
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<Guid>> ParseSnapshotRef(std::string_view text) {
@@ -178,6 +217,12 @@ Result<std::optional<Guid>> ParseSnapshotRef(std::string_view text) {
   RETURN_IF_ERROR(ExpectClass(text, path, kSettingDataClass, {"InstanceID"}));
   ASSIGN_OR_RETURN(Guid point, GuidKey(text, path, "InstanceID", "Microsoft:"));
   return std::optional<Guid>(point);
+}
+
+Result<Guid> ParseReplicationSettingDataRef(std::string_view text) {
+  ASSIGN_OR_RETURN(CimPath path, ParseCimPath(text));
+  RETURN_IF_ERROR(ExpectClass(text, path, kReplicationSettingDataClass, {"InstanceID"}));
+  return GuidKey(text, path, "InstanceID", "Microsoft:");
 }
 
 Result<Guid> ParseJobRef(std::string_view text) {
@@ -201,6 +246,27 @@ std::string JobPath(const Guid& job) {
   return FullPath(kConcreteJobClass, "InstanceID=" + Quote(job.ToString(false)));
 }
 
+std::string ReplicationServicePath() {
+  return FullPath(kReplicationServiceClass,
+                  "CreationClassName=" + Quote(kReplicationServiceClass) +
+                      ",Name=" + Quote(kReplicationServiceName) + ",SystemCreationClassName=" +
+                      Quote(kComputerSystemClass) + ",SystemName=" + Quote(HostName()));
+}
+
+std::string ReplicationSettingDataPath(const Guid& vm) {
+  return FullPath(kReplicationSettingDataClass,
+                  "InstanceID=" + Quote("Microsoft:" + vm.ToString(false)));
+}
+
+std::string FormatCimPath(const CimPath& path) {
+  std::string out = path.class_name + ".";
+  for (size_t i = 0; i < path.keys.size(); ++i) {
+    if (i > 0) out += ",";
+    out += path.keys[i].first + "=" + Quote(path.keys[i].second);
+  }
+  return out;
+}
+
 std::string DisplayReference(std::string_view text) {
   Result<CimPath> path = ParseCimPath(text);
   if (!path.ok()) return std::string(text);
@@ -210,6 +276,13 @@ std::string DisplayReference(std::string_view text) {
     out += path->keys[i].first + " = " + Quote(path->keys[i].second);
   }
   return out + ")";
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 std::string HostName() {

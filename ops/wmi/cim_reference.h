@@ -4,6 +4,9 @@
 //   Msvm_ComputerSystem.Name="<vm-guid>"                               (no host and namespace)
 //   Msvm_VirtualSystemSettingData.InstanceID="Microsoft:<point-guid>"  (a recovery point)
 //   Msvm_ConcreteJob.InstanceID="<job-guid>"                           (a job)
+//   Msvm_ComputerSystem.ElementName="db01"         (hvdisk's extension: a VM by its name)
+//   Msvm_ReplicationService.CreationClassName="Msvm_ReplicationService",Name="vmms",
+//       SystemCreationClassName="Msvm_ComputerSystem",SystemName="<host>"   (the service)
 //
 // Parsing is strict: the namespace must be root\virtualization\v2 (the separators all '\' or all
 // '/', as os-win rewrites them), class and key names compare case-insensitively, values are
@@ -29,6 +32,9 @@ inline constexpr std::string_view kNamespace = "root\\virtualization\\v2";
 inline constexpr std::string_view kComputerSystemClass = "Msvm_ComputerSystem";
 inline constexpr std::string_view kSettingDataClass = "Msvm_VirtualSystemSettingData";
 inline constexpr std::string_view kConcreteJobClass = "Msvm_ConcreteJob";
+inline constexpr std::string_view kReplicationServiceClass = "Msvm_ReplicationService";
+inline constexpr std::string_view kReplicationSettingDataClass = "Msvm_ReplicationSettingData";
+inline constexpr std::string_view kReplicationServiceName = "vmms";  // its Name key, as Hyper-V's
 
 struct CimPath {
   std::string host;  // empty in the short form
@@ -39,10 +45,28 @@ struct CimPath {
 // Any well-formed path; kInvalidArgument otherwise.
 Result<CimPath> ParseCimPath(std::string_view text);
 
-// A CIM_ComputerSystem REF: the VM's GUID (its Name key).
+// The short form CLASS.KEY="VALUE",... of `path` (values escaped), which ParseCimPath reads back.
+std::string FormatCimPath(const CimPath& path);
+
+// What a Msvm_ComputerSystem reference names: the VM's GUID (the documented Name key) or, as
+// hvdisk's extension, its ElementName (resolved against a store by the service). Exactly one of
+// Name and ElementName; CreationClassName, when given, must be Msvm_ComputerSystem.
+struct ComputerSystemKey {
+  std::optional<Guid> id;    // Name
+  std::string element_name;  // ElementName, when id is empty
+};
+Result<ComputerSystemKey> ComputerSystemKeyOf(std::string_view text, const CimPath& path);
+Result<ComputerSystemKey> ParseComputerSystemKey(std::string_view text);
+// A CIM_ComputerSystem REF by its Name key: the VM's GUID (an ElementName reference is
+// kInvalidArgument here: only a store can resolve it).
 Result<Guid> ParseComputerSystemRef(std::string_view text);
+// The Msvm_ReplicationService's own keys: CreationClassName, Name ("vmms"),
+// SystemCreationClassName and SystemName (this host), all required; kInvalidArgument otherwise.
+Status CheckReplicationServicePath(std::string_view text, const CimPath& path);
 // A CIM_VirtualSystemSettingData REF: the recovery point's GUID; nullopt for NULL (empty text).
 Result<std::optional<Guid>> ParseSnapshotRef(std::string_view text);
+// A Msvm_ReplicationSettingData REF (InstanceID="Microsoft:<vm-guid>"): the VM's GUID.
+Result<Guid> ParseReplicationSettingDataRef(std::string_view text);
 // A CIM_ConcreteJob REF, or a bare job GUID (a convenience for the CLI).
 Result<Guid> ParseJobRef(std::string_view text);
 
@@ -50,8 +74,13 @@ Result<Guid> ParseJobRef(std::string_view text);
 std::string ComputerSystemPath(const Guid& vm);
 std::string SnapshotPath(const Guid& point);
 std::string JobPath(const Guid& job);
+std::string ReplicationServicePath();
+std::string ReplicationSettingDataPath(const Guid& vm);
 // How PowerShell prints a reference: Msvm_ConcreteJob (InstanceID = "<GUID>").
 std::string DisplayReference(std::string_view path);
+
+// CIM names (classes, keys, properties) compare case-insensitively (ASCII).
+bool EqualsNoCase(std::string_view a, std::string_view b);
 
 // This host's name (gethostname), "localhost" if it has none.
 std::string HostName();

@@ -20,11 +20,12 @@ class Args {
  public:
   Args(std::string_view method, const MethodParams& params) : method_(method), params_(params) {}
 
-  Status Expect(const std::vector<std::string_view>& names) const {
+  Status Expect(const std::vector<MethodParamInfo>& signature) const {
     for (const auto& param : params_) {
       const auto& name = param.first;  // a named reference: clang 14 cannot capture a binding
-      if (std::none_of(names.begin(), names.end(),
-                       [&](std::string_view n) { return Lower(n) == Lower(name); })) {
+      if (std::none_of(signature.begin(), signature.end(), [&](const MethodParamInfo& p) {
+            return !p.out && Lower(p.name) == Lower(name);
+          })) {
         return InvalidArgument(std::string(method_) + " has no parameter " + name);
       }
     }
@@ -56,45 +57,51 @@ using Handler = std::function<Result<MethodResult>(ReplicationService&, const Ar
 
 struct Method {
   std::string_view name;  // CLASS.METHOD
-  std::vector<std::string_view> params;
+  std::vector<MethodParamInfo> params;
   Handler run;
 };
+
+constexpr MethodParamInfo kVmIn{"ComputerSystem", "CIM_ComputerSystem REF", false};
+constexpr MethodParamInfo kPointIn{"SnapshotSettingData", "CIM_VirtualSystemSettingData REF",
+                                   false};
+constexpr MethodParamInfo kStateIn{"RequestedState", "uint16", false};
+constexpr MethodParamInfo kJobOut{"Job", "CIM_ConcreteJob REF", true};
 
 const std::vector<Method>& Methods() {
   static const std::vector<Method> kMethods = {
       {"Msvm_ReplicationService.InitiateFailover",
-       {"ComputerSystem", "SnapshotSettingData"},
+       {kVmIn, kPointIn, kJobOut},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          return s.InitiateFailover(a.Get("ComputerSystem"), a.Get("SnapshotSettingData"));
        }},
       {"Msvm_ReplicationService.RevertFailover",
-       {"ComputerSystem"},
+       {kVmIn, kJobOut},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          return s.RevertFailover(a.Get("ComputerSystem"));
        }},
       {"Msvm_ReplicationService.CommitFailover",
-       {"ComputerSystem"},
+       {kVmIn, kJobOut},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          return s.CommitFailover(a.Get("ComputerSystem"));
        }},
       {"Msvm_ReplicationService.TestReplicaSystem",
-       {"ComputerSystem", "SnapshotSettingData"},
+       {kVmIn, kPointIn, {"ResultingSystem", "CIM_ComputerSystem REF", true}, kJobOut},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          return s.TestReplicaSystem(a.Get("ComputerSystem"), a.Get("SnapshotSettingData"));
        }},
       {"Msvm_ComputerSystem.RequestReplicationStateChange",
-       {"ComputerSystem", "RequestedState"},
+       {kVmIn, kStateIn, kJobOut},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          ASSIGN_OR_RETURN(uint16_t state, a.GetUint16("RequestedState"));
          return s.RequestReplicationStateChange(a.Get("ComputerSystem"), state);
        }},
       {"Msvm_VirtualSystemManagementService.DestroySystem",
-       {"AffectedSystem"},
+       {{"AffectedSystem", "CIM_ComputerSystem REF", false}, kJobOut},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          return s.DestroySystem(a.Get("AffectedSystem"));
        }},
       {"Msvm_ConcreteJob.RequestStateChange",
-       {"Job", "RequestedState"},
+       {{"Job", "CIM_ConcreteJob REF", false}, kStateIn},
        [](ReplicationService& s, const Args& a) -> Result<MethodResult> {
          ASSIGN_OR_RETURN(uint16_t state, a.GetUint16("RequestedState"));
          return MethodResult{.return_value = s.RequestJobStateChange(a.Get("Job"), state)};
@@ -118,6 +125,12 @@ Result<MethodParams> ParseMethodParams(const std::vector<std::string>& args) {
     }
     out.emplace_back(std::move(name), arg.substr(eq + 1));
   }
+  return out;
+}
+
+std::vector<MethodInfo> DescribeMethods() {
+  std::vector<MethodInfo> out;
+  for (const Method& m : Methods()) out.push_back({m.name, m.params});
   return out;
 }
 

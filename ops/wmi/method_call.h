@@ -31,6 +31,19 @@ using MethodParams = std::vector<std::pair<std::string, std::string>>;
 // Splits "NAME=VALUE" arguments; kInvalidArgument for one without '=' or a repeated name.
 Result<MethodParams> ParseMethodParams(const std::vector<std::string>& args);
 
+// A method's signature, as `hvdisk wmi methods` lists it: each parameter's name, CIM type and
+// direction, in the documented order (the return value is a uint32 for every method).
+struct MethodParamInfo {
+  std::string_view name;
+  std::string_view type;  // "CIM_ComputerSystem REF", "uint16", ...
+  bool out = false;
+};
+struct MethodInfo {
+  std::string_view name;  // CLASS.METHOD
+  std::vector<MethodParamInfo> params;
+};
+std::vector<MethodInfo> DescribeMethods();
+
 Result<MethodResult> InvokeMethod(ReplicationService& service, std::string_view class_method,
                                   const MethodParams& params);
 

@@ -4,6 +4,7 @@
 #include "ops/replication.h"
 #include "ops/test_failover.h"
 #include "ops/wmi/cim_reference.h"
+#include "ops/wmi/wql.h"
 
 namespace hvdisk::ops::wmi {
 namespace {
@@ -55,14 +56,109 @@ Result<Store*> ReplicationService::OpenStore() {
 
 JobStore& ReplicationService::jobs() { return *jobs_; }
 
+Result<Guid> ReplicationService::FindComputerSystem(Store* store,
+                                                    std::string_view computer_system) {
+  ASSIGN_OR_RETURN(ComputerSystemKey key, ParseComputerSystemKey(computer_system));
+  if (key.id) return *key.id;
+  ASSIGN_OR_RETURN(std::vector<VmRecord> vms, store->ListVms());
+  std::vector<Guid> found;
+  for (const VmRecord& r : vms) {
+    if (r.name == key.element_name) found.push_back(r.id);
+  }
+  if (found.size() > 1) {
+    return InvalidArgument("several VMs are named '" + key.element_name +
+                           "'; name the VM by its GUID (Name=\"<guid>\")");
+  }
+  if (found.empty()) return NotFound("no VM is named '" + key.element_name + "'");
+  return found[0];
+}
+
 Result<VmRecord> ReplicationService::ResolveVm(Store* store, std::string_view computer_system) {
-  ASSIGN_OR_RETURN(Guid vm, ParseComputerSystemRef(computer_system));
-  Result<VmRecord> record = store->GetVm(vm);
+  Result<Guid> vm = FindComputerSystem(store, computer_system);
+  Result<VmRecord> record = vm.ok() ? store->GetVm(*vm) : Result<VmRecord>(vm.status());
   if (!record.ok() && record.status().code() == Code::kNotFound) {
     return InvalidArgument("ComputerSystem " + std::string(computer_system) +
                            " names no VM of this store");
   }
   return record;
+}
+
+Result<std::vector<CimInstance>> ReplicationService::EnumerateInstances(
+    std::string_view class_name) {
+  std::optional<std::string_view> cls = CanonicalClass(class_name);
+  if (!cls) {
+    return InvalidArgument("class " + std::string(class_name) + " is not one hvdisk serves");
+  }
+  ASSIGN_OR_RETURN(Store * store, OpenStore());
+  std::vector<CimInstance> out;
+  if (*cls == kReplicationServiceClass)
+    return std::vector<CimInstance>{ReplicationServiceInstance()};
+  if (*cls == kConcreteJobClass) {
+    ASSIGN_OR_RETURN(std::vector<Job> list, jobs().List());
+    const int64_t now = NowMs();
+    for (const Job& j : list) out.push_back(JobInstance(j, now));
+    return out;
+  }
+  ASSIGN_OR_RETURN(std::vector<VmRecord> vms, store->ListVms());
+  for (const VmRecord& vm : vms) {
+    if (*cls == kComputerSystemClass) out.push_back(ComputerSystemInstance(vm));
+    if (vm.mode != ReplicationMode::kReplica) continue;
+    if (*cls == kReplicationSettingDataClass) out.push_back(ReplicationSettingDataInstance(vm));
+    if (*cls != kSettingDataClass) continue;
+    for (const RecoveryPoint& p : vm.points) out.push_back(RecoveryPointInstance(vm, p));
+  }
+  return out;
+}
+
+Result<std::vector<CimInstance>> ReplicationService::ExecQuery(std::string_view wql) {
+  ASSIGN_OR_RETURN(WqlQuery query, ParseWql(wql));
+  if (CanonicalClass(query.class_name)) {
+    RETURN_IF_ERROR(CheckWqlProperties(query, SchemaInstance(query.class_name)));
+  }
+  ASSIGN_OR_RETURN(std::vector<CimInstance> all, EnumerateInstances(query.class_name));
+  std::vector<CimInstance> out;
+  for (CimInstance& i : all) {
+    if (WqlMatches(query, i)) out.push_back(std::move(i));
+  }
+  return out;
+}
+
+Result<CimInstance> ReplicationService::FindPointInstance(Store* store, std::string_view path) {
+  ASSIGN_OR_RETURN(std::optional<Guid> point, ParseSnapshotRef(path));
+  if (!point) return InvalidArgument("a recovery point reference is needed");
+  ASSIGN_OR_RETURN(std::vector<VmRecord> vms, store->ListVms());
+  for (const VmRecord& vm : vms) {
+    if (const RecoveryPoint* p = vm.FindPoint(*point)) return RecoveryPointInstance(vm, *p);
+  }
+  return NotFound("no recovery point " + point->ToString(false) + " in this store");
+}
+
+Result<CimInstance> ReplicationService::GetInstance(std::string_view path) {
+  ASSIGN_OR_RETURN(CimPath parsed, ParseCimPath(path));
+  std::optional<std::string_view> cls = CanonicalClass(parsed.class_name);
+  if (!cls) return InvalidArgument("class " + parsed.class_name + " is not one hvdisk serves");
+  if (*cls == kReplicationServiceClass) {
+    RETURN_IF_ERROR(CheckReplicationServicePath(path, parsed));
+    return ReplicationServiceInstance();
+  }
+  ASSIGN_OR_RETURN(Store * store, OpenStore());
+  if (*cls == kConcreteJobClass) {
+    ASSIGN_OR_RETURN(Job job, GetJob(path));
+    return JobInstance(job, NowMs());
+  }
+  if (*cls == kSettingDataClass) return FindPointInstance(store, path);
+  Guid vm;
+  if (*cls == kReplicationSettingDataClass) {
+    ASSIGN_OR_RETURN(vm, ParseReplicationSettingDataRef(path));
+  } else {
+    ASSIGN_OR_RETURN(vm, FindComputerSystem(store, path));
+  }
+  ASSIGN_OR_RETURN(VmRecord record, store->InspectVm(vm));
+  if (*cls == kComputerSystemClass) return ComputerSystemInstance(record);
+  if (record.mode != ReplicationMode::kReplica) {
+    return NotFound("VM " + record.name + " is not a replica: it has no replication settings");
+  }
+  return ReplicationSettingDataInstance(record);
 }
 
 void ReplicationService::ReapFinished() {

@@ -15,6 +15,10 @@
 //   - A caller who may read the store but not write it (another user's store, a read-only mount)
 //     gets jobs and records, and 32769 Access Denied for every method that changes a VM.
 //
+// Instances (cim_instance.h) are read from the store's records at each call: enumeration by class,
+// a WQL query (wql.h), or the instance a CIM path names. A VM reference may name the VM by GUID
+// (Name=, documented) or by name (ElementName=, hvdisk's extension; an ambiguous name is 32773).
+//
 // Thread safety: every method may be called from any thread. The destructor waits for the jobs
 // this service started. The FileSystems must outlive the service.
 #pragma once
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "ops/store.h"
+#include "ops/wmi/cim_instance.h"
 #include "ops/wmi/job.h"
 #include "ops/wmi/job_runner.h"
 
@@ -73,6 +78,16 @@ class ReplicationService {
   // Msvm_VirtualSystemManagementService.DestroySystem of a test VM (any other VM: 32770).
   MethodResult DestroySystem(std::string_view affected_system);
 
+  // Every instance of a served class (cim_instance.h), in a stable order; kInvalidArgument for a
+  // class hvdisk does not serve.
+  Result<std::vector<CimInstance>> EnumerateInstances(std::string_view class_name);
+  // The instances a WQL query (wql.h) selects; kInvalidArgument for a query outside the subset,
+  // an unknown class or property.
+  Result<std::vector<CimInstance>> ExecQuery(std::string_view wql);
+  // The instance a CIM path names; kNotFound when there is none (an unknown VM, point or job),
+  // kInvalidArgument or kWrongType for a malformed path or one of another class (cim_reference.h).
+  Result<CimInstance> GetInstance(std::string_view path);
+
   // Msvm_ConcreteJob, by reference or bare GUID; jobs of every process on the store.
   Result<Job> GetJob(std::string_view job);
   Result<std::vector<Job>> ListJobs();
@@ -85,8 +100,11 @@ class ReplicationService {
  private:
   Result<Store*> OpenStore();
   JobStore& jobs();
+  // The VM a Msvm_ComputerSystem path names (by Name or ElementName); kNotFound if none.
+  Result<Guid> FindComputerSystem(Store* store, std::string_view computer_system);
   // The VM of `computer_system`, with its record; 32773 for an unknown VM.
   Result<VmRecord> ResolveVm(Store* store, std::string_view computer_system);
+  Result<CimInstance> FindPointInstance(Store* store, std::string_view path);
   MethodResult StartJob(JobType type, const VmRecord& vm, bool cancellable,
                         JobRunner::Operation op);
   MethodResult RunFailoverMethod(JobType type, std::string_view computer_system,

@@ -133,5 +133,73 @@ TEST_F(WmiCommandsTest, StateChangeCompletesAtOnceAndUsageErrorsExit2) {
   EXPECT_THAT(out, HasSubstr("32777"));
 }
 
+// The README's example: a VM named by ElementName (Name="vm1" is 32773, Name being its GUID).
+TEST_F(WmiCommandsTest, InvokeTakesTheVmByElementNameAsTheReadmeShows) {
+  std::string out;
+  EXPECT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.InitiateFailover "
+                       "ComputerSystem='Msvm_ComputerSystem.Name=\"vm1\"'"),
+                   &out),
+            1);
+  EXPECT_THAT(out, HasSubstr("ElementName=\"vm1\""));
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("invoke Msvm_ReplicationService.InitiateFailover "
+                       "ComputerSystem='Msvm_ComputerSystem.ElementName=\"vm1\"' --wait"),
+                   &out),
+            0)
+      << out;
+  EXPECT_THAT(out, ContainsRegex("JobState +: 7"));
+}
+
+TEST_F(WmiCommandsTest, QueryByElementNamePrintsTheInstanceAsGetCimInstanceDoes) {
+  std::string out;
+  ASSERT_EQ(
+      Hvdisk(Wmi("query \"SELECT * FROM Msvm_ComputerSystem WHERE ElementName='vm1'\""), &out), 0)
+      << out;
+  EXPECT_THAT(out, ContainsRegex("ElementName +: vm1\n"));
+  EXPECT_THAT(out, ContainsRegex("Name +: " + vm_.ToString(false) + "\n"));
+  EXPECT_THAT(out, ContainsRegex("ReplicationState +: 3\n"));
+  EXPECT_THAT(out, ContainsRegex("ReplicationMode +: 2\n"));
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("query 'SELECT * FROM Msvm_VirtualSystemSettingData' --json"), &out, false),
+            0);
+  auto points = nlohmann::json::parse(out);
+  ASSERT_EQ(points.size(), 2u) << out;
+  EXPECT_EQ(points[0]["VirtualSystemIdentifier"], vm_.ToString(false));
+  EXPECT_EQ(points[0]["ElementName"], "rp-0001");
+  out.clear();
+  ASSERT_EQ(Hvdisk(Wmi("query \"SELECT * FROM Msvm_ComputerSystem WHERE ElementName='x'\" --json"),
+                   &out, false),
+            0);
+  EXPECT_EQ(nlohmann::json::parse(out), nlohmann::json::array());
+}
+
+TEST_F(WmiCommandsTest, AQueryOutsideTheSubsetIsABadArgument) {
+  std::string out;
+  EXPECT_EQ(Hvdisk(Wmi("query 'SELECT Name FROM Msvm_ComputerSystem'"), &out), 2);
+  EXPECT_THAT(out, HasSubstr("only SELECT * is supported"));
+  out.clear();
+  EXPECT_EQ(Hvdisk(Wmi("query 'SELECT * FROM Win32_Process'"), &out), 2);
+  EXPECT_THAT(out, HasSubstr("not one hvdisk serves"));
+}
+
+TEST_F(WmiCommandsTest, MethodsListsEachMethodAndItsParametersWithoutAStore) {
+  std::string out;
+  ASSERT_EQ(Hvdisk("wmi methods", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("uint32 Msvm_ReplicationService.InitiateFailover(\n"
+                             "    [in] CIM_ComputerSystem REF ComputerSystem,\n"
+                             "    [in] CIM_VirtualSystemSettingData REF SnapshotSettingData,\n"
+                             "    [out] CIM_ConcreteJob REF Job\n)"));
+  EXPECT_THAT(out, HasSubstr("[out] CIM_ComputerSystem REF ResultingSystem"));
+  out.clear();
+  ASSERT_EQ(Hvdisk("wmi methods --json", &out, false), 0);
+  auto methods = nlohmann::json::parse(out);
+  ASSERT_EQ(methods.size(), 7u);
+  EXPECT_EQ(methods[1]["Method"], "Msvm_ReplicationService.RevertFailover");
+  EXPECT_EQ(methods[1]["Parameters"][0]["Name"], "ComputerSystem");
+  out.clear();
+  EXPECT_EQ(Hvdisk("wmi query 'SELECT * FROM Msvm_ComputerSystem'", &out), 2);
+  EXPECT_THAT(out, HasSubstr("--store"));
+}
+
 }  // namespace
 }  // namespace hvdisk

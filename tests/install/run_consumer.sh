@@ -11,6 +11,8 @@ prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 test -s "$prefix/share/man/man1/hvdisk.1"
 test -x "$prefix/bin/hvdisk"
+test -x "$prefix/bin/hvdisk-wsman"  # `hvdisk wsman` runs it, and its systemd unit starts that
+grep -q '^ExecStart=.*/bin/hvdisk wsman --store' "$prefix/lib/systemd/system/hvdisk-wsman.service"
 test -s "$prefix/share/doc/hvdisk/design.md"
 
 # The nbdkit plugin is installed under the prefix (nbd/CMakeLists.txt), loads in nbdkit, and the

@@ -35,6 +35,37 @@ TEST(CimReferenceTest, ShortFormAndForwardSlashesAndAnyCaseAreAccepted) {
   EXPECT_EQ(ParseComputerSystemRef(ComputerSystemPath(kVm)).value(), kVm);
 }
 
+// hvdisk's extension: a VM by its ElementName, beside the documented Name (its GUID). A Name that
+// is not a GUID is refused with a message that points at ElementName.
+TEST(CimReferenceTest, AVmReferenceByElementNameIsAcceptedBesideName) {
+  ASSERT_OK_AND_ASSIGN(ComputerSystemKey key,
+                       ParseComputerSystemKey("Msvm_ComputerSystem.ElementName=\"db \\\"01\\\"\""));
+  EXPECT_FALSE(key.id);
+  EXPECT_EQ(key.element_name, "db \"01\"");
+  ASSERT_OK_AND_ASSIGN(key, ParseComputerSystemKey(ComputerSystemPath(kVm)));
+  EXPECT_EQ(key.id, kVm);
+  Result<ComputerSystemKey> by_name = ParseComputerSystemKey("Msvm_ComputerSystem.Name=\"db01\"");
+  ASSERT_EQ(by_name.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(by_name.status().message().find("ElementName=\"db01\""), std::string::npos);
+  EXPECT_CODE(ParseComputerSystemKey("Msvm_ComputerSystem.ElementName=\"\""),
+              Code::kInvalidArgument);
+  EXPECT_CODE(
+      ParseComputerSystemKey("Msvm_ComputerSystem.ElementName=\"a\",Name=\"" + kVmText + "\""),
+      Code::kInvalidArgument);
+  // Only a store resolves a name: the GUID-only parser refuses it.
+  EXPECT_CODE(ParseComputerSystemRef("Msvm_ComputerSystem.ElementName=\"db01\""),
+              Code::kInvalidArgument);
+}
+
+TEST(CimReferenceTest, FormattedPathsParseBackToTheSameKeys) {
+  CimPath path{
+      .host = "", .class_name = "Msvm_ComputerSystem", .keys = {{"ElementName", "a \"b\" \\ c"}}};
+  ASSERT_OK_AND_ASSIGN(CimPath back, ParseCimPath(FormatCimPath(path)));
+  EXPECT_EQ(back.keys, path.keys);
+  ASSERT_OK_AND_ASSIGN(CimPath service, ParseCimPath(ReplicationServicePath()));
+  EXPECT_OK(CheckReplicationServicePath(ReplicationServicePath(), service));
+}
+
 TEST(CimReferenceTest, ReferenceOfAnotherClassIsIncorrectDataType) {
   EXPECT_CODE(ParseComputerSystemRef(
                   "Msvm_VirtualSystemSettingData.InstanceID=\"Microsoft:" + kVmText + "\""),

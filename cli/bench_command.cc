@@ -139,6 +139,10 @@ Result<BenchPlan> MakePlan(const BenchArgs& a, uint64_t disk_size) {
   if (p.flush_interval != 0 && !p.write) {
     return InvalidArgument("--flush-interval is only available in write tests (-w)");
   }
+  if (p.flush_interval != 0 && p.flush_interval < p.depth) {
+    return InvalidArgument("--flush-interval " + std::to_string(p.flush_interval) +
+                           " is smaller than the depth " + std::to_string(p.depth) + " (-d)");
+  }
   Result<uint8_t> pattern = ParseByte(a.pattern);
   p.pattern = std::byte{pattern.ok() ? *pattern : uint8_t{0}};
   if (p.bufsize == 0 || p.bufsize > disk_size || p.offset > disk_size - p.bufsize) {

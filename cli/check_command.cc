@@ -162,6 +162,8 @@ void RegisterCheckCommand(CLI::App& app) {
   AddJsonFlag(sub, &a->json, "result, counts, each image's findings, link errors");
   AddAllowRootOption(sub, &a->roots);
   AddForceShareFlag(sub, &a->force_share);
+  sub->add_option("-f,--format", "Format of FILE: vhdx (the only one check checks), as qemu-img -f")
+      ->check(CLI::IsMember({"vhdx"}));
   sub->add_option("FILE", a->file, "The image")->required();
   SetExitStatus(sub, {"0  consistent", "1  could not check (not a VHDX, missing file, I/O error)",
                       "2  corrupted or a broken chain link; also bad arguments (usage)",

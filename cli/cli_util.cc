@@ -128,7 +128,7 @@ CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what) {
       ->check(CLI::IsMember({"human", "json"}));
   return sub->add_flag("--json", *json,
                        "Print JSON on stdout instead of the table: " + what +
-                           " (keys in docs/json.md); no progress line");
+                           " (keys in hvdisk-json(7)); no progress line");
 }
 
 void AddProgressFlags(CLI::App* sub, bool* quiet) {

@@ -241,7 +241,7 @@ void RegisterContent(CLI::App& app) {
   CLI::App* digest = app.add_subcommand(
       "digest",
       "Content digest of the whole virtual content (xxh3-128-1m: XXH3-128 of the XXH3-128 of each "
-      "MiB; docs/json.md), skipping what the allocation map reports as zero");
+      "MiB; hvdisk-json(7)), skipping what the allocation map reports as zero");
   AddJsonFlag(digest, &d->json, "filename, algorithm, digest, virtual-size");
   AddFormatOption(digest, &d->format);
   AddAllowRootOption(digest, &d->roots);

@@ -313,7 +313,7 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   AddJsonFlag(list, &a->json, "an array of VM records (as vm show)");
   SetCommand(list, [a] { return RunList(*a); });
   CLI::App* show = AddVmSub(vm, "show", "Show a VM: state, chain, recovery points", a);
-  show->get_option("--json")->description("Print the VM record as JSON (keys in docs/json.md)");
+  show->get_option("--json")->description("Print the VM record as JSON (keys in hvdisk-json(7))");
   SetCommand(show, [a] { return RunShow(*a); });
   CLI::App* apply = AddVmSub(vm, "apply", "Apply a change-set file to the VM's head", a);
   apply->add_option("CHANGESET", a->file, "change-set file")->required();

@@ -22,7 +22,7 @@ grep -q 'hvdisk-json(7)' "$man1"
 grep -q '^hvdisk vm --store store create db01' "$man1"
 for page in hvdisk-json hvdisk-store-layout; do
   test -s "$prefix/share/man/man7/$page.7"
-  MANWIDTH=80 man -l "$prefix/share/man/man7/$page.7" 2>/dev/null | grep -q "$page"
+  MANWIDTH=80 man -l "$prefix/share/man/man7/$page.7" 2>/dev/null | grep "$page" >/dev/null
 done
 
 # The bash completion, generated from the command tree, completes in an interactive bash.
@@ -34,8 +34,9 @@ complete_words() {  # the completions of the words given (the last one is comple
 }
 test "$(complete_words hvdisk inf)" = "info"
 test "$(complete_words hvdisk vm --store s sho)" = "show"
-complete_words hvdisk convert --block | grep -qx -- --block-size
-complete_words hvdisk vm --store s show -- | grep -qx -- --json
+# (grep reads all its input: with -q, pipefail would fail the pipeline on SIGPIPE)
+complete_words hvdisk convert --block | grep -x -- --block-size >/dev/null
+complete_words hvdisk vm --store s show -- | grep -x -- --json >/dev/null
 
 version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 test "$("$prefix/bin/hvdisk" --version)" = "hvdisk $version"

@@ -6,13 +6,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/testutil/cli_runner.h"
@@ -238,11 +241,30 @@ TEST_F(HintsTest, EveryHintIsGivenInItsSituation) {
        }},
       {"nothing was left half-done; run the command again to do it",
        [&] {
-         const std::string src = Image("s.vhdx", "256M");
-         EXPECT_EQ(testing::Hvdisk("write " + Q(src) + " 0 --pattern 7 --length 200M"), 0);
-         return Situation{Err("convert -O raw " + Q(src) + " " + Q(dir_.File("s.raw")), nullptr,
-                              "timeout -s INT 0.3 "),
-                          "nothing was left half-done; run the command again to do it"};
+         const std::string src = Image("s.vhdx", "512M");
+         EXPECT_EQ(testing::Hvdisk("write " + Q(src) + " 0 --pattern 7 --length 400M"), 0);
+         // Stopped once the output's temporary exists (mid-copy), then SIGINT and resumed.
+         const std::string err = dir_.File("int.err");
+         const int pid =
+             testing::SpawnHvdisk({"convert", "-O", "raw", src, dir_.File("s.raw")}, err);
+         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+         for (bool stopped = false; !stopped && std::chrono::steady_clock::now() < deadline;) {
+           std::error_code ec;
+           for (const auto& e : std::filesystem::directory_iterator(dir_.path(), ec)) {
+             if (e.path().filename().string().starts_with(".s.raw.hvdisk-partial-")) {
+               kill(pid, SIGSTOP);
+               stopped = true;
+               break;
+             }
+           }
+           if (!stopped) std::this_thread::sleep_for(std::chrono::microseconds(200));
+         }
+         kill(pid, SIGINT);
+         kill(pid, SIGCONT);
+         testing::WaitForExit(pid);
+         std::string text;
+         testing::RunCommand("cat " + Q(err), &text, false);
+         return Situation{text, "nothing was left half-done; run the command again to do it"};
        }},
   };
   for (const std::string& hint : cli::AllHintTemplates()) {

@@ -1,8 +1,9 @@
 // bench: qemu-img bench for hvdisk disks. COUNT requests of BUFSIZE bytes, DEPTH in flight, at
 // OFFSET, OFFSET+STEP, ... (wrapping inside the disk), reads or (-w) writes, then a flush.
 //
-// -n threads: DEPTH worker threads call VirtualDisk::Read/Write concurrently (it is thread-safe).
-// -n native:  one thread keeps DEPTH requests in an IoQueue (io_uring, else libaio), planned by
+// -i threads: DEPTH worker threads call VirtualDisk::Read/Write concurrently (it is thread-safe).
+// -i native (-n, -i io_uring): one thread keeps DEPTH requests in an IoQueue (io_uring, else
+// libaio), planned by
 //             the disk (VirtualDisk::PlanRead / PlanWrite, through every layer of a chain), as
 //             bench/image_bench plans them.
 #include <algorithm>
@@ -42,8 +43,11 @@ struct BenchArgs {
   std::string format;
   std::string file;
   std::vector<std::string> roots;
+  uint64_t flush_interval = 0;  // writes between flushes (0: one flush at the end)
   bool json = false;
   bool force_share = false;
+  bool native = false;  // -n
+  bool quiet = false;
 };
 
 struct BenchPlan {
@@ -54,6 +58,8 @@ struct BenchPlan {
   uint64_t step = 0;
   uint64_t offset = 0;
   uint64_t disk_size = 0;
+  uint64_t flush_interval = 0;
+  bool final_flush = true;  // not with -t unsafe
   std::byte pattern{0};
 
   // Request i's offset: OFFSET + i*STEP, wrapped as qemu-img bench wraps it.
@@ -96,9 +102,11 @@ class ThreadBench {
     } catch (const std::bad_alloc&) {
       return Fail(OutOfMemory("bench buffer"));
     }
+    const uint64_t every = plan_.flush_interval;
     for (uint64_t i = next_++; i < plan_.count; i = next_++) {
       const uint64_t off = plan_.OffsetOf(i);
       Status s = plan_.write ? disk_->Write(off, buf.span()) : disk_->Read(off, buf.span());
+      if (s.ok() && every != 0 && (i + 1) % every == 0) s = disk_->Flush();
       if (!s.ok()) return Fail(s);
     }
   }
@@ -126,6 +134,15 @@ Result<BenchPlan> MakePlan(const BenchArgs& a, uint64_t disk_size) {
   p.step = a.step.empty() ? p.bufsize : CheckedSize(a.step);
   p.offset = CheckedSize(a.offset);
   p.disk_size = disk_size;
+  p.flush_interval = a.flush_interval;
+  p.final_flush = a.cache != "unsafe";
+  if (p.flush_interval != 0 && !p.write) {
+    return InvalidArgument("--flush-interval is only available in write tests (-w)");
+  }
+  if (p.flush_interval != 0 && p.flush_interval < p.depth) {
+    return InvalidArgument("--flush-interval " + std::to_string(p.flush_interval) +
+                           " is smaller than the depth " + std::to_string(p.depth) + " (-d)");
+  }
   Result<uint8_t> pattern = ParseByte(a.pattern);
   p.pattern = std::byte{pattern.ok() ? *pattern : uint8_t{0}};
   if (p.bufsize == 0 || p.bufsize > disk_size || p.offset > disk_size - p.bufsize) {
@@ -141,19 +158,25 @@ Result<BenchPlan> MakePlan(const BenchArgs& a, uint64_t disk_size) {
   return p;
 }
 
-Status RunPlan(VirtualDisk* disk, const BenchPlan& p, bool native) {
-  if (native) {
+// The queue runs --flush-interval requests at a time, each run drained and flushed.
+Status RunNative(VirtualDisk* disk, const BenchPlan& p) {
+  const uint64_t run = p.flush_interval != 0 ? p.flush_interval : p.count;
+  for (uint64_t first = 0; first < p.count; first += run) {
     disk::QueuedIoPlan q{.write = p.write,
-                         .count = p.count,
+                         .count = std::min(run, p.count - first),
                          .size = p.bufsize,
                          .depth = p.depth,
                          .fill = p.pattern,
-                         .offset_of = [&p](uint64_t i) { return p.OffsetOf(i); }};
+                         .offset_of = [&p, first](uint64_t i) { return p.OffsetOf(first + i); }};
     RETURN_IF_ERROR(disk::RunQueued(disk, q));
-  } else {
-    RETURN_IF_ERROR(ThreadBench(disk, p).Run());
+    if (p.flush_interval != 0 && q.count == run) RETURN_IF_ERROR(disk->Flush());
   }
-  if (p.write) RETURN_IF_ERROR(disk->Flush());
+  return Status::Ok();
+}
+
+Status RunPlan(VirtualDisk* disk, const BenchPlan& p, bool native) {
+  RETURN_IF_ERROR(native ? RunNative(disk, p) : ThreadBench(disk, p).Run());
+  if (p.write && p.final_flush) RETURN_IF_ERROR(disk->Flush());
   return Status::Ok();
 }
 
@@ -189,18 +212,18 @@ int RunBench(const BenchArgs& a) {
                       .force_share = a.force_share,
                       .allowed_roots = a.roots};
   Result<std::unique_ptr<VirtualDisk>> disk = OpenDisk(a.file, o);
-  if (!disk.ok()) return ReportError(disk.status());
+  if (!disk.ok()) return ReportDiskError(disk.status(), a.file, true);
   Result<BenchPlan> plan = MakePlan(a, (*disk)->size());
   if (!plan.ok()) return UsageError(plan.status());
-  if (!a.json) PrintPlan(*plan);
+  if (!a.json && !a.quiet) PrintPlan(*plan);
   const auto start = std::chrono::steady_clock::now();
-  Status s = RunPlan(disk->get(), *plan, a.aio == "native");
+  Status s = RunPlan(disk->get(), *plan, a.native || a.aio != "threads");
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   if (s.ok()) s = (*disk)->Close();
-  if (!s.ok()) return ReportError(s);
+  if (!s.ok()) return ReportDiskError(s, a.file, !a.write);
   if (a.json) {
     PrintBenchJson(*plan, elapsed.count());
-  } else {
+  } else if (!a.quiet) {
     std::printf("Run completed in %3.3f seconds.\n", elapsed.count());
   }
   return kExitOk;
@@ -221,10 +244,17 @@ void RegisterBenchCommand(CLI::App& app) {
   sub->add_option("-S,--step-size", a->step, "Offset step (default: the buffer size)")
       ->check(SizeValidator());
   sub->add_option("-o,--offset", a->offset, "First offset (default 0)")->check(SizeValidator());
-  sub->add_option("-t,--cache", a->cache, "none (O_DIRECT) or writeback (default)")
-      ->check(CLI::IsMember({"none", "writeback"}));
-  sub->add_option("-n,--aio", a->aio, "threads (default) or native (io_uring/libaio)")
-      ->check(CLI::IsMember({"native", "threads"}));
+  sub->add_option("-t,--cache", a->cache,
+                  "none (O_DIRECT), writeback (default) or unsafe (no flush at the end)")
+      ->check(CLI::IsMember({"none", "writeback", "unsafe"}));
+  sub->add_option("-i,--aio", a->aio,
+                  "threads (default), native or io_uring (an IoQueue: io_uring, else libaio)")
+      ->check(CLI::IsMember({"native", "threads", "io_uring"}));
+  sub->add_flag("-n,--native", a->native, "The same as -i native, as qemu-img bench -n");
+  sub->add_option("--flush-interval", a->flush_interval,
+                  "With -w: flush after every N requests (default: once at the end)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("-q,--quiet", a->quiet, "Print nothing (the exit code tells)");
   sub->add_option("--pattern", a->pattern, "Byte written by -w (default 0)")
       ->check(ByteValidator());
   AddJsonFlag(sub, &a->json, "the parameters, seconds, iops, bytes-per-second");

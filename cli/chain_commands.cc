@@ -105,16 +105,16 @@ void PrintMerge(const chain::MergeResult& r, const std::vector<std::string>& dep
 int RunMerge(const MergeArgs& a) {
   FileSystem* fs = DefaultFileSystem();
   Result<std::vector<std::string>> roots = disk::ChainRoots(fs, a.child, a.roots);
-  if (!roots.ok()) return ReportError(roots.status());
+  if (!roots.ok()) return ReportDiskError(roots.status(), a.child, false);
   // The merged files' space is freed by a detached process after the command returns (ext4
   // frees a file's extents inside unlink: 0.2 s per GiB here, as long as the copy itself).
   chain::MergeOptions o{.into = a.into,
                         .chain = {.allowed_roots = std::move(roots).value()},
                         .free_in_background = true};
   Result<std::vector<std::string>> merged = MergedImages(fs, a.child, a.into, o.chain);
-  if (!merged.ok()) return ReportError(ExplainChainError(merged.status()));
+  if (!merged.ok()) return ReportDiskError(ExplainChainError(merged.status()), a.child, false);
   Result<std::vector<std::string>> dependents = FindDependents(fs, *merged, o.chain);
-  if (!dependents.ok()) return ReportError(dependents.status());
+  if (!dependents.ok()) return ReportDiskError(dependents.status(), a.child, false);
   o.dependents = *dependents;
   Progress progress("merge", 0, a.json);
   o.progress = [&progress](uint64_t done, uint64_t total) {
@@ -122,7 +122,10 @@ int RunMerge(const MergeArgs& a) {
   };
   Result<chain::MergeResult> r = chain::Merge(fs, a.child, o);
   progress.Finish();
-  if (!r.ok()) return ReportError(ExplainChainError(r.status()).WithContext("merge " + a.child));
+  if (!r.ok()) {
+    return ReportDiskError(ExplainChainError(r.status()).WithContext("merge " + a.child), a.child,
+                           false);
+  }
   PrintMerge(*r, *dependents, a.json);
   return kExitOk;
 }
@@ -154,10 +157,12 @@ struct ReparentArgs {
 int RunReparent(const ReparentArgs& a) {
   FileSystem* fs = DefaultFileSystem();
   Result<std::vector<std::string>> roots = disk::ChainRoots(fs, a.child, a.roots);
-  if (!roots.ok()) return ReportError(roots.status());
+  if (!roots.ok()) return ReportDiskError(roots.status(), a.child, false);
   Status s = chain::Reparent(fs, a.child, a.parent, a.ignore_id_mismatch,
                              {.allowed_roots = std::move(roots).value()});
-  if (!s.ok()) return ReportError(ExplainChainError(s).WithContext("reparent " + a.child));
+  if (!s.ok()) {
+    return ReportDiskError(ExplainChainError(s).WithContext("reparent " + a.child), a.child, false);
+  }
   if (a.json) {
     Json j{{"child", a.child}, {"parent", a.parent}, {"ignored-id-mismatch", a.ignore_id_mismatch}};
     PrintJson(j);

@@ -15,6 +15,7 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/hints.h"
 #include "cli/progress.h"
 #include "disk/disk_format.h"
 #include "disk/open.h"
@@ -40,8 +41,9 @@ struct CheckArgs {
 
 // A status from detection or Check: a file we know to be a damaged VHDX is "corrupted" (2);
 // anything else means the check could not run (1).
-int ReportCheckFailure(const Status& status) {
-  ReportError(status);
+int ReportCheckFailure(const Status& status, const std::string& file) {
+  // A damaged image is what check reports: no hint to run check.
+  ReportError(status, status.code() == Code::kCorrupt ? "" : hint::OpenDisk(status, file, true));
   return status.code() == Code::kCorrupt ? kExitCorrupt : kExitFailure;
 }
 
@@ -160,13 +162,14 @@ int RunCheck(const CheckArgs& a) {
   const std::string& file = a.file;
   FileSystem* fs = DefaultFileSystem();
   Result<disk::Format> format = disk::DetectFormat(fs, file, disk::Format::kAuto);
-  if (!format.ok()) return ReportCheckFailure(format.status());
+  if (!format.ok()) return ReportCheckFailure(format.status(), file);
   if (*format != disk::Format::kVhdx) {
-    return ReportError(WrongType(file + ": not a VHDX image (no \"vhdxfile\" signature); " +
-                                 "check works on VHDX images only"));
+    const Status not_vhdx = WrongType(file + ": not a VHDX image (no \"vhdxfile\" signature); " +
+                                      "check works on VHDX images only");
+    return ReportError(not_vhdx, hint::OpenDisk(not_vhdx, file, true));
   }
   Result<std::vector<std::string>> roots = disk::ChainRoots(fs, file, a.roots);
-  if (!roots.ok()) return ReportError(roots.status());
+  if (!roots.ok()) return ReportDiskError(roots.status(), file, true);
   std::optional<vhdx::RepairReport> repaired;
   if (!a.repair.empty() && a.force_share) {
     return UsageError(InvalidArgument("-r writes the image: it cannot share it (--force-share)"));
@@ -190,7 +193,7 @@ int RunCheck(const CheckArgs& a) {
         progress.Percent(static_cast<int>(done * 100 / std::max<uint64_t>(total, 1)));
       });
   progress.Finish();
-  if (!report.ok()) return ReportCheckFailure(report.status());
+  if (!report.ok()) return ReportCheckFailure(report.status(), file);
   if (a.json) {
     Json j = CheckJson(file, *report);
     if (repaired) j["repair"] = RepairJson(a.repair, *repaired);
@@ -219,6 +222,8 @@ void RegisterCheckCommand(CLI::App& app) {
                   "rewrite a bad header or region table copy, free leaked space) or all (also "
                   "clear the BAT entries that are invalid, reporting the data lost)")
       ->check(CLI::IsMember({"leaks", "all"}));
+  sub->add_option("-f,--format", "Format of FILE: vhdx (the only one check checks), as qemu-img -f")
+      ->check(CLI::IsMember({"vhdx"}));
   sub->add_option("FILE", a->file, "The image")->required();
   SetExitStatus(sub, {"0  consistent", "1  could not check (not a VHDX, missing file, I/O error)",
                       "2  corrupted or a broken chain link; also bad arguments (usage)",

@@ -7,6 +7,8 @@
 #include <new>
 #include <utility>
 
+#include "cli/hints.h"
+#include "cli/progress.h"
 #include "cli/size_parse.h"
 
 namespace hvdisk::cli {
@@ -16,6 +18,11 @@ namespace {
 std::string& MutableCommandName() {
   static std::string name;
   return name;
+}
+
+CLI::App*& MutableRunning() {
+  static CLI::App* running = nullptr;
+  return running;
 }
 
 std::string FullName(const CLI::App* sub) {
@@ -44,6 +51,7 @@ void SetCommand(CLI::App* sub, std::function<int()> body) {
   }
   sub->callback([sub, body = std::move(body)] {
     MutableCommandName() = FullName(sub);
+    MutableRunning() = sub;
     try {
       ExitCode() = body();
     } catch (const std::bad_alloc&) {
@@ -54,8 +62,21 @@ void SetCommand(CLI::App* sub, std::function<int()> body) {
   });
 }
 
+bool JsonRequested() {
+  const CLI::App* sub = MutableRunning();
+  if (sub == nullptr) return false;
+  const CLI::Option* json = sub->get_option_no_throw("--json");
+  const CLI::Option* output = sub->get_option_no_throw("--output");
+  return (json != nullptr && json->count() > 0) ||
+         (output != nullptr && output->count() > 0 && output->as<std::string>() == "json");
+}
+
+int ReportDiskError(const Status& status, const std::string& path, bool read_only) {
+  return ReportError(status, hint::OpenDisk(status, path, read_only));
+}
+
 int UsageError(const Status& status) {
-  ReportError(status);
+  ReportError(status, hint::BadArgument(CommandName()));
   return kExitUsage;
 }
 
@@ -68,7 +89,11 @@ CLI::Option* AddFormatOption(CLI::App* sub, std::string* format) {
 }
 
 Status ExplainChainError(const Status& status) {
-  if (status.code() != Code::kAccessDenied) return status;
+  // Only a parent refused for its place (chain/parent_path.cc), not a file we may not open.
+  if (status.code() != Code::kAccessDenied ||
+      status.message().find("outside the allowed roots") == std::string::npos) {
+    return status;
+  }
   return Status(status.code(),
                 status.message() + "; pass --allow-root DIR to accept parents under DIR");
 }
@@ -97,9 +122,26 @@ CLI::Option* AddForceShareFlag(CLI::App* sub, bool* force_share) {
 }
 
 CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what) {
+  sub->add_option_function<std::string>(
+         "--output", [json](const std::string& v) { *json = v == "json"; },
+         "human (the default) or json (= --json), as qemu-img --output")
+      ->check(CLI::IsMember({"human", "json"}));
   return sub->add_flag("--json", *json,
                        "Print JSON on stdout instead of the table: " + what +
-                           " (keys in docs/json.md); no progress line");
+                           " (keys in hvdisk-json(7)); no progress line");
+}
+
+void AddProgressFlags(CLI::App* sub, bool* quiet) {
+  sub->add_flag_callback(
+      "-p,--progress", [] { Progress::Force(true); },
+      "Show the progress line even when stderr is not a terminal (not with --json)");
+  sub->add_flag_callback(
+      "-q,--quiet",
+      [quiet] {
+        Progress::Force(false);
+        if (quiet != nullptr) *quiet = true;
+      },
+      quiet == nullptr ? "No progress line" : "Print nothing but errors (the exit code tells)");
 }
 
 CLI::Option* AddSectorOption(CLI::App* sub, const std::string& name, uint32_t* value,

@@ -27,7 +27,16 @@ void SetExitStatus(CLI::App* sub, const std::vector<std::string>& codes);
 // point at its help.
 const std::string& CommandName();
 
-// Adds "--json" storing into *json; `what` names the keys (all documented in docs/json.md).
+// Whether the running command was asked for JSON (--json, --output=json): errors are then
+// printed as JSON.
+bool JsonRequested();
+
+// Reports an error of opening or using the disk at `path` with the hint for that situation
+// (hint::OpenDisk); `read_only`: the command takes -U.
+int ReportDiskError(const Status& status, const std::string& path, bool read_only);
+
+// Adds "--json" storing into *json, and qemu-img's "--output=human|json" setting it; `what`
+// names the keys (all documented in docs/json.md).
 CLI::Option* AddJsonFlag(CLI::App* sub, bool* json, const std::string& what);
 
 // Reports a usage problem found after parsing (a value out of range for this disk, ...) and
@@ -44,6 +53,10 @@ CLI::Option* AddAllowRootOption(CLI::App* sub, std::vector<std::string>* roots);
 // Adds "-U,--force-share" storing into *force_share: a read-only command opens the disk beside
 // a writer (another hvdisk, qemu, a running VM) instead of failing with kInUse, as qemu-img -U.
 CLI::Option* AddForceShareFlag(CLI::App* sub, bool* force_share);
+
+// Adds qemu-img's "-p" (show the progress line even off a terminal) and "-q" (never; and with
+// `quiet`, set *quiet: print nothing but errors).
+void AddProgressFlags(CLI::App* sub, bool* quiet = nullptr);
 
 // Adds a sector-size option ("--logical-sector" or "--physical-sector"): 512 or 4096, also
 // written with a suffix ("4K"); `help` says which default applies.

@@ -1,7 +1,8 @@
 // The hvdisk command registry: each cli/*_commands.cc adds its subcommands to the app.
 //
 // A command's callback returns the process exit code; errors go to stderr as
-// "hvdisk: <Code>: <message>" followed by a hint, through ReportError.
+// "hvdisk: <code in words>: <message>" followed by the error site's hint, through ReportError
+// (cli/hints.h; with --json one JSON object keeping the code's name).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -23,9 +24,9 @@ inline constexpr int kExitCancelled = 130;
 // Where a command stores its exit code once its callback ran.
 int& ExitCode();
 
-// Prints the error with its Code and a hint for the operator; returns kExitFailure
-// (kExitCancelled for kCancelled).
-int ReportError(const Status& status);
+// Prints the error with its code and `hint` (cli/hints.h: what the error site advises in its
+// situation; none when empty); returns kExitFailure (kExitCancelled for kCancelled).
+int ReportError(const Status& status, const std::string& hint = "");
 
 // Registration hooks, one per command family.
 void RegisterImageCommands(CLI::App& app);    // create, info (image_commands.cc)

@@ -17,9 +17,11 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/hints.h"
 #include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "cli/salvage.h"
+#include "cli/qemu_options.h"
 #include "cli/size_parse.h"
 #include "disk/compare.h"
 #include "disk/copier.h"
@@ -49,10 +51,21 @@ struct ConvertArgs {
   std::string src;
   std::string dst;
   std::vector<std::string> roots;
+  std::string options;  // -o key=value,...
   bool json = false;
   bool force_share = false;  // the source's image locks (SRC only: DST is always locked)
   bool salvage = false;      // copy what can be read, zeros for the rest (cli/salvage.h)
+  bool no_create = false;    // -n: DST exists; write into it
 };
+
+// -o's settings over the options given.
+Status ApplyConvertOptions(ConvertArgs* a) {
+  ASSIGN_OR_RETURN(ImageOptions o, ParseImageOptions(a->options));
+  if (o.subformat) a->type = *o.subformat;
+  if (o.block_size) a->block = *o.block_size;
+  if (o.logical_sector_size) a->logical_sector = *o.logical_sector_size;
+  return Status::Ok();
+}
 
 // The VHDX creation options for converting `src`: explicit options win, then the source's.
 Result<vhdx::CreateOptions> OutputOptions(const ConvertArgs& a, VirtualDisk* src) {
@@ -120,11 +133,15 @@ Result<std::unique_ptr<VirtualDisk>> CreateOutput(const ConvertArgs& a, const st
   return disk::CreateVhdx(fs, path, o);
 }
 
-// DST's temporary, holding the output created by CreateOutput (*dst).
+// DST's temporary, holding the output created by CreateOutput (*dst). A DST that exists (a
+// regular file) is replaced at the commit, as qemu-img convert overwrites it; one that appears
+// meanwhile is not (kInUse).
 Result<std::unique_ptr<AtomicOutput>> StartOutput(const ConvertArgs& a, VirtualDisk* src,
                                                   std::unique_ptr<VirtualDisk>* dst,
-                                                  OutputMode* mode) {
-  const AtomicOutput::Options options{.durable = a.cache != "unsafe"};
+                                                  OutputMode* mode, bool replace) {
+  const AtomicOutput::Options options{
+      .replace = replace ? AtomicOutput::Replace::kAllowed : AtomicOutput::Replace::kNever,
+      .durable = a.cache != "unsafe"};
   return AtomicOutput::Create(DefaultFileSystem(), a.dst, options,
                               [&](const std::string& temp) -> Status {
                                 ASSIGN_OR_RETURN(*dst, CreateOutput(a, temp, src, mode));
@@ -165,25 +182,54 @@ Result<std::unique_ptr<VirtualDisk>> OpenSource(const ConvertArgs& a, Format for
   return std::unique_ptr<VirtualDisk>();  // the disk stays the salvage source's
 }
 
-int RunConvert(const ConvertArgs& a) {
+// -n: DST exists (made beforehand, as qemu-img convert -n expects) and is at least SRC's size;
+// SRC's content is written into it in place (not atomically: an interrupted copy leaves part).
+int ConvertInto(const ConvertArgs& a, VirtualDisk* src) {
+  Result<std::unique_ptr<VirtualDisk>> dst = OpenDisk(a.dst, {.writable = true});
+  if (!dst.ok()) return ReportDiskError(dst.status(), a.dst, false);
+  if ((*dst)->size() < src->size()) {
+    return UsageError(InvalidArgument("-n: " + a.dst + " (" + std::to_string((*dst)->size()) +
+                                      " bytes) is smaller than " + a.src));
+  }
+  Progress progress("convert", src->size(), a.json);
+  const OutputMode mode{.durable = a.cache != "unsafe"};
+  Status s = CopyData(src, dst->get(), mode, &progress);
+  progress.Finish();
+  if (s.ok() && CancelRequested()) s = CancelledBySignal();
+  if (!s.ok()) {
+    return ReportError(s.WithContext("convert " + a.src + " into " + a.dst),
+                       hint::OpenDisk(s, a.dst, false));
+  }
+  PrintConverted(a, src->size(), {});
+  return kExitOk;
+}
+
+int RunConvert(ConvertArgs a) {
   CancelOnSignals cancel_on_signals;  // before the temporary exists
+  if (Status s = ApplyConvertOptions(&a); !s.ok()) return UsageError(s);
   Result<Format> format = disk::ParseFormat(a.src_format);
   if (!format.ok()) return UsageError(format.status());
   std::unique_ptr<SalvageSource> salvage;
   Result<std::unique_ptr<VirtualDisk>> opened = OpenSource(a, *format, &salvage);
-  if (!opened.ok()) return ReportError(opened.status());
+  if (!opened.ok()) return ReportDiskError(opened.status(), a.src, true);
   VirtualDisk* source = salvage ? salvage->disk() : opened->get();
   std::vector<vhdx::LostRange> lost;
   if (salvage) lost = salvage->lost();
-  if (DefaultFileSystem()->KindOf(a.dst).ok()) {  // a dangling symbolic link included
-    return ReportError(InvalidArgument(a.dst + " exists; convert never overwrites: remove it"));
+  if (a.no_create) return ConvertInto(a, source);
+  Result<FileKind> kind = DefaultFileSystem()->KindOf(a.dst);  // a dangling link included
+  if (kind.ok() && *kind != FileKind::kFile) {
+    ReportError(InvalidArgument(a.dst + " exists and is not a regular file; convert replaces "
+                                        "files only"),
+                hint::FileExists(a.dst));
+    return kExitUsage;
   }
   OutputMode mode;
   std::unique_ptr<VirtualDisk> dst;
-  Result<std::unique_ptr<AtomicOutput>> out = StartOutput(a, source, &dst, &mode);
+  Result<std::unique_ptr<AtomicOutput>> out = StartOutput(a, source, &dst, &mode, kind.ok());
   if (!out.ok()) {
     if (out.status().code() == Code::kInvalidArgument) return UsageError(out.status());
-    return ReportError(out.status().WithContext("create " + a.dst));
+    return ReportError(out.status().WithContext("create " + a.dst),
+                       hint::NewFile(out.status(), a.dst, a.src));
   }
   Progress progress("convert", source->size(), a.json);
   Status s = salvage ? SalvageCopy(source, dst.get(), &progress, &lost)
@@ -194,7 +240,9 @@ int RunConvert(const ConvertArgs& a) {
   if (s.ok()) s = (*out)->Commit();
   if (!s.ok()) {
     out->reset();  // removes the temporary: no DST
-    return ReportError(s.WithContext("convert " + a.src + " to " + a.dst));
+    return ReportError(s.WithContext("convert " + a.src + " to " + a.dst),
+                       s.code() == Code::kNoSpace ? hint::NewFile(s, a.dst, a.src)
+                                                  : hint::OpenDisk(s, a.src, true));
   }
   PrintConverted(a, source->size(), lost);
   return kExitOk;
@@ -214,25 +262,36 @@ void RegisterConvert(CLI::App& app) {
   sub->add_option("-O,--output-format", a->out_format,
                   "raw or vhdx (default: vhdx for a .vhdx/.avhdx DST, else raw)")
       ->check(CLI::IsMember({"raw", "vhdx"}));
-  sub->add_option("-t,--type", a->type, "VHDX output: fixed or dynamic (default dynamic)")
+  sub->add_option("--type", a->type, "VHDX output: fixed or dynamic (default dynamic)")
       ->check(CLI::IsMember({"fixed", "dynamic"}));
-  sub->add_option("-b,--block-size", a->block, "VHDX output block size (default: SRC's or 32M)")
+  sub->add_option("--block-size", a->block, "VHDX output block size (default: SRC's or 32M)")
       ->check(SizeValidator());
+  sub->add_option("-o,--options", a->options,
+                  "qemu-img's VHDX options, comma separated: subformat=fixed|dynamic, "
+                  "block_size=SIZE, log_size=1M, logical_sector_size=512|4096");
+  sub->add_flag("-n,--no-create", a->no_create,
+                "DST exists: write SRC's content into it (in place, not atomically), as "
+                "qemu-img convert -n");
+  AddProgressFlags(sub);
   AddSectorOption(sub, "--logical-sector", &a->logical_sector, "VHDX output: 512 or 4K");
   AddSectorOption(sub, "--physical-sector", &a->physical_sector, "VHDX output: 512 or 4K");
-  sub->add_option("--cache", a->cache,
-                  "writeback (default: the output is flushed, durable when convert returns) or "
-                  "unsafe (no final flush of a raw output, as qemu-img convert's default)")
-      ->check(CLI::IsMember({"writeback", "unsafe"}));
+  sub->add_option("-t,--cache", a->cache,
+                  "writeback or none (default: the output is flushed, durable when convert "
+                  "returns; a raw output is written with O_DIRECT either way) or unsafe (no "
+                  "final flush of a raw output, as qemu-img convert's default)")
+      ->check(CLI::IsMember({"writeback", "none", "unsafe"}));
   sub->add_flag("--salvage", a->salvage,
                 "Copy what can be read of a damaged SRC (repairing a copy of it when it does not "
                 "open), zeros for unreadable or corrupt ranges, each reported as lost (qemu-img's "
                 "flag); SRC is never written");
   sub->add_option("SRC", a->src, "The source disk")->required();
-  sub->add_option("DST", a->dst, "The new file (must not exist)")->required();
+  sub->add_option("DST", a->dst,
+                  "The new file; an existing file is replaced once the copy is complete, as "
+                  "qemu-img convert replaces it")
+      ->required();
   SetExitStatus(
       sub,
-      {"0  done", "1  the operation failed (the error and its Code on stderr); DST was not created",
+      {"0  done", "1  the operation failed (the error on stderr); DST was not created or replaced",
        "2  bad arguments (usage)",
        "130, 143  (as a shell shows them) interrupted by SIGINT, SIGTERM: convert removed its "
        "output and ended by that signal"});
@@ -252,15 +311,18 @@ struct CompareArgs {
   std::vector<std::string> roots;
   bool json = false;
   bool force_share = false;
+  bool strict = false;  // -s: a size mismatch is a difference
+  bool quiet = false;   // -q: nothing on stdout
 };
 
-int CompareError(const Status& status) {
-  ReportError(status);
+int CompareError(const Status& status, const std::string& file) {
+  ReportDiskError(status, file, true);
   return kExitCompareError;
 }
 
 void PrintCompare(const CompareArgs& args, uint64_t size_a, uint64_t size_b,
                   std::optional<uint64_t> mismatch) {
+  if (args.quiet) return;
   if (args.json) {
     nlohmann::ordered_json j{{"a", args.a},
                              {"b", args.b},
@@ -272,7 +334,11 @@ void PrintCompare(const CompareArgs& args, uint64_t size_a, uint64_t size_b,
     PrintJson(j);
     return;
   }
-  if (size_a != size_b) std::printf("Warning: Image size mismatch!\n");
+  if (size_a != size_b) {
+    std::printf(args.strict ? "Strict mode: Image size mismatch!\n"
+                            : "Warning: Image size mismatch!\n");
+    if (args.strict) return;
+  }
   if (mismatch) {
     std::printf("Content mismatch at offset %llu!\n", static_cast<unsigned long long>(*mismatch));
   } else {
@@ -286,17 +352,18 @@ int RunCompare(const CompareArgs& args) {
   if (!fa.ok() || !fb.ok()) return UsageError(InvalidArgument("bad format"));
   Result<std::unique_ptr<VirtualDisk>> a = OpenDisk(
       args.a, {.format = *fa, .force_share = args.force_share, .allowed_roots = args.roots});
-  if (!a.ok()) return CompareError(a.status());
+  if (!a.ok()) return CompareError(a.status(), args.a);
   Result<std::unique_ptr<VirtualDisk>> b = OpenDisk(
       args.b, {.format = *fb, .force_share = args.force_share, .allowed_roots = args.roots});
-  if (!b.ok()) return CompareError(b.status());
+  if (!b.ok()) return CompareError(b.status(), args.b);
   Progress progress("compare", std::max((*a)->size(), (*b)->size()), args.json);
   disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress.Update(done); }};
   Result<std::optional<uint64_t>> m = disk::FirstMismatch(a->get(), b->get(), copy);
   progress.Finish();
-  if (!m.ok()) return CompareError(m.status());
+  if (!m.ok()) return CompareError(m.status(), args.a);
   PrintCompare(args, (*a)->size(), (*b)->size(), *m);
-  return *m ? kExitDifferent : kExitOk;
+  const bool sizes_differ = (*a)->size() != (*b)->size();
+  return *m || (args.strict && sizes_differ) ? kExitDifferent : kExitOk;
 }
 
 void RegisterCompare(CLI::App& app) {
@@ -310,6 +377,9 @@ void RegisterCompare(CLI::App& app) {
       ->check(CLI::IsMember({"raw", "vhdx"}));
   AddAllowRootOption(sub, &a->roots);
   AddForceShareFlag(sub, &a->force_share);
+  sub->add_flag("-s,--strict", a->strict,
+                "Strict: images of different sizes differ (exit 1), as qemu-img compare -s");
+  AddProgressFlags(sub, &a->quiet);
   sub->add_option("A", a->a, "First disk")->required();
   sub->add_option("B", a->b, "Second disk")->required();
   SetExitStatus(sub, {"0  same content", "1  different content",

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/demo_serve.h"
+#include "cli/hints.h"
 #include "ops/consumer.h"
 #include "ops/recovery_point.h"
 #include "ops/replication.h"
@@ -45,6 +47,8 @@ struct Demo {
   std::map<std::string, std::string> digests;  // point name (and "head") -> digest
   int step = 0;
   bool serve = false;  // --serve: write through NBD (qemu-io) into the served VM
+  bool json = false;  // --json: steps collected, printed at the end
+  nlohmann::ordered_json steps = nlohmann::ordered_json::array();
 };
 
 std::vector<std::byte> Pattern(size_t size, uint64_t seed) {
@@ -57,7 +61,23 @@ std::vector<std::byte> Pattern(size_t size, uint64_t seed) {
   return out;
 }
 
-void Say(Demo& d, const std::string& text) { std::printf("[%d] %s\n", ++d.step, text.c_str()); }
+void Say(Demo& d, const std::string& text) {
+  ++d.step;
+  if (d.json) {
+    d.steps.push_back({{"step", d.step}, {"text", text}});
+  } else {
+    std::printf("[%d] %s\n", d.step, text.c_str());
+  }
+}
+
+// A detail line of the current step ("      rp-0001 digest ... unchanged").
+void Detail(Demo& d, const std::string& text) {
+  if (d.json) {
+    d.steps.back()["details"].push_back(text);
+  } else {
+    std::printf("      %s\n", text.c_str());
+  }
+}
 
 std::string DiskPath(Demo& d, const std::string& name) {
   return d.store->layout().Abs(ops::StoreLayout::DiskRel(d.vm, name));
@@ -106,7 +126,8 @@ Status CreateReplica(Demo& d) {
   RETURN_IF_ERROR(image->Close());
   ASSIGN_OR_RETURN(
       d.vm, ops::CreateReplicaVm(*d.store, {.name = "demo-vm", .base_path = base, .adopt = true}));
-  Say(d, "replica VM demo-vm " + d.vm.ToString() + " on a 64 MiB dynamic base: state 3");
+  Say(d, "replica VM demo-vm " + d.vm.ToString() + " on a 64 MiB dynamic base: state 3 (" +
+             std::string(ops::StateName(ops::ReplicationState::kReplicating)) + ")");
   return Status::Ok();
 }
 
@@ -140,7 +161,8 @@ Result<ops::wmi::Job> FinalJob(Demo& d, ops::wmi::ReplicationService& service,
                  std::to_string(static_cast<int>(job.state)) + " (" +
                  std::string(ops::wmi::JobStateName(job.state)) + "), ErrorCode " +
                  std::to_string(job.error_code) + "; VM state " +
-                 std::to_string(static_cast<int>(rec.state)));
+                 std::to_string(static_cast<int>(rec.state)) + " (" +
+                 std::string(ops::StateName(rec.state)) + ")");
       return job;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -216,13 +238,11 @@ Status VerifyDigests(Demo& d) {
   for (const ops::RecoveryPoint& rp : rec.points) {
     ASSIGN_OR_RETURN(std::string now, DigestOf(d, rp.file));
     bool same = now == d.digests[rp.name()];
-    std::printf("      %s digest %s %s\n", rp.name().c_str(), now.c_str(),
-                same ? "unchanged" : "CHANGED");
+    Detail(d, rp.name() + " digest " + now + (same ? " unchanged" : " CHANGED"));
     if (!same) return Corrupt(rp.name() + " changed");
   }
   ASSIGN_OR_RETURN(std::string head, DigestOf(d, rec.head));
-  std::printf("      head   digest %s %s\n", head.c_str(),
-              head == d.digests["head"] ? "unchanged" : "CHANGED");
+  Detail(d, "head   digest " + head + (head == d.digests["head"] ? " unchanged" : " CHANGED"));
   return head == d.digests["head"] ? Status::Ok() : Corrupt("the head changed");
 }
 
@@ -249,19 +269,38 @@ Status FailoverRevertCommit(Demo& d) {
   return check.ok() ? Status::Ok() : Corrupt("the store does not check clean");
 }
 
-int RunDemo(const std::string& dir, bool serve) {
+// --json: {"verdict", "store", "seconds", "steps": [{"step", "text", "details"?}], "error"?}.
+int PrintDemoJson(const Demo& d, const Status& st, double secs) {
+  nlohmann::ordered_json j{{"verdict", st.ok() ? "PASS" : "FAIL"},
+                           {"store", JoinPath(d.dir, "store")},
+                           {"seconds", secs},
+                           {"steps", d.steps}};
+  if (!st.ok()) j["error"] = std::string(CodeWords(st.code())) + ": " + st.message();
+  PrintJson(j);
+  return st.ok() ? kExitOk : kExitFailure;
+}
+
+int RunDemo(const std::string& dir, bool serve, bool json) {
   auto start = std::chrono::steady_clock::now();
-  Demo d{.dir = dir, .serve = serve};
-  std::printf("hvdisk demo: a replica VM's lifecycle in %s\n", dir.c_str());
+  Demo d{.dir = dir, .serve = serve, .json = json};
+  const std::string store = JoinPath(dir, "store");
+  if (!json) {
+    std::printf("hvdisk demo: a replica VM's lifecycle in %s (its replica store: %s)\n",
+                dir.c_str(), store.c_str());
+  }
   Status st = PrepareDir(d);
   if (st.ok()) st = CreateReplica(d);
   if (st.ok()) st = Replicate(d);
   if (st.ok()) st = FailoverRevertCommit(d);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (json) return PrintDemoJson(d, st, secs);
   if (!st.ok()) {
-    std::printf("demo: FAIL at step %d: %s\n", d.step + 1, st.ToString().c_str());
+    std::printf("demo: FAIL at step %d: %s: %s\n", d.step + 1,
+                std::string(CodeWords(st.code())).c_str(), st.message().c_str());
     return kExitFailure;
   }
+  std::printf("The store is left in %s: 'hvdisk vm --store %s show demo-vm' shows the VM.\n",
+              store.c_str(), store.c_str());
   std::printf(
       "demo: PASS: %d recovery points; failover, revert and commit through "
       "Msvm_ReplicationService jobs; every point's digest unchanged by the revert (%.1f s)\n",
@@ -282,7 +321,9 @@ void RegisterDemoCommand(CLI::App& app) {
                 "qemu-io (when installed) instead of through the engine");
   SetExitStatus(sub, {"0  the verdict is PASS", "1  the verdict is FAIL, or the demo could not run",
                       "2  bad arguments (usage)"});
-  SetCommand(sub, [dir, serve] { return RunDemo(*dir, *serve); });
+  auto json = std::make_shared<bool>(false);
+  AddJsonFlag(sub, json.get(), "verdict, store, seconds, steps");
+  SetCommand(sub, [dir, serve, json] { return RunDemo(*dir, *serve, *json); });
 }
 
 }  // namespace hvdisk::cli

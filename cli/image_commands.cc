@@ -1,6 +1,7 @@
 // Image commands: create (a new image, or with -p a differencing child), info (of the whole chain).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,8 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/qemu_options.h"
+#include "cli/hints.h"
 #include "cli/size_parse.h"
 #include "disk/open.h"
 #include "vhdx/image.h"
@@ -30,9 +33,38 @@ struct CreateArgs {
   std::string size;
   std::string parent;
   std::vector<std::string> roots;
+  std::string options;  // -o key=value,...
   bool block_given = false;
+  bool image_given = false;  // --type, a sector size or -o: not with a parent
   bool json = false;
+  bool quiet = false;
 };
+
+// -o's settings over the options given (block size, type, logical sector).
+Status ApplyCreateOptions(CreateArgs* a) {
+  ASSIGN_OR_RETURN(ImageOptions o, ParseImageOptions(a->options));
+  if (o.subformat) a->type = *o.subformat;
+  if (o.block_size) {
+    a->block = *o.block_size;
+    a->block_given = true;
+  }
+  if (o.logical_sector_size) a->logical_sector = *o.logical_sector_size;
+  return Status::Ok();
+}
+
+// With a parent (-p/-b): what the child takes from it may not be given; -b 1M is a block size
+// given out of an old habit.
+Status CheckChildArgs(const CreateArgs& a) {
+  RETURN_IF_ERROR(CheckBackingIsNotABlockSize(a.parent));
+  if (!a.size.empty()) {
+    return InvalidArgument("SIZE is taken from the backing file " + a.parent + "; omit it");
+  }
+  if (a.image_given) {
+    return InvalidArgument("--type and the sector sizes are taken from the backing file " +
+                           a.parent);
+  }
+  return Status::Ok();
+}
 
 // --json: the new image as `info --json` shows it (defined with info below).
 int PrintCreatedJson(const CreateArgs& a);
@@ -63,14 +95,17 @@ int RunCreateChild(const CreateArgs& a) {
     o.block_size = static_cast<uint32_t>(block);
   }
   if (Status s = chain::CreateChild(fs, a.parent, a.file, o); !s.ok()) {
-    return ReportError(s.WithContext("create " + a.file + " on " + a.parent));
+    return ReportError(s.WithContext("create " + a.file + " on " + a.parent),
+                       hint::NewFile(s, a.file, a.parent));
   }
   Result<std::unique_ptr<disk::VirtualDisk>> disk = OpenDisk(a.file, {.allowed_roots = a.roots});
   if (!disk.ok()) {
     (void)fs->Unlink(a.file);
-    return ReportError(disk.status().WithContext("create " + a.file + " (removed again)"));
+    return ReportDiskError(disk.status().WithContext("create " + a.file + " (removed again)"),
+                           a.parent, true);
   }
   if (a.json) return PrintCreatedJson(a);
+  if (a.quiet) return kExitOk;
   vhdx::Image* child = (*disk)->image();
   std::printf("Created '%s': differencing VHDX on '%s', virtual size %s, block size %s, depth %d\n",
               a.file.c_str(), a.parent.c_str(), FormatSize(child->virtual_size()).c_str(),
@@ -78,8 +113,12 @@ int RunCreateChild(const CreateArgs& a) {
   return kExitOk;
 }
 
-int RunCreate(const CreateArgs& a) {
-  if (!a.parent.empty()) return RunCreateChild(a);
+int RunCreate(CreateArgs a) {
+  if (Status s = ApplyCreateOptions(&a); !s.ok()) return UsageError(s);
+  if (!a.parent.empty()) {
+    if (Status s = CheckChildArgs(a); !s.ok()) return UsageError(s);
+    return RunCreateChild(a);
+  }
   if (a.size.empty()) return UsageError(InvalidArgument("SIZE is required (unless -p PARENT)"));
   vhdx::CreateOptions o;
   o.type = a.type == "fixed" ? vhdx::DiskType::kFixed : vhdx::DiskType::kDynamic;
@@ -90,9 +129,10 @@ int RunCreate(const CreateArgs& a) {
   o.physical_sector_size = a.physical_sector;
   if (Status s = ValidateCreate(o); !s.ok()) return UsageError(s);
   if (Status s = vhdx::Image::Create(DefaultFileSystem(), a.file, o); !s.ok()) {
-    return ReportError(s.WithContext("create " + a.file));
+    return ReportError(s.WithContext("create " + a.file), hint::NewFile(s, a.file));
   }
   if (a.json) return PrintCreatedJson(a);
+  if (a.quiet) return kExitOk;
   std::printf("Created '%s': %s VHDX, virtual size %s (%llu bytes), block size %s, sectors %u/%u\n",
               a.file.c_str(), a.type.c_str(), FormatSize(o.virtual_size).c_str(),
               static_cast<unsigned long long>(o.virtual_size), FormatSize(o.block_size).c_str(),
@@ -103,27 +143,39 @@ int RunCreate(const CreateArgs& a) {
 void RegisterCreate(CLI::App& app) {
   auto a = std::make_shared<CreateArgs>();
   CLI::App* sub = app.add_subcommand(
-      "create", "Create a new VHDX image, or (-p) a differencing image on top of PARENT");
+      "create",
+      "Create a new VHDX image, or (-b/-p) a differencing image on top of a backing file");
   CLI::Option* parent = sub->add_option(
-      "-p,--parent", a->parent,
-      "Create a differencing child of this VHDX (size, sectors and disk id copied from it)");
+      "-b,-p,--backing,--parent", a->parent,
+      "Create a differencing child of this VHDX, as qemu-img create -b (size, sectors and disk "
+      "id copied from it)");
+  sub->add_option("-F,--backing-format", "Format of the backing file: vhdx (the only one)")
+      ->check(CLI::IsMember({"vhdx"}))
+      ->needs(parent);
+  sub->add_option("-f,--format", "Format of FILE: vhdx (the only one hvdisk creates)")
+      ->check(CLI::IsMember({"vhdx"}));
   CLI::Option* opts[] = {
       sub->add_option("-t,--type", a->type, "fixed or dynamic (default dynamic)")
           ->check(CLI::IsMember({"fixed", "dynamic"})),
       AddSectorOption(sub, "--logical-sector", &a->logical_sector, "512 or 4K (default 512)"),
-      AddSectorOption(sub, "--physical-sector", &a->physical_sector, "512 or 4K (default 4K)")};
-  CLI::Option* block = sub->add_option("-b,--block-size", a->block,
-                                       "Block size, 1M..256M (default 32M; with -p the parent's)")
-                           ->check(SizeValidator());
+      AddSectorOption(sub, "--physical-sector", &a->physical_sector, "512 or 4K (default 4K)"),
+      sub->add_option("-o,--options", a->options,
+                      "qemu-img's VHDX options, comma separated: subformat=fixed|dynamic, "
+                      "block_size=SIZE, log_size=1M, logical_sector_size=512|4096")};
+  CLI::Option* block =
+      sub->add_option("--block-size", a->block,
+                      "Block size, 1M..256M (default 32M; with -b the backing file's)")
+          ->check(SizeValidator());
   AddAllowRootOption(sub, &a->roots)->needs(parent);
   AddJsonFlag(sub, &a->json, "the new image, keys as info");
+  sub->add_flag("-q,--quiet", a->quiet, "Print nothing when it succeeds");
   sub->add_option("FILE", a->file, "The image to create (must not exist)")->required();
-  CLI::Option* size = sub->add_option("SIZE", a->size, "Virtual size, e.g. 64M, 10G (not with -p)")
-                          ->check(SizeValidator());
-  for (CLI::Option* o : opts) parent->excludes(o);
-  parent->excludes(size);
-  SetCommand(sub, [a, block] {
+  sub->add_option("SIZE", a->size, "Virtual size, e.g. 64M, 10G (not with -b)")
+      ->check(SizeValidator());
+  SetCommand(sub, [a, block, opts] {
     a->block_given = block->count() > 0;
+    a->image_given = std::any_of(std::begin(opts), std::end(opts) - 1,
+                                 [](CLI::Option* o) { return o->count() > 0; });
     return RunCreate(*a);
   });
 }
@@ -158,6 +210,8 @@ void AddFileSizes(const std::string& path, Json* j) {
 }
 
 void AddImageInfo(vhdx::Image& img, Json* j) {
+  (*j)["cluster-size"] = img.block_size();         // qemu-img's name for the block size
+  (*j)["dirty-flag"] = !img.log_guid().IsZero();  // a log to replay: not cleanly closed
   (*j)["type"] = TypeName(img.type());
   (*j)["block-size"] = img.block_size();
   (*j)["logical-sector-size"] = img.logical_sector_size();
@@ -196,7 +250,10 @@ void AddChainInfo(disk::VirtualDisk& disk, Json* j) {
   const chain::Chain* chain = disk.chain();
   if (chain == nullptr) return;
   const std::vector<std::string> paths = disk.layer_paths();
-  if (paths.size() > 1) (*j)["backing-filename"] = paths[1];
+  if (paths.size() > 1) {
+    (*j)["backing-filename"] = paths[1];
+    (*j)["full-backing-filename"] = paths[1];  // already the parent's real path
+  }
   Json layers = Json::array();
   for (size_t i = 0; i < paths.size(); ++i) {
     layers.push_back(LayerJson(*chain->images()[i], paths[i]));
@@ -276,7 +333,7 @@ Result<Json> BuildInfo(const InfoArgs& a, disk::Format format, Status* chain_err
 int PrintCreatedJson(const CreateArgs& a) {
   Status chain_error;
   Result<Json> j = BuildInfo({.file = a.file, .roots = a.roots}, disk::Format::kVhdx, &chain_error);
-  if (!j.ok()) return ReportError(j.status());
+  if (!j.ok()) return ReportDiskError(j.status(), a.file, true);
   PrintJson(*j);
   return kExitOk;
 }
@@ -286,7 +343,7 @@ int RunInfo(const InfoArgs& a) {
   if (!format.ok()) return UsageError(format.status());
   Status chain_error;
   Result<Json> info = BuildInfo(a, *format, &chain_error);
-  if (!info.ok()) return ReportError(info.status());
+  if (!info.ok()) return ReportDiskError(info.status(), a.file, true);
   const Json& j = *info;
   if (a.json) {
     PrintJson(j);
@@ -294,8 +351,9 @@ int RunInfo(const InfoArgs& a) {
     PrintInfoText(j);
   }
   if (!chain_error.ok()) {
-    std::fprintf(stderr, "hvdisk: warning: the chain does not open; showing %s alone: %s\n",
-                 a.file.c_str(), chain_error.ToString().c_str());
+    std::fprintf(stderr, "hvdisk: warning: the chain does not open; showing %s alone: %s: %s\n",
+                 a.file.c_str(), std::string(CodeWords(chain_error.code())).c_str(),
+                 chain_error.message().c_str());
   }
   return kExitOk;
 }

@@ -34,6 +34,7 @@ struct FileArgs {
   std::string pattern;
   std::vector<std::string> roots;
   bool force_share = false;
+  std::string max_length;  // map: --max-length (default: to the end)
 };
 
 Result<std::unique_ptr<VirtualDisk>> OpenFileDisk(const FileArgs& a, bool writable) {
@@ -48,12 +49,12 @@ Result<std::unique_ptr<VirtualDisk>> OpenFileDisk(const FileArgs& a, bool writab
 
 int RunDigest(const FileArgs& a) {
   Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, false);
-  if (!disk.ok()) return ReportError(disk.status());
+  if (!disk.ok()) return ReportDiskError(disk.status(), a.file, true);
   Progress progress("digest", (*disk)->size(), a.json);
   disk::CopyOptions copy{.progress = [&](uint64_t done, uint64_t) { progress.Update(done); }};
   Result<Hash128> hash = disk::Copier(disk->get(), copy).Digest();
   progress.Finish();
-  if (!hash.ok()) return ReportError(hash.status());
+  if (!hash.ok()) return ReportDiskError(hash.status(), a.file, true);
   if (a.json) {
     nlohmann::ordered_json j{{"filename", a.file},
                              {"algorithm", "xxh3-128-1m"},
@@ -137,9 +138,16 @@ void PrintMapText(const std::vector<LayerExtent>& extents, const std::vector<std
 
 int RunMap(const FileArgs& a) {
   Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, false);
-  if (!disk.ok()) return ReportError(disk.status());
-  Result<std::vector<LayerExtent>> extents = (*disk)->Map(0, (*disk)->size());
-  if (!extents.ok()) return ReportError(extents.status());
+  if (!disk.ok()) return ReportDiskError(disk.status(), a.file, true);
+  const uint64_t size = (*disk)->size();
+  const uint64_t start = std::min(a.offset.empty() ? 0 : CheckedSize(a.offset), size);
+  const uint64_t length =
+      std::min(a.max_length.empty() ? size : CheckedSize(a.max_length), size - start);
+  Result<std::vector<LayerExtent>> extents = (*disk)->Map(start, length);
+  if (!extents.ok() && extents.status().code() == Code::kInvalidArgument) {
+    return UsageError(extents.status());
+  }
+  if (!extents.ok()) return ReportDiskError(extents.status(), a.file, true);
   std::vector<LayerExtent> runs = Coalesce(*extents);
   const std::vector<std::string> files = (*disk)->layer_paths();
   if (a.json) {
@@ -154,16 +162,24 @@ int RunMap(const FileArgs& a) {
 
 int RunRead(const FileArgs& a) {
   Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, false);
-  if (!disk.ok()) return ReportError(disk.status());
+  if (!disk.ok()) return ReportDiskError(disk.status(), a.file, true);
   const uint64_t offset = CheckedSize(a.offset);
   const uint64_t length = CheckedSize(a.length);
   if (Status s = disk::CheckRange(**disk, offset, length); !s.ok()) return UsageError(s);
+  if (a.json) {  // the range's metadata instead of its bytes
+    PrintJson({{"filename", a.file},
+               {"format", std::string(disk::FormatName((*disk)->format()))},
+               {"virtual-size", (*disk)->size()},
+               {"offset", offset},
+               {"length", length}});
+    return kExitOk;
+  }
   std::vector<std::byte> buf(std::min<uint64_t>(length, kIoChunk));
   for (uint64_t done = 0; done < length;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
     Status s = (*disk)->Read(offset + done, std::span(buf).first(n));
-    if (s.ok()) s = WriteStdout(buf.data(), n);
-    if (!s.ok()) return ReportError(s);
+    if (!s.ok()) return ReportDiskError(s, a.file, true);
+    if (s = WriteStdout(buf.data(), n); !s.ok()) return ReportError(s);
     done += n;
   }
   if (std::fflush(stdout) != 0) return ReportError(IoError("flush stdout"));
@@ -197,17 +213,17 @@ Result<uint64_t> WriteData(VirtualDisk* disk, const FileArgs& a, uint64_t offset
 
 int RunWrite(const FileArgs& a) {
   Result<std::unique_ptr<VirtualDisk>> disk = OpenFileDisk(a, true);
-  if (!disk.ok()) return ReportError(disk.status());
+  if (!disk.ok()) return ReportDiskError(disk.status(), a.file, false);
   const uint64_t offset = CheckedSize(a.offset);
   Result<uint64_t> done = WriteData(disk->get(), a, offset);
   if (!done.ok()) {
     (void)(*disk)->Close();
     if (done.status().code() == Code::kInvalidArgument) return UsageError(done.status());
-    return ReportError(done.status());
+    return ReportDiskError(done.status(), a.file, false);
   }
   Status s = (*disk)->Flush();
   if (s.ok()) s = (*disk)->Close();
-  if (!s.ok()) return ReportError(s);
+  if (!s.ok()) return ReportDiskError(s, a.file, false);
   if (a.json) {
     nlohmann::ordered_json j{{"filename", a.file}, {"offset", offset}, {"bytes-written", *done}};
     PrintJson(j);
@@ -225,7 +241,7 @@ void RegisterContent(CLI::App& app) {
   CLI::App* digest = app.add_subcommand(
       "digest",
       "Content digest of the whole virtual content (xxh3-128-1m: XXH3-128 of the XXH3-128 of each "
-      "MiB; docs/json.md), skipping what the allocation map reports as zero");
+      "MiB; hvdisk-json(7)), skipping what the allocation map reports as zero");
   AddJsonFlag(digest, &d->json, "filename, algorithm, digest, virtual-size");
   AddFormatOption(digest, &d->format);
   AddAllowRootOption(digest, &d->roots);
@@ -239,6 +255,10 @@ void RegisterContent(CLI::App& app) {
   AddFormatOption(map, &m->format);
   AddAllowRootOption(map, &m->roots);
   AddForceShareFlag(map, &m->force_share);
+  map->add_option("--start-offset", m->offset, "First byte mapped (default 0), as qemu-img map")
+      ->check(SizeValidator());
+  map->add_option("--max-length", m->max_length, "Bytes mapped at most (default: to the end)")
+      ->check(SizeValidator());
   map->add_option("FILE", m->file, "The disk")->required();
   SetCommand(map, [m] { return RunMap(*m); });
 }
@@ -249,6 +269,8 @@ void RegisterReadWrite(CLI::App& app) {
   AddFormatOption(read, &r->format);
   AddAllowRootOption(read, &r->roots);
   AddForceShareFlag(read, &r->force_share);
+  AddJsonFlag(read, &r->json,
+              "the range (filename, format, virtual-size, offset, length), no data");
   read->add_option("FILE", r->file, "The disk")->required();
   read->add_option("OFFSET", r->offset, "Byte offset (K/M/G/T suffixes)")
       ->required()

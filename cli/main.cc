@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/hints.h"
 #include "cli/interrupt.h"
 
 namespace hvdisk::cli {
@@ -17,46 +18,6 @@ int& ExitCode() {
 }
 
 namespace {
-
-// What the operator can do about an error of this Code; every Code has a hint.
-std::string HintFor(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return "";
-    case Code::kInvalidArgument:
-      return "run 'hvdisk " + (CommandName().empty() ? "COMMAND" : CommandName()) + " --help'";
-    case Code::kNotFound:
-      return "check the path";
-    case Code::kCorrupt:
-      return "run 'hvdisk check FILE' for details, 'hvdisk check -r all FILE' to repair it, or "
-             "'hvdisk convert --salvage FILE NEW' to copy what is readable";
-    case Code::kUnsupported:
-      return "this file uses a feature hvdisk does not support";
-    case Code::kIoError:
-      return "check the device and the system log (dmesg), then retry";
-    case Code::kNoSpace:
-      return "free space on the file system";
-    case Code::kAccessDenied:
-      return "you may not write this (another user owns it, or it is on a read-only mount): "
-             "run as its owner or fix its ownership ('ls -l'); read-only commands still work";
-    case Code::kInUse:
-      return "another process holds the file; retry when it is done";
-    case Code::kTimeout:
-      return "the holder did not finish in time; retry, or raise --lock-timeout";
-    case Code::kInvalidState:
-      return "'hvdisk vm --store DIR show VM' shows the state; 'hvdisk help vm' lists which "
-             "operations each state allows";
-    case Code::kOutOfMemory:
-      return "free memory, or use smaller requests";
-    case Code::kUnavailable:
-      return "check that the store exists and is mounted ('hvdisk store check DIR')";
-    case Code::kWrongType:
-      return "'hvdisk info FILE' shows what the file is";
-    case Code::kCancelled:
-      return "nothing was left half-done; run the command again to do it";
-  }
-  return "";
-}
 
 // "hvdisk help [COMMAND...]" is "hvdisk [COMMAND...] --help"; COMMAND must name a command.
 std::vector<std::string> RewriteHelp(CLI::App& app, int argc, char** argv) {
@@ -75,10 +36,11 @@ std::vector<std::string> RewriteHelp(CLI::App& app, int argc, char** argv) {
 
 }  // namespace
 
-int ReportError(const Status& status) {
-  std::fprintf(stderr, "hvdisk: %s\n", status.ToString().c_str());
-  const std::string hint = HintFor(status.code());
-  if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+int ReportError(const Status& status, const std::string& hint) {
+  const std::string text = FormatError(
+      status, hint.empty() && status.code() == Code::kCancelled ? hint::Cancelled() : hint,
+      JsonRequested());
+  std::fputs(text.c_str(), stderr);
   return status.code() == Code::kCancelled ? kExitCancelled : kExitFailure;
 }
 

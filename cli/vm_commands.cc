@@ -19,7 +19,9 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/hints.h"
 #include "cli/progress.h"
+#include "cli/vm_view.h"
 #include "ops/failover.h"
 #include "ops/recovery_point.h"
 #include "ops/replication.h"
@@ -29,6 +31,7 @@
 #include "ops/test_failover.h"
 #include "ops/trash.h"
 #include "ops/vm_served.h"
+#include "ops/vm_admin.h"
 #include "platform/detached.h"
 
 namespace hvdisk::cli {
@@ -87,36 +90,6 @@ void ReclaimDetachedIfNeeded(Store& store) {
   if (trash.ok() && *trash) StartDetachedReclaim(store.layout().root);
 }
 
-std::string GuidOrEmpty(const Guid& g) { return g.IsZero() ? "" : g.ToString(false); }
-
-Json RecordJson(const VmRecord& r) {
-  Json points = Json::array();
-  for (const ops::RecoveryPoint& p : r.points) {
-    points.push_back({{"id", p.id.ToString(false)},
-                      {"name", p.name()},
-                      {"file", p.file},
-                      {"time_ms", p.time_ms},
-                      {"type", static_cast<int>(p.type)},
-                      {"type_name", ops::PointTypeName(p.type)}});
-  }
-  return Json{{"id", r.id.ToString(false)},
-              {"name", r.name},
-              {"state", static_cast<int>(r.state)},
-              {"state_name", ops::StateName(r.state)},
-              {"mode", static_cast<int>(r.mode)},
-              {"mode_name", ops::ModeName(r.mode)},
-              {"health", static_cast<int>(r.health)},
-              {"health_name", ops::HealthName(r.health)},
-              {"problems", r.problems},
-              {"chain", r.ChainFiles()},
-              {"recovery_points", points},
-              {"failover_disk", r.failover_disk},
-              {"failover_point", GuidOrEmpty(r.failover_point)},
-              {"test_vm", GuidOrEmpty(r.test_vm)},
-              {"source_vm", GuidOrEmpty(r.source_vm)},
-              {"attached", r.attached}};
-}
-
 // Runs `op` with a progress line named `label` (on a terminal, without --json).
 template <typename Op>
 auto WithProgress(const char* label, bool json, Op op) {
@@ -129,7 +102,8 @@ auto WithProgress(const char* label, bool json, Op op) {
 Status PrintStateAfter(Store& store, const Guid& vm, bool json) {
   ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
   if (json) {
-    PrintJson(RecordJson(r));
+    const VmFacts facts = GatherFacts(store, r);
+    PrintJson(RecordJson(r, &facts));
   } else {
     std::printf("%s: state %d %s\n", r.name.c_str(), static_cast<int>(r.state),
                 ops::StateName(r.state).data());
@@ -137,33 +111,22 @@ Status PrintStateAfter(Store& store, const Guid& vm, bool json) {
   return Status::Ok();
 }
 
-void PrintRecord(const VmRecord& r) {
-  std::printf("%s  %s\n", r.id.ToString(false).c_str(), r.name.c_str());
-  std::printf("  state:    %d %s\n", static_cast<int>(r.state), ops::StateName(r.state).data());
-  std::printf("  mode:     %d %s\n", static_cast<int>(r.mode), ops::ModeName(r.mode).data());
-  std::printf("  health:   %d %s\n", static_cast<int>(r.health), ops::HealthName(r.health).data());
-  for (const std::string& p : r.problems) std::printf("  problem:  %s\n", p.c_str());
-  std::string chain;
-  for (const std::string& f : r.ChainFiles()) chain += (chain.empty() ? "" : " <- ") + f;
-  std::printf("  chain:    %s\n", chain.c_str());
-  for (const ops::RecoveryPoint& p : r.points) {
-    std::printf("  point:    %s %s %s\n", p.name().c_str(), p.id.ToString(false).c_str(),
-                ops::PointTypeName(p.type).data());
-  }
-  if (!r.failover_disk.empty()) std::printf("  failover: %s\n", r.failover_disk.c_str());
-  if (!r.test_vm.IsZero()) std::printf("  test VM:  %s\n", r.test_vm.ToString(false).c_str());
-  std::printf("  attached: %s\n", r.attached.c_str());
-}
+// A hint for a failed body of WithVm: the command's own advice, "" for the usual one.
+using VmHintFn = std::function<std::string(const Status&)>;
 
-// Opens the store, resolves the VM and runs `body(store, vm)`; errors are reported.
+// Opens the store, resolves the VM and runs `body(store, vm)`; errors are reported with the hint
+// of their step (`hint` first for the body's).
 int WithVm(const VmArgs& a, const std::function<Status(Store&, const Guid&)>& body,
-           bool read_only = false) {
+           bool read_only = false, const VmHintFn& hint = nullptr) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.store, read_only);
-  if (!store.ok()) return ReportError(store.status());
+  if (!store.ok()) return ReportError(store.status(), hint::OpenStore(store.status(), a.store));
   Result<Guid> vm = (*store)->FindVm(a.vm);
-  if (!vm.ok()) return ReportError(vm.status());
+  if (!vm.ok()) return ReportError(vm.status(), hint::FindVm(vm.status(), a.store, a.vm));
   Status st = body(**store, *vm);
-  if (!st.ok()) return ReportError(st);
+  if (!st.ok()) {
+    std::string own = hint ? hint(st) : "";
+    return ReportError(st, own.empty() ? hint::VmOperation(st, a.store, a.vm) : own);
+  }
   if (!read_only) ReclaimDetachedIfNeeded(**store);
   return kExitOk;
 }
@@ -178,13 +141,16 @@ Result<std::optional<Guid>> PointArg(Store& store, const Guid& vm, const VmArgs&
 
 int RunCreate(const VmArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.store);
-  if (!store.ok()) return ReportError(store.status());
+  if (!store.ok()) return ReportError(store.status(), hint::OpenStore(store.status(), a.store));
   Result<Guid> vm = WithProgress("create", a.json, [&](const ops::OpControl* c) {
     return ops::CreateReplicaVm(
         **store, {.name = a.name, .base_path = a.base, .adopt = a.adopt, .retention = a.retention},
         c);
   });
-  if (!vm.ok()) return ReportError(vm.status());
+  if (!vm.ok()) {
+    std::string h = hint::OpenDisk(vm.status(), a.base, true);  // the base disk's
+    return ReportError(vm.status(), h.empty() ? hint::VmOperation(vm.status(), a.store, "") : h);
+  }
   if (!a.json) {
     std::printf("%s\n", vm->ToString(false).c_str());
     return kExitOk;
@@ -195,34 +161,35 @@ int RunCreate(const VmArgs& a) {
 
 int RunList(const VmArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.store, true);
-  if (!store.ok()) return ReportError(store.status());
+  if (!store.ok()) return ReportError(store.status(), hint::OpenStore(store.status(), a.store));
   Result<std::vector<VmRecord>> vms = (*store)->ListVms();
-  if (!vms.ok()) return ReportError(vms.status());
+  if (!vms.ok()) return ReportError(vms.status(), hint::OpenStore(vms.status(), a.store));
   Json out = Json::array();
+  std::vector<VmFacts> facts;
   for (const VmRecord& r : *vms) {
-    if (a.json) {
-      out.push_back(RecordJson(r));
-    } else {
-      std::printf("%s  %-2d %-20s %s%s\n", r.id.ToString(false).c_str(), static_cast<int>(r.state),
-                  ops::StateName(r.state).data(), r.name.c_str(),
-                  r.problems.empty() ? "" : ("  Critical: " + r.problems.front()).c_str());
-    }
+    facts.push_back(GatherFacts(**store, r));
+    out.push_back(RecordJson(r, &facts.back()));
   }
-  if (a.json) PrintJson(out);
+  if (a.json) {
+    PrintJson(out);
+  } else {
+    PrintVmTable(*vms, facts);
+  }
   return kExitOk;
 }
 
 int RunShow(const VmArgs& a) {
   const auto show = [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(VmRecord r, store.InspectVm(vm));  // a Critical VM is shown with its problems
+    const VmFacts facts = GatherFacts(store, r);
     ASSIGN_OR_RETURN(std::optional<ops::ServedInfo> served, ops::IsServed(store, vm));
     if (a.json) {
-      Json j = RecordJson(r);
+      Json j = RecordJson(r, &facts);
       if (served)
         j["served"] = {{"uri", served->uri}, {"pid", served->pid}, {"host", served->host}};
       PrintJson(j);
     } else {
-      PrintRecord(r);
+      PrintRecord(r, facts);
       if (served) {
         std::printf("  served:   %s (pid %lld on %s)\n", served->uri.c_str(),
                     static_cast<long long>(served->pid), served->host.c_str());
@@ -234,8 +201,10 @@ int RunShow(const VmArgs& a) {
 }
 
 int RunCheckpoint(const VmArgs& a) {
+  Result<ops::RecoveryPointType> parsed = ops::ParsePointType(a.type);
+  if (!parsed.ok()) return UsageError(parsed.status());
+  const ops::RecoveryPointType type = *parsed;
   return WithVm(a, [&](Store& store, const Guid& vm) {
-    ASSIGN_OR_RETURN(ops::RecoveryPointType type, ops::ParsePointType(a.type));
     ASSIGN_OR_RETURN(ops::RecoveryPoint p,
                      WithProgress("checkpoint", a.json, [&](const ops::OpControl* c) {
                        return ops::TakeRecoveryPoint(store, vm, type, c);
@@ -275,13 +244,28 @@ using StateFn = std::function<Status(Store&, const Guid&, const ops::OpControl*)
 void AddStateCommand(CLI::App* vm, std::shared_ptr<VmArgs> a, const char* name, const char* help,
                      StateFn fn) {
   CLI::App* sub = AddVmSub(vm, name, help, a);
-  SetCommand(sub, [a, name, fn = std::move(fn)] {
-    return WithVm(*a, [&](Store& s, const Guid& v) {
+  const bool destroy = std::string_view(name) == "destroy";
+  if (destroy) sub->get_option("--json")->description("Print id, name, source_vm, destroyed");
+  // DestroyTestVm refuses a VM that is not a test VM with kUnsupported.
+  VmHintFn hint = [destroy](const Status& s) {
+    return destroy && s.code() == Code::kUnsupported ? hint::DestroyNotTestVm() : "";
+  };
+  SetCommand(sub, [a, name, destroy, hint, fn = std::move(fn)] {
+    const auto body = [&](Store& s, const Guid& v) {
+      Result<VmRecord> before = s.GetVm(v);
       RETURN_IF_ERROR(
           WithProgress(name, a->json, [&](const ops::OpControl* c) { return fn(s, v, c); }));
-      // A destroyed test VM has no record left to show.
-      return std::string_view(name) == "destroy" ? Status::Ok() : PrintStateAfter(s, v, a->json);
-    });
+      if (!destroy) return PrintStateAfter(s, v, a->json);
+      // A destroyed test VM has no record left to show: what it was.
+      if (a->json && before.ok()) {
+        PrintJson({{"id", before->id.ToString(false)},
+                   {"name", before->name},
+                   {"source_vm", before->source_vm.ToString(false)},
+                   {"destroyed", true}});
+      }
+      return Status::Ok();
+    };
+    return WithVm(*a, body, false, hint);
   });
 }
 
@@ -339,7 +323,7 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   AddJsonFlag(list, &a->json, "an array of VM records (as vm show)");
   SetCommand(list, [a] { return RunList(*a); });
   CLI::App* show = AddVmSub(vm, "show", "Show a VM: state, chain, recovery points", a);
-  show->get_option("--json")->description("Print the VM record as JSON (keys in docs/json.md)");
+  show->get_option("--json")->description("Print the VM record as JSON (keys in hvdisk-json(7))");
   SetCommand(show, [a] { return RunShow(*a); });
   CLI::App* apply = AddVmSub(vm, "apply", "Apply a change-set file to the VM's head", a);
   apply->add_option("CHANGESET", a->file, "change-set file")->required();
@@ -354,6 +338,60 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   cp->get_option("--json")->description("Print the new point as JSON: id, name, file");
   cp->add_option("--type", a->type, "Standard, ApplicationConsistent or Planned");
   SetCommand(cp, [a] { return RunCheckpoint(*a); });
+}
+
+// vm set (Set-VMReplication -RecoveryHistory) and vm remove (Remove-VMReplication).
+void AddVmAdminCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
+  CLI::App* set = AddVmSub(vm, "set", "Change a replica's settings: --retention N", a);
+  set->get_option("--json")->description("Print id, name, retention and the points merged");
+  set->add_option("--retention", a->retention,
+                  "recovery points kept, 1.." + std::to_string(ops::kMaxRetention) +
+                      "; the oldest beyond it are merged into the base now")
+      ->required()
+      ->check(CLI::Range(1u, ops::kMaxRetention));
+  SetCommand(set, [a] {
+    return WithVm(*a, [a](Store& s, const Guid& v) {
+      ASSIGN_OR_RETURN(std::vector<ops::RecoveryPoint> merged,
+                       WithProgress("set", a->json, [&](const ops::OpControl* c) {
+                         return ops::SetRetention(s, v, a->retention, c);
+                       }));
+      ASSIGN_OR_RETURN(VmRecord r, s.GetVm(v));
+      Json names = Json::array();
+      std::string text;
+      for (const ops::RecoveryPoint& p : merged) {
+        names.push_back(p.name());
+        text += (text.empty() ? "" : ", ") + p.name();
+      }
+      if (a->json) {
+        PrintJson({{"id", r.id.ToString(false)},
+                   {"name", r.name},
+                   {"retention", r.retention},
+                   {"merged", names}});
+      } else {
+        std::printf("%s: retention %u; %s\n", r.name.c_str(), r.retention,
+                    merged.empty() ? "no recovery point merged"
+                                   : ("merged " + text + " into the base").c_str());
+      }
+      return Status::Ok();
+    });
+  });
+  CLI::App* remove = AddVmSub(
+      vm, "remove", "Remove a replica VM and its disks (Remove-VMReplication; 3 or 7 only)", a);
+  remove->get_option("--json")->description("Print id, name and the disks moved to the trash");
+  SetCommand(remove, [a] {
+    return WithVm(*a, [a](Store& s, const Guid& v) {
+      ASSIGN_OR_RETURN(VmRecord r, s.GetVm(v));
+      RETURN_IF_ERROR(WithProgress(
+          "remove", a->json, [&](const ops::OpControl* c) { return ops::RemoveReplica(s, v, c); }));
+      if (a->json) {
+        PrintJson({{"id", r.id.ToString(false)}, {"name", r.name}, {"disks", r.ChainFiles()}});
+      } else {
+        std::printf("removed %s (%s): %zu disks moved to the store's trash\n", r.name.c_str(),
+                    r.id.ToString(false).c_str(), r.ChainFiles().size());
+      }
+      return Status::Ok();
+    });
+  });
 }
 
 struct StoreArgs {
@@ -395,12 +433,12 @@ Json TrashJson(const ops::TrashReport& t) { return Json{{"files", t.files}, {"by
 
 int RunStoreCheck(const StoreArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.dir);
-  if (!store.ok()) return ReportError(store.status());
+  if (!store.ok()) return ReportError(store.status(), hint::OpenStore(store.status(), a.dir));
   Result<ops::StoreRepairReport> repair = ops::StoreRepairReport{};
   if (a.repair) repair = ops::RepairStore(store->get());
-  if (!repair.ok()) return ReportError(repair.status());
+  if (!repair.ok()) return ReportError(repair.status(), hint::OpenStore(repair.status(), a.dir));
   Result<ops::StoreCheckReport> rep = ops::CheckStore(store->get());
-  if (!rep.ok()) return ReportError(rep.status());
+  if (!rep.ok()) return ReportError(rep.status(), hint::OpenStore(rep.status(), a.dir));
   if (a.json) {
     Json j{{"ok", rep->ok()},
            {"vms", rep->vms},
@@ -434,7 +472,7 @@ int RunStoreCheck(const StoreArgs& a) {
 
 int RunStoreRecover(const StoreArgs& a) {
   Result<std::unique_ptr<Store>> store = OpenStore(a.dir);
-  if (!store.ok()) return ReportError(store.status());
+  if (!store.ok()) return ReportError(store.status(), hint::OpenStore(store.status(), a.dir));
   const ops::RecoveryReport& r = (*store)->open_recovery();
   if (a.json) {
     PrintJson(RecoveryJson(r));
@@ -458,7 +496,7 @@ int RunStoreRecover(const StoreArgs& a) {
 
 int RunStoreReclaim(const StoreArgs& a) {
   Result<ops::TrashReport> r = ops::ReclaimStoreTrash(DefaultFileSystem(), a.dir);
-  if (!r.ok()) return ReportError(r.status());
+  if (!r.ok()) return ReportError(r.status(), hint::OpenStore(r.status(), a.dir));
   if (a.json) {
     PrintJson(TrashJson(*r));
   } else {
@@ -476,9 +514,12 @@ void RegisterStoreCommands(CLI::App& app) {
   auto a = std::make_shared<StoreArgs>();
   CLI::App* create = store->add_subcommand("create", "Create an empty replica store");
   create->add_option("DIR", a->dir, "store directory")->required();
+  AddJsonFlag(create, &a->json, "store, vms");
   SetCommand(create, [a] {
     Status st = Store::Create(DefaultFileSystem(), a->dir);
-    return st.ok() ? kExitOk : ReportError(st);
+    if (!st.ok()) return ReportError(st, hint::NewFile(st, a->dir));
+    if (a->json) PrintJson({{"store", a->dir}, {"vms", 0}});
+    return kExitOk;
   });
   CLI::App* recover = store->add_subcommand("recover", "Run crash recovery and report it");
   recover->add_option("DIR", a->dir, "store directory")->required();
@@ -511,19 +552,20 @@ void RegisterVmCommands(CLI::App& app) {
   AddVmStateCommands(vm, a);
   AddVmPointCommands(vm, a);
   RegisterVmServeCommand(vm);
+  AddVmAdminCommands(vm, a);
   // Set after the leaves are added: a subcommand inherits its parent's footer when it is made.
   // The state rules of ops/failover.h and ops/replication.h (docs/design.md, "States and
   // operations"): what an operator needs after a kInvalidState.
   vm->footer(
       "Replication states (WMI numbers) and the commands each allows:\n"
-      "  3 Replicating            apply, checkpoint, suspend, failover, test\n"
-      "  7 Suspended              resume, failover, test\n"
+      "  3 Replicating            apply, checkpoint, suspend, failover, test, set, remove\n"
+      "  7 Suspended              resume, failover, test, set, remove\n"
       "  12 Failover in progress  revert\n"
       "  5 Recovered              revert, commit (not while a test VM exists)\n"
       "  6 Committed              none: the VM runs on base <- failover disk\n"
       "  test VMs (mode 3)        destroy\n"
       "show and list work in every state. One test VM per replica at a time. A VM held by\n"
-      "another command or a running consumer is in use (kInUse).");
+      "another command or a running consumer is in use.");
 }
 
 }  // namespace hvdisk::cli

@@ -21,6 +21,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/hints.h"
 #include "cli/progress.h"
 #include "ops/vm_record.h"
 #include "ops/wmi/cim_instance.h"
@@ -170,7 +171,7 @@ int RunInvoke(const WmiArgs& a) {
 int RunJob(const WmiArgs& a) {
   auto service = NewService(a, /*read_only=*/true);
   Result<Job> job = service->GetJob(a.job);
-  if (!job.ok()) return ReportError(job.status());
+  if (!job.ok()) return ReportError(job.status(), hint::OpenStore(job.status(), a.store));
   if (a.json) {
     PrintJson(ToJson(JobProperties(*job)));
   } else {

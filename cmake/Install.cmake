@@ -44,10 +44,48 @@ if(NOT HVDISK_HELP2MAN)
 endif()
 add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/hvdisk.1
   COMMAND ${PROJECT_SOURCE_DIR}/scripts/make-man $<TARGET_FILE:hvdisk> ${PROJECT_BINARY_DIR}/hvdisk.1
-  DEPENDS hvdisk ${PROJECT_SOURCE_DIR}/scripts/make-man
+          ${PROJECT_SOURCE_DIR}/README.md
+  DEPENDS hvdisk ${PROJECT_SOURCE_DIR}/scripts/make-man ${PROJECT_SOURCE_DIR}/README.md
   COMMENT "Generating the hvdisk(1) man page from the help text")
-add_custom_target(hvdisk_man ALL DEPENDS ${PROJECT_BINARY_DIR}/hvdisk.1)
+# hvdisk-json(7) and hvdisk-store-layout(7), which hvdisk(1) names under SEE ALSO.
+set(HVDISK_MAN7)
+foreach(page "json;docs/json.md;the documents hvdisk --json prints"
+             "store-layout;docs/store-layout.md;the files of an hvdisk replica store")
+  list(GET page 0 name)
+  list(GET page 1 doc)
+  list(GET page 2 summary)
+  add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/hvdisk-${name}.7
+    COMMAND ${PROJECT_SOURCE_DIR}/scripts/make-doc-man ${PROJECT_SOURCE_DIR}/${doc} hvdisk-${name}
+            "${summary}" ${PROJECT_BINARY_DIR}/hvdisk-${name}.7
+    DEPENDS ${PROJECT_SOURCE_DIR}/scripts/make-doc-man ${PROJECT_SOURCE_DIR}/${doc}
+    COMMENT "Generating hvdisk-${name}(7) from ${doc}")
+  list(APPEND HVDISK_MAN7 ${PROJECT_BINARY_DIR}/hvdisk-${name}.7)
+endforeach()
+add_custom_target(hvdisk_man ALL DEPENDS ${PROJECT_BINARY_DIR}/hvdisk.1 ${HVDISK_MAN7})
 install(FILES ${PROJECT_BINARY_DIR}/hvdisk.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${HVDISK_MAN7} DESTINATION ${CMAKE_INSTALL_MANDIR}/man7)
+
+# Bash completion, generated from the command tree: into bash-completion's completionsdir (its
+# pkg-config file, taken relative to its prefix and put under ours), else the documented fallback
+# PREFIX/share/bash-completion/completions, where bash-completion looks for a prefix's
+# completions (XDG_DATA_DIRS).
+set(HVDISK_BASH_COMPLETIONS ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+find_package(PkgConfig QUIET)
+if(PKG_CONFIG_FOUND)
+  pkg_get_variable(HVDISK_BC_DIR bash-completion completionsdir)
+  pkg_get_variable(HVDISK_BC_PREFIX bash-completion prefix)
+  if(HVDISK_BC_DIR AND HVDISK_BC_PREFIX AND HVDISK_BC_DIR MATCHES "^${HVDISK_BC_PREFIX}/(.+)$")
+    set(HVDISK_BASH_COMPLETIONS ${CMAKE_MATCH_1})
+  endif()
+endif()
+add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/hvdisk.bash
+  COMMAND ${PROJECT_SOURCE_DIR}/scripts/make-completion $<TARGET_FILE:hvdisk>
+          ${PROJECT_BINARY_DIR}/hvdisk.bash
+  DEPENDS hvdisk ${PROJECT_SOURCE_DIR}/scripts/make-completion
+  COMMENT "Generating the bash completion from the command tree")
+add_custom_target(hvdisk_completion ALL DEPENDS ${PROJECT_BINARY_DIR}/hvdisk.bash)
+install(FILES ${PROJECT_BINARY_DIR}/hvdisk.bash DESTINATION ${HVDISK_BASH_COMPLETIONS}
+        RENAME hvdisk)
 
 # The documentation the hints and the man page refer to: share/doc/hvdisk/.
 set(HVDISK_DOCS README.md docs/design.md docs/crash-consistency.md docs/store-layout.md docs/json.md)

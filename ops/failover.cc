@@ -10,14 +10,6 @@ namespace {
 
 using State = ReplicationState;
 
-Intent NewIntent(std::string op, const VmRecord& before) {
-  Intent in{.id = Guid::Random(), .op = std::move(op), .vm = before.id, .has_before = true};
-  in.before = before;
-  in.after = before;
-  in.after.generation = before.generation + 1;
-  return in;
-}
-
 Status CreateOnPoint(Store& store, const Guid& vm, const RecoveryPoint& p,
                      const std::string& name) {
   RETURN_IF_ERROR(

@@ -157,11 +157,26 @@ Status RollForward(FileSystem* fs, const StoreLayout& layout, const Intent& inte
   return RemoveDirs(fs, layout, intent.delete_dirs);
 }
 
+Intent NewIntent(std::string op, const VmRecord& before) {
+  Intent in{.id = Guid::Random(), .op = std::move(op), .vm = before.id, .has_before = true};
+  in.before = before;
+  in.after = before;
+  in.after.generation = before.generation + 1;
+  return in;
+}
+
 Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
   RETURN_IF_ERROR(CheckIntentTargets(fs, layout, intent));
   Result<VmRecord> current = ReadVmRecordOf(fs, layout, intent.vm);
   if (!current.ok() && !IsMissing(current.status())) return current.status();
-  bool committed = current.ok() && current->generation >= intent.after.generation;
+  // An intent that deletes its own VM's record (vm remove) deletes it only after its commit
+  // point: a missing record means the roll-forward was under way.
+  const std::string own_record = StoreLayout::VmRecordRel(intent.vm);
+  const bool record_deleted =
+      !current.ok() && intent.has_before &&
+      std::find(intent.deletes.begin(), intent.deletes.end(), own_record) != intent.deletes.end();
+  bool committed =
+      record_deleted || (current.ok() && current->generation >= intent.after.generation);
   if (committed) {
     bool undoable = false;
     Status st = RollForward(fs, layout, intent, &undoable);

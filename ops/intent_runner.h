@@ -34,6 +34,10 @@ namespace hvdisk::ops {
 
 enum class Resolution { kRolledBack, kRolledForward };
 
+// An intent of `op` on the VM of `before`: after = before with the next generation; the caller
+// adds the steps and the rest of the after-state.
+Intent NewIntent(std::string op, const VmRecord& before);
+
 // Brings intent.vm to the before- or after-state (see journal.h) and removes the intent.
 Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
 // The undo half: renames reversed, created files and directories removed, `before` written back.

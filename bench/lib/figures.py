@@ -55,8 +55,8 @@ def prepare(ctx):
     raw = ctx.path(FILES["raw"])
     remove(*[ctx.path(f) for f in FILES.values()])
     ctx.image_bench_run(raw, "raw", create=size, bs=MIB, depth=4, seconds=1e9)
-    for name, args in [("fixed", ["-t", "fixed", "-b", "32M"]), ("dyn1M", ["-b", "1M"]),
-                       ("dyn32M", ["-b", "32M"])]:
+    for name, args in [("fixed", ["--type", "fixed", "--block-size", "32M"]),
+                       ("dyn1M", ["--block-size", "1M"]), ("dyn32M", ["--block-size", "32M"])]:
         run([ctx.hvdisk, "convert", "-O", "vhdx", *args, raw, ctx.path(FILES[name])])
 
 
@@ -182,7 +182,7 @@ def convert(ctx, to_vhdx):
     src, dst = (raw, ctx.path("conv.vhdx")) if to_vhdx else (vhdx, ctx.path("conv.img"))
     fmt = "vhdx" if to_vhdx else "raw"
     cmds = {
-        "hvdisk": [ctx.hvdisk, "convert", "-O", fmt] + (["-b", "1M"] if to_vhdx else []),
+        "hvdisk": [ctx.hvdisk, "convert", "-O", fmt] + (["--block-size", "1M"] if to_vhdx else []),
         "qemu": ["qemu-img", "convert", "-t", "writeback", "-O", fmt]
                 + (["-o", "subformat=dynamic,block_size=1M"] if to_vhdx else []),
     }

@@ -27,7 +27,7 @@ class BenchDemoTest : public ::testing::Test {
     struct stat st;
     ASSERT_EQ(stat(kHvdisk.c_str(), &st), 0) << kHvdisk << " is missing: build the hvdisk target";
     img_ = dir_.File("b.vhdx");
-    ASSERT_EQ(Hvdisk("create -b 1M " + Q(img_) + " 32M"), 0);
+    ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(img_) + " 32M"), 0);
   }
   testing::TempDir dir_;
   std::string img_;
@@ -57,17 +57,17 @@ TEST_F(BenchDemoTest, WriteBenchLeavesAConsistentImage) {
 
 TEST_F(BenchDemoTest, NativeAioAndDirectIo) {
   ASSERT_EQ(Hvdisk("write " + Q(img_) + " 0 --pattern 1 --length 4M"), 0);
-  for (const std::string opts : {"-n native", "-t none", "-n native -t none", "-n threads"}) {
+  for (const std::string opts : {"-i native", "-t none", "-i native -t none", "-i threads"}) {
     std::string out;
     EXPECT_EQ(Hvdisk("bench -c 4000 -d 16 " + opts + " " + Q(img_), &out), 0) << opts << out;
     EXPECT_TRUE(std::regex_search(out, kRunLine)) << opts << out;
   }
   std::string out;
-  EXPECT_EQ(Hvdisk("bench -w -n native -t none -c 500 " + Q(img_), &out), 0) << out;
+  EXPECT_EQ(Hvdisk("bench -w -i native -t none -c 500 " + Q(img_), &out), 0) << out;
   EXPECT_EQ(Hvdisk("check " + Q(img_)), 0);
 }
 
-// -n native plans VHDX writes through the chain (disk::RunQueued -> Image::PlanWrite of the leaf);
+// -i native plans VHDX writes through the chain (disk::RunQueued -> Image::PlanWrite of the leaf);
 // the parent is opened read-only and stays as it was.
 TEST_F(BenchDemoTest, NativeWriteBenchOnAChildPlansItsWritesIntoTheLeafOnly) {
   ASSERT_EQ(Hvdisk("write " + Q(img_) + " 0 --pattern 1 --length 4M"), 0);
@@ -76,7 +76,7 @@ TEST_F(BenchDemoTest, NativeWriteBenchOnAChildPlansItsWritesIntoTheLeafOnly) {
   std::string before, after, out;
   ASSERT_EQ(Hvdisk("digest " + Q(img_), &before), 0) << before;
   ASSERT_EQ(
-      Hvdisk("bench -w -n native -c 256 -d 16 -s 64K -S 128K --pattern 0x33 " + Q(child), &out), 0)
+      Hvdisk("bench -w -i native -c 256 -d 16 -s 64K -S 128K --pattern 0x33 " + Q(child), &out), 0)
       << out;
   EXPECT_EQ(Hvdisk("check " + Q(child), &out), 0) << out;
   ASSERT_EQ(Hvdisk("digest " + Q(img_), &after), 0) << after;
@@ -92,21 +92,21 @@ TEST_F(BenchDemoTest, NativeWriteBenchOnAChildPlansItsWritesIntoTheLeafOnly) {
 TEST_F(BenchDemoTest, BenchOnRawFiles) {
   const std::string raw = dir_.File("r.raw");
   ASSERT_EQ(Hvdisk("convert -O raw " + Q(img_) + " " + Q(raw)), 0);
-  for (const std::string opts : {"-w", "-w -n native", "-n native", ""}) {
+  for (const std::string opts : {"-w", "-w -i native", "-i native", ""}) {
     std::string out;
     EXPECT_EQ(Hvdisk("bench -c 2000 " + opts + " " + Q(raw), &out), 0) << opts << out;
   }
 }
 
 TEST_F(BenchDemoTest, BenchBadArgumentsExit2) {
-  for (const std::string opts : {"-d 0", "-c 0", "-s 0", "-s 64M", "-o 32M", "-t unsafe",
-                                 "-n uring", "-s 4K -t none -o 512", "-s 1x"}) {
+  for (const std::string opts : {"-d 0", "-c 0", "-s 0", "-s 64M", "-o 32M", "-t directsync",
+                                 "-i uring", "-s 4K -t none -o 512", "-s 1x"}) {
     std::string out;
     EXPECT_EQ(Hvdisk("bench " + opts + " " + Q(img_), &out), 2) << opts << "\n" << out;
   }
   std::string out;
   EXPECT_EQ(Hvdisk("bench " + Q(dir_.File("missing")), &out), 1);
-  EXPECT_THAT(out, HasSubstr("kNotFound"));
+  EXPECT_THAT(out, HasSubstr("not found"));
 }
 
 }  // namespace

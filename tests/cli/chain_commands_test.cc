@@ -50,7 +50,7 @@ class ChainCommandsTest : public ::testing::Test {
     ASSERT_TRUE(Exists(kHvdisk)) << kHvdisk << " is missing: build the hvdisk target";
     model_.assign(kDisk, std::byte{0});
     base_ = dir_.File("base.vhdx");
-    ASSERT_EQ(Hvdisk("create -b 1M " + Q(base_) + " 8M"), 0);
+    ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(base_) + " 8M"), 0);
     ASSERT_NO_FATAL_FAILURE(Write(base_, 0, 0x11, 3 * kMiB));
     std::string parent = base_;
     for (int i = 1; i <= 3; ++i) {
@@ -134,7 +134,7 @@ TEST_F(ChainCommandsTest, CreateChildTakesABlockSizeButNoSizeOrType) {
   EXPECT_EQ(Hvdisk("create " + Q(child)), 2) << "SIZE is required without -p";
   EXPECT_FALSE(Exists(child));
   std::string out;
-  ASSERT_EQ(Hvdisk("create -p " + Q(base_) + " -b 4M " + Q(child), &out), 0) << out;
+  ASSERT_EQ(Hvdisk("create -p " + Q(base_) + " --block-size 4M " + Q(child), &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("differencing"));
   nlohmann::json j = InfoJson(child);
   EXPECT_EQ(j["block-size"], 4 * kMiB);
@@ -175,7 +175,7 @@ TEST_F(ChainCommandsTest, CompareConvertAndBenchSeeTheWholeChain) {
   }
   EXPECT_EQ(InfoJson(dir_.File("out.vhdx"))["type"], "dynamic") << "a flat copy";
   EXPECT_EQ(Hvdisk("bench -c 200 -s 64K -S 64K " + Q(leaf_), &out), 0) << out;
-  EXPECT_EQ(Hvdisk("bench -n native -c 200 -s 64K " + Q(leaf_), &out), 0) << out;
+  EXPECT_EQ(Hvdisk("bench -i native -c 200 -s 64K " + Q(leaf_), &out), 0) << out;
   EXPECT_EQ(Hvdisk("bench -w --pattern 0x5A -c 8 -s 4K -S 1M " + Q(leaf_), &out), 0) << out;
   for (uint64_t i = 0; i < 8; ++i) {
     std::fill_n(model_.begin() + static_cast<ptrdiff_t>(i * kMiB), 4096, std::byte{0x5A});
@@ -266,9 +266,9 @@ TEST_F(ChainCommandsTest, ReparentOntoACopyAndRepairAMismatch) {
   EXPECT_EQ(Digest(leaf_), ModelDigest());
   // A different image of the same size: refused, unless --ignore-id-mismatch.
   const std::string other = dir_.File("other.vhdx");
-  ASSERT_EQ(Hvdisk("create -b 1M " + Q(other) + " 8M"), 0);
+  ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(other) + " 8M"), 0);
   EXPECT_EQ(Hvdisk("reparent " + Q(layers_[1]) + " " + Q(other), &out), 1);
-  EXPECT_THAT(out, HasSubstr("kCorrupt"));
+  EXPECT_THAT(out, HasSubstr("corrupt"));
   EXPECT_EQ(Digest(leaf_), ModelDigest()) << "a refused reparent changes nothing";
   ASSERT_EQ(Hvdisk("reparent --ignore-id-mismatch " + Q(layers_[1]) + " " + Q(other), &out), 0);
   EXPECT_NE(Digest(leaf_), ModelDigest());
@@ -287,7 +287,7 @@ TEST_F(ChainCommandsTest, CheckExitCodesCoverTheWholeChain) {
   EXPECT_EQ(Hvdisk("check " + Q(dir_.File("missing.avhdx")), &out), 1) << out;
   // The other commands refuse the broken chain; info still shows the leaf and its locator.
   EXPECT_EQ(Hvdisk("digest " + Q(leaf_), &out), 1);
-  EXPECT_THAT(out, HasSubstr("kNotFound"));
+  EXPECT_THAT(out, HasSubstr("not found"));
   EXPECT_EQ(Hvdisk("info " + Q(layers_[1]), &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("relative_path: .\\d1.avhdx"));
   EXPECT_THAT(out, HasSubstr("warning: the chain does not open"));

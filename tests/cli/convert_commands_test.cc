@@ -71,7 +71,7 @@ class ConvertCommandsTest : public ::testing::Test {
 TEST_F(ConvertCommandsTest, RawToDynamicVhdxAndBackIsByteIdentical) {
   const std::string img = dir_.File("out.vhdx");
   std::string out;
-  ASSERT_EQ(Hvdisk("convert -b 1M " + Q(raw_) + " " + Q(img), &out), 0) << out;
+  ASSERT_EQ(Hvdisk("convert --block-size 1M " + Q(raw_) + " " + Q(img), &out), 0) << out;
   nlohmann::json j = Info(img);
   EXPECT_EQ(j["type"], "dynamic");
   EXPECT_EQ(j["virtual-size"], content_.size());
@@ -85,7 +85,7 @@ TEST_F(ConvertCommandsTest, RawToDynamicVhdxAndBackIsByteIdentical) {
 
 TEST_F(ConvertCommandsTest, RawToFixedVhdx) {
   const std::string img = dir_.File("fixed.vhdx");
-  ASSERT_EQ(Hvdisk("convert -O vhdx -t fixed -b 2M " + Q(raw_) + " " + Q(img)), 0);
+  ASSERT_EQ(Hvdisk("convert -O vhdx --type fixed --block-size 2M " + Q(raw_) + " " + Q(img)), 0);
   nlohmann::json j = Info(img);
   EXPECT_EQ(j["type"], "fixed");
   EXPECT_EQ(j["block-size"], 2 * kMiB);
@@ -96,8 +96,8 @@ TEST_F(ConvertCommandsTest, RawToFixedVhdx) {
 TEST_F(ConvertCommandsTest, VhdxToVhdxKeepsSectorSizesAndChangesBlockSize) {
   const std::string a = dir_.File("a.vhdx");
   const std::string b = dir_.File("b.vhdx");
-  ASSERT_EQ(Hvdisk("convert -b 1M --physical-sector 512 " + Q(raw_) + " " + Q(a)), 0);
-  ASSERT_EQ(Hvdisk("convert -b 8M " + Q(a) + " " + Q(b)), 0);
+  ASSERT_EQ(Hvdisk("convert --block-size 1M --physical-sector 512 " + Q(raw_) + " " + Q(a)), 0);
+  ASSERT_EQ(Hvdisk("convert --block-size 8M " + Q(a) + " " + Q(b)), 0);
   nlohmann::json j = Info(b);
   EXPECT_EQ(j["block-size"], 8 * kMiB);
   EXPECT_EQ(j["physical-sector-size"], 512) << "inherited from the source";
@@ -130,7 +130,7 @@ TEST_F(ConvertCommandsTest, ManyChunksWithHolesAndPartlyWrittenBlocksComeBackIde
   const std::string img = dir_.File("many.vhdx");
   const std::string back = dir_.File("many.back");
   std::string out;
-  ASSERT_EQ(Hvdisk("convert -b 1M " + Q(src) + " " + Q(img), &out), 0) << out;
+  ASSERT_EQ(Hvdisk("convert --block-size 1M " + Q(src) + " " + Q(img), &out), 0) << out;
   ASSERT_EQ(Hvdisk("convert -O raw " + Q(img) + " " + Q(back), &out), 0) << out;
   std::vector<std::byte> expected = content;
   expected.resize((content.size() + 511) / 512 * 512);  // the VHDX is padded to a sector
@@ -151,13 +151,16 @@ TEST_F(ConvertCommandsTest, RawToRawWithAnUnalignedSizeIsByteIdentical) {
   }
 }
 
-TEST_F(ConvertCommandsTest, ConvertRefusesAnExistingDestination) {
+// Issue 21, item 1: convert replaces an existing DST as qemu-img convert does, through the atomic
+// output: a convert that fails leaves the old DST as it was.
+TEST_F(ConvertCommandsTest, ConvertReplacesAnExistingDestinationOnlyWhenTheCopyIsComplete) {
   const std::string dst = dir_.File("exists.raw");
   WriteBinaryFile(dst, std::vector<std::byte>(10));
   std::string out;
-  EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 1);
-  EXPECT_THAT(out, HasSubstr("exists"));
-  EXPECT_EQ(ReadBinaryFile(dst).size(), 10u) << "left untouched";
+  EXPECT_EQ(Hvdisk("convert " + Q(dir_.File("gone.raw")) + " " + Q(dst), &out), 1);
+  EXPECT_EQ(ReadBinaryFile(dst).size(), 10u) << "left untouched by a failed convert";
+  EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 0) << out;
+  EXPECT_TRUE(ReadBinaryFile(dst) == ReadBinaryFile(raw_));
 }
 
 // Issue 16, item 3: convert created, and on failure unlinked, DST itself, so a dangling symbolic
@@ -166,7 +169,7 @@ TEST_F(ConvertCommandsTest, ADanglingSymbolicLinkAtDstIsAnExistingDstAndStaysAsI
   const std::string dst = dir_.File("link.raw");
   std::filesystem::create_symlink(dir_.File("nowhere.raw"), dst);
   std::string out;
-  EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 1);
+  EXPECT_EQ(Hvdisk("convert " + Q(raw_) + " " + Q(dst), &out), 2);  // not a file to replace
   EXPECT_THAT(out, HasSubstr("exists"));
   EXPECT_TRUE(std::filesystem::is_symlink(dst)) << "the link was removed";
   EXPECT_FALSE(std::filesystem::exists(dir_.File("nowhere.raw")));
@@ -180,11 +183,11 @@ TEST_F(ConvertCommandsTest, AnIoErrorWhileWritingTheOutputNeverShowsDstAndLeaves
   testing::NameWatch watch(dir_.path());
   std::string out;
   EXPECT_EQ(testing::RunCommand("trap '' XFSZ; ulimit -f 16384; exec " + kHvdisk +
-                                    " convert -b 1M " + Q(raw_) + " " + Q(dst),
+                                    " convert --block-size 1M " + Q(raw_) + " " + Q(dst),
                                 &out),
             1)
       << out;
-  EXPECT_THAT(out, HasSubstr("kIoError"));
+  EXPECT_THAT(out, HasSubstr("I/O error"));
   for (const std::string& seen : watch.Names()) EXPECT_NE(seen, "out.vhdx") << "DST appeared";
   EXPECT_THAT(testing::DirNames(dir_.path()), ::testing::ElementsAre("src.raw"));
 }
@@ -194,9 +197,9 @@ TEST_F(ConvertCommandsTest, ConvertBadArgumentsExit2) {
   for (const std::string& args : std::vector<std::string>{
            "convert " + Q(raw_),
            "convert -O qcow2 " + Q(raw_) + " " + dst,
-           "convert -t thin " + Q(raw_) + " " + dst,
-           "convert -b 3M " + Q(raw_) + " " + dst,
-           "convert -b 2 " + Q(raw_) + " " + dst,
+           "convert --type thin " + Q(raw_) + " " + dst,
+           "convert --block-size 3M " + Q(raw_) + " " + dst,
+           "convert --block-size 2 " + Q(raw_) + " " + dst,
        }) {
     std::string out;
     EXPECT_EQ(Hvdisk(args, &out), 2) << args << "\n" << out;
@@ -208,7 +211,7 @@ TEST_F(ConvertCommandsTest, ConvertBadArgumentsExit2) {
 TEST_F(ConvertCommandsTest, ConvertMissingSourceExits1) {
   std::string out;
   EXPECT_EQ(Hvdisk("convert " + Q(dir_.File("none.raw")) + " " + Q(dir_.File("o.raw")), &out), 1);
-  EXPECT_THAT(out, HasSubstr("kNotFound"));
+  EXPECT_THAT(out, HasSubstr("not found"));
 }
 
 TEST_F(ConvertCommandsTest, CompareIdentical) {
@@ -278,7 +281,7 @@ TEST_F(ConvertCommandsTest, CompareSparseDisksWhoseRunsDoNotLineUp) {
 TEST_F(ConvertCommandsTest, EmptySixtyFourTebibyteDisksCompareAndConvertThroughTheirMaps) {
   const std::string a = dir_.File("a.vhdx"), b = dir_.File("b.vhdx"), c = dir_.File("c.vhdx");
   ASSERT_EQ(Hvdisk("create " + Q(a) + " 64T"), 0);
-  ASSERT_EQ(Hvdisk("create -b 256M " + Q(b) + " 64T"), 0);
+  ASSERT_EQ(Hvdisk("create --block-size 256M " + Q(b) + " 64T"), 0);
   const std::string watchdog = "timeout 60 " + kHvdisk;
   std::string out;
   EXPECT_EQ(testing::RunCommand(watchdog + " compare " + Q(a) + " " + Q(a), &out), 0) << out;
@@ -291,17 +294,19 @@ TEST_F(ConvertCommandsTest, EmptySixtyFourTebibyteDisksCompareAndConvertThroughT
 TEST_F(ConvertCommandsTest, CacheUnsafeSkipsOnlyTheFlush) {
   const std::string img = dir_.File("u.vhdx");
   const std::string back = dir_.File("u.raw");
-  ASSERT_EQ(Hvdisk("convert --cache unsafe -b 1M " + Q(raw_) + " " + Q(img)), 0);
+  ASSERT_EQ(Hvdisk("convert --cache unsafe --block-size 1M " + Q(raw_) + " " + Q(img)), 0);
   ASSERT_EQ(Hvdisk("convert --cache unsafe " + Q(img) + " " + Q(back)), 0);
   EXPECT_TRUE(ReadBinaryFile(back) == content_);
   EXPECT_EQ(Hvdisk("check " + Q(img)), 0);
-  EXPECT_EQ(Hvdisk("convert --cache none " + Q(raw_) + " " + Q(dir_.File("n.raw"))), 2);
+  EXPECT_EQ(Hvdisk("convert -t none " + Q(raw_) + " " + Q(dir_.File("n.raw"))), 0);  // qemu-img's
+  EXPECT_TRUE(ReadBinaryFile(dir_.File("n.raw")) == content_);
+  EXPECT_EQ(Hvdisk("convert -t directsync " + Q(raw_) + " " + Q(dir_.File("d.raw"))), 2);
 }
 
 TEST_F(ConvertCommandsTest, CompareErrorsExit2) {
   std::string out;
   EXPECT_EQ(Hvdisk("compare " + Q(raw_) + " " + Q(dir_.File("none")), &out), 2);
-  EXPECT_THAT(out, HasSubstr("kNotFound"));
+  EXPECT_THAT(out, HasSubstr("not found"));
   EXPECT_EQ(Hvdisk("compare " + Q(raw_)), 2);
 }
 

@@ -59,7 +59,7 @@ class DiskFullCliTest : public ::testing::Test {
     store_ = tmpfs.File(name);
     const std::string base = outside_.File(name + "-base.vhdx");
     ASSERT_EQ(Run("store create " + Q(store_)), 0) << out_;
-    ASSERT_EQ(Run("create -t dynamic -b 1M " + Q(base) + " 16M"), 0) << out_;
+    ASSERT_EQ(Run("create -t dynamic --block-size 1M " + Q(base) + " 16M"), 0) << out_;
     ASSERT_EQ(Vm("create web --base " + Q(base)), 0) << out_;
     ASSERT_EQ(Vm("create other --base " + Q(base)), 0) << out_;
   }
@@ -82,7 +82,7 @@ TEST_F(DiskFullCliTest, TheIssuesOneMiBWriteOnATwelveMiBTmpfsSucceedsAndChecksCl
   testing::SmallTmpfs tmpfs(12 * kMiB);
   ASSERT_OK(tmpfs.status());
   const std::string w = tmpfs.File("w.vhdx");
-  ASSERT_EQ(Run("create -b 1M " + Q(w) + " 32M"), 0) << out_;
+  ASSERT_EQ(Run("create --block-size 1M " + Q(w) + " 32M"), 0) << out_;
   ASSERT_EQ(Run("write " + Q(w) + " 0 --pattern 0xaa --length 1M"), 0) << out_;
   EXPECT_EQ(Run("check " + Q(w)), 0) << out_;
 }
@@ -91,10 +91,10 @@ TEST_F(DiskFullCliTest, AFixedCreateThatFindsNoSpaceLeavesNoFileAndARetrySucceed
   testing::SmallTmpfs tmpfs(16 * kMiB);
   ASSERT_OK(tmpfs.status());
   const std::string f = tmpfs.File("f.vhdx");
-  EXPECT_EQ(Run("create -t fixed -b 1M " + Q(f) + " 64M"), 1) << out_;
-  EXPECT_THAT(out_, HasSubstr("kNoSpace"));
+  EXPECT_EQ(Run("create -t fixed --block-size 1M " + Q(f) + " 64M"), 1) << out_;
+  EXPECT_THAT(out_, HasSubstr("no space"));
   EXPECT_NE(Run("info " + Q(f)), 0) << "the partial file is still there";
-  EXPECT_EQ(Run("create -t fixed -b 1M " + Q(f) + " 8M"), 0) << out_;
+  EXPECT_EQ(Run("create -t fixed --block-size 1M " + Q(f) + " 8M"), 0) << out_;
   EXPECT_EQ(Run("check " + Q(f)), 0) << out_;
 }
 
@@ -109,7 +109,7 @@ TEST_F(DiskFullCliTest, ApplyAtEachFreeSpaceLevelIsAllOrNothingAndSucceedsOnceSp
     const std::string before = Digest(HeadPath("web"));
     ASSERT_OK(tmpfs.LeaveFree(level));
     EXPECT_EQ(Vm("apply web " + Q(set)), 1) << where << ": " << out_;
-    EXPECT_THAT(out_, HasSubstr("kNoSpace")) << where;
+    EXPECT_THAT(out_, HasSubstr("no space")) << where;
     EXPECT_EQ(Digest(HeadPath("web")), before) << where << ": partly applied";
     ExpectUsable(where, level);
     ASSERT_OK(tmpfs.FreeFiller());
@@ -133,7 +133,7 @@ TEST_F(DiskFullCliTest, CommitAtEachFreeSpaceLevelRollsBackAndSucceedsOnceSpaceI
     ASSERT_EQ(Vm("failover web"), 0) << out_;
     ASSERT_OK(tmpfs.LeaveFree(level));
     EXPECT_EQ(Vm("commit web"), 1) << where << ": " << out_;
-    EXPECT_THAT(out_, HasSubstr("kNoSpace")) << where;
+    EXPECT_THAT(out_, HasSubstr("no space")) << where;
     EXPECT_EQ(Show("web").value("state", 0), 5) << where << ": not rolled back to Recovered";
     ExpectUsable(where, level);
     ASSERT_OK(tmpfs.FreeFiller());
@@ -156,7 +156,7 @@ TEST_F(DiskFullCliTest, AConvertThatRunsOutOfSpaceNeverShowsItsDstAndLeavesNothi
   for (const std::string name : {"dst.raw", "dst.vhdx"}) {
     testing::NameWatch watch(tmpfs.path());
     EXPECT_EQ(Run("convert " + Q(src) + " " + Q(tmpfs.File(name))), 1) << name << ": " << out_;
-    EXPECT_THAT(out_, HasSubstr("kNoSpace")) << name;
+    EXPECT_THAT(out_, HasSubstr("no space")) << name;
     for (const std::string& seen : watch.Names()) EXPECT_NE(seen, name) << "DST appeared";
     EXPECT_THAT(testing::DirNames(tmpfs.path()), ::testing::ElementsAre("keep.raw")) << name;
   }

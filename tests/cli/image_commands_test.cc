@@ -84,8 +84,9 @@ class ImageCommandsTest : public ::testing::Test {
 
 TEST_F(ImageCommandsTest, CreateDynamicThenInfoJsonParsesBack) {
   const std::string img = dir_.File("d.vhdx");
-  CmdResult c = Hvdisk("create -t dynamic -b 1M --logical-sector 512 --physical-sector 512 " +
-                       Q(img) + " 64M");
+  CmdResult c =
+      Hvdisk("create -t dynamic --block-size 1M --logical-sector 512 --physical-sector 512 " +
+             Q(img) + " 64M");
   ASSERT_EQ(c.rc, 0) << c.out;
   CmdResult info = HvdiskStdout("info --json " + Q(img));
   ASSERT_EQ(info.rc, 0) << info.out;
@@ -112,7 +113,7 @@ TEST_F(ImageCommandsTest, CreateDynamicThenInfoJsonParsesBack) {
 // clean pages), so `info` and `check`, which streams it, stay within a small bound.
 TEST_F(ImageCommandsTest, A64TiBImageWith1MiBBlocksOpensAndChecksInBoundedMemory) {
   const std::string img = dir_.File("big.vhdx");
-  ASSERT_EQ(Hvdisk("create -b 1M " + Q(img) + " 64T").rc, 0);
+  ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(img) + " 64T").rc, 0);
   constexpr long kBoundKib = 128 * 1024;
   for (const char* cmd : {"info", "check"}) {
     auto [rc, peak_kib] = HvdiskPeakRss({cmd, img});
@@ -123,7 +124,7 @@ TEST_F(ImageCommandsTest, A64TiBImageWith1MiBBlocksOpensAndChecksInBoundedMemory
 
 TEST_F(ImageCommandsTest, CreateFixedIsFullyAllocated) {
   const std::string img = dir_.File("f.vhdx");
-  ASSERT_EQ(Hvdisk("create -t fixed -b 2M " + Q(img) + " 10M").rc, 0);
+  ASSERT_EQ(Hvdisk("create -t fixed --block-size 2M " + Q(img) + " 10M").rc, 0);
   CmdResult info = HvdiskStdout("info --json " + Q(img));
   ASSERT_EQ(info.rc, 0);
   nlohmann::json j = nlohmann::json::parse(info.out);
@@ -163,9 +164,9 @@ TEST_F(ImageCommandsTest, BadArgumentsExit2) {
            "create " + img,
            "create " + img + " 12Q",
            "create " + img + " -5M",
-           "create -b 3M " + img + " 1G",
-           "create -b 512M " + img + " 1G",
-           "create -b 512K " + img + " 1G",
+           "create --block-size 3M " + img + " 1G",
+           "create --block-size 512M " + img + " 1G",
+           "create --block-size 512K " + img + " 1G",
            "create -t sparse " + img + " 1G",
            "create --logical-sector 1000 " + img + " 1G",
            "create --logical-sector 4096 " + img + " 1001K",
@@ -207,7 +208,7 @@ TEST_F(ImageCommandsTest, CreateRefusesAnExistingFile) {
   ASSERT_EQ(Hvdisk("create " + Q(img) + " 1M").rc, 0);
   CmdResult r = Hvdisk("create " + Q(img) + " 1M");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_THAT(r.out, HasSubstr("kInUse"));
+  EXPECT_THAT(r.out, HasSubstr("in use"));
 }
 
 TEST_F(ImageCommandsTest, MissingFileExits1WithTheCode) {
@@ -215,7 +216,7 @@ TEST_F(ImageCommandsTest, MissingFileExits1WithTheCode) {
   for (const std::string cmd : {"info", "check", "digest", "map"}) {
     CmdResult r = Hvdisk(cmd + " " + missing);
     EXPECT_EQ(r.rc, 1) << cmd << ": " << r.out;
-    EXPECT_THAT(r.out, HasSubstr("hvdisk: kNotFound")) << cmd;
+    EXPECT_THAT(r.out, HasSubstr("hvdisk: not found")) << cmd;
     EXPECT_THAT(r.out, HasSubstr("hint: ")) << cmd;
   }
 }
@@ -229,7 +230,7 @@ TEST_F(ImageCommandsTest, VhdxNameWithoutSignatureIsRefused) {
     if (cmd == "write") args += " 0 --pattern 1 --length 512";
     CmdResult r = Hvdisk(args);
     EXPECT_EQ(r.rc, 1) << args << ": " << r.out;
-    EXPECT_THAT(r.out, HasSubstr("kCorrupt")) << args;
+    EXPECT_THAT(r.out, HasSubstr("corrupt")) << args;
   }
   EXPECT_EQ(Hvdisk("check " + Q(fake)).rc, 2) << "a damaged image is corrupted";
   EXPECT_EQ(Hvdisk("compare " + Q(fake) + " " + Q(fake)).rc, 2);
@@ -243,7 +244,7 @@ TEST_F(ImageCommandsTest, AvhdxNameWithoutSignatureIsRefused) {
   WriteTextFile(fake, std::string(4096, '\0'));
   CmdResult r = Hvdisk("info " + Q(fake));
   EXPECT_EQ(r.rc, 1);
-  EXPECT_THAT(r.out, HasSubstr("kCorrupt"));
+  EXPECT_THAT(r.out, HasSubstr("corrupt"));
 }
 
 TEST_F(ImageCommandsTest, FormatRawForcesRaw) {
@@ -280,7 +281,7 @@ TEST_F(ImageCommandsTest, VhdxSignatureWinsOverTheName) {
 
 TEST_F(ImageCommandsTest, CheckCleanImageExits0) {
   const std::string img = dir_.File("c.vhdx");
-  ASSERT_EQ(Hvdisk("create -b 1M " + Q(img) + " 8M").rc, 0);
+  ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(img) + " 8M").rc, 0);
   ASSERT_EQ(Hvdisk("write " + Q(img) + " 1M --pattern 0x11 --length 1M").rc, 0);
   CmdResult r = Hvdisk("check " + Q(img));
   EXPECT_EQ(r.rc, 0) << r.out;
@@ -290,7 +291,8 @@ TEST_F(ImageCommandsTest, CheckCleanImageExits0) {
 
 TEST_F(ImageCommandsTest, CheckCleanAfterWritingAPartialLastBlock) {
   const std::string img = dir_.File("p.vhdx");
-  ASSERT_EQ(Hvdisk("create -b 32M " + Q(img) + " 20M").rc, 0);  // one block, 12 MiB past the end
+  ASSERT_EQ(Hvdisk("create --block-size 32M " + Q(img) + " 20M").rc,
+            0);  // one block, 12 MiB past the end
   ASSERT_EQ(Hvdisk("write " + Q(img) + " 19M --pattern 0x22 --length 4K").rc, 0);
   CmdResult r = Hvdisk("check " + Q(img));
   EXPECT_EQ(r.rc, 0) << "the last block is allocated whole, as Hyper-V does:\n" << r.out;
@@ -298,7 +300,7 @@ TEST_F(ImageCommandsTest, CheckCleanAfterWritingAPartialLastBlock) {
 
 TEST_F(ImageCommandsTest, CheckLeakExits3) {
   const std::string img = dir_.File("l.vhdx");
-  ASSERT_EQ(Hvdisk("create -b 1M " + Q(img) + " 8M").rc, 0);
+  ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(img) + " 8M").rc, 0);
   ASSERT_EQ(truncate(img.c_str(), 16 << 20), 0);  // unreferenced space past the last block
   CmdResult r = Hvdisk("check " + Q(img));
   EXPECT_EQ(r.rc, 3) << r.out;
@@ -324,7 +326,7 @@ TEST_F(ImageCommandsTest, CheckRawFileExits1) {
   WriteTextFile(raw, std::string(4096, 'r'));
   CmdResult r = Hvdisk("check " + Q(raw));
   EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("kWrongType"));
+  EXPECT_THAT(r.out, HasSubstr("wrong type"));
 }
 
 TEST_F(ImageCommandsTest, VersionAndHelpExit0) {

@@ -128,7 +128,7 @@ class ConvertMidCopyTest : public ::testing::Test {
     EXPECT_EQ(SignalAndResume(signo), -signo) << ReadText(stderr_);
     EXPECT_THAT(Names(), ElementsAre("src.raw"));
     const std::string err = ReadText(stderr_);
-    EXPECT_THAT(err, HasSubstr("hvdisk: kCancelled: convert "));
+    EXPECT_THAT(err, HasSubstr("hvdisk: cancelled: convert "));
     EXPECT_THAT(
         err, HasSubstr(signo == SIGINT ? ": interrupted by SIGINT" : ": interrupted by SIGTERM"));
     for (const std::string& name : watch.Names()) EXPECT_NE(name, BaseName(dst)) << "DST appeared";
@@ -145,7 +145,7 @@ TEST_F(ConvertMidCopyTest, SigintDuringTheCopyLeavesNoDstAndNoTemporaryAndEndsBy
 
 TEST_F(ConvertMidCopyTest, SigtermDuringAVhdxCopyLeavesNoDstAndNoTemporaryAndEndsBySigterm) {
   // A dynamic image's first data block reserves 64 MiB: past 32 MiB, the copy is under way.
-  ExpectInterruptedCleanly(SIGTERM, {"-b", "1M"}, dir_.File("dst.vhdx"), 32 * kMiB);
+  ExpectInterruptedCleanly(SIGTERM, {"--block-size", "1M"}, dir_.File("dst.vhdx"), 32 * kMiB);
 }
 
 TEST_F(ConvertMidCopyTest, ADstAnotherProcessCreatesDuringTheCopyIsKeptAndConvertFails) {
@@ -155,7 +155,7 @@ TEST_F(ConvertMidCopyTest, ADstAnotherProcessCreatesDuringTheCopyIsKeptAndConver
   std::ofstream(dst) << "precious";
   EXPECT_EQ(SignalAndResume(0), 1) << ReadText(stderr_);
   EXPECT_EQ(ReadText(dst), "precious");
-  EXPECT_THAT(ReadText(stderr_), HasSubstr("kInUse"));
+  EXPECT_THAT(ReadText(stderr_), HasSubstr("in use"));
   EXPECT_THAT(Names(), ElementsAre("dst.raw", "src.raw"));
 }
 
@@ -174,7 +174,9 @@ TEST_F(ConvertMidCopyTest, AKilledConvertLeavesOnlyAHiddenTemporaryThatTheNextCo
 TEST_F(ConvertMidCopyTest, ACompletedConvertIsUnchangedAndLeavesNoTemporary) {
   const std::string dst = dir_.File("dst.vhdx");
   std::string out;
-  ASSERT_EQ(testing::Hvdisk("convert -b 1M " + testing::Q(src_) + " " + testing::Q(dst), &out), 0)
+  ASSERT_EQ(
+      testing::Hvdisk("convert --block-size 1M " + testing::Q(src_) + " " + testing::Q(dst), &out),
+      0)
       << out;
   EXPECT_THAT(Names(), ElementsAre("dst.vhdx", "src.raw"));
   EXPECT_EQ(testing::Hvdisk("check " + testing::Q(dst), &out), 0) << out;

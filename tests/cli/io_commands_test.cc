@@ -38,7 +38,7 @@ class IoCommandsTest : public ::testing::Test {
     struct stat st;
     ASSERT_EQ(stat(kHvdisk.c_str(), &st), 0) << kHvdisk << " is missing: build the hvdisk target";
     img_ = dir_.File("io.vhdx");
-    ASSERT_EQ(Hvdisk("create -b 1M " + Q(img_) + " 16M"), 0);
+    ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(img_) + " 16M"), 0);
   }
   testing::TempDir dir_;
   std::string img_;
@@ -122,8 +122,8 @@ TEST_F(IoCommandsTest, DigestOfTheSameContentAgreesAsRawVhdxAndChain) {
   const std::string raw = dir_.File("d.raw"), vhdx = dir_.File("d.vhdx");
   const std::string base = dir_.File("base.vhdx"), leaf = dir_.File("leaf.avhdx");
   ASSERT_EQ(testing::RunCommand("truncate -s " + std::to_string(kSize) + " " + Q(raw)), 0);
-  ASSERT_EQ(Hvdisk("create -b 4M " + Q(vhdx) + " 40M"), 0);
-  ASSERT_EQ(Hvdisk("create -b 1M " + Q(base) + " 40M"), 0);
+  ASSERT_EQ(Hvdisk("create --block-size 4M " + Q(vhdx) + " 40M"), 0);
+  ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(base) + " 40M"), 0);
   struct Piece {
     uint64_t offset;
     size_t length;
@@ -290,7 +290,7 @@ TEST_F(IoCommandsTest, ConcurrentWritersAreRefusedWhileOneWritesAndTheImageStays
     const std::string n = std::to_string(i);
     EXPECT_EQ(AsString(testing::ReadBinaryFile(dir_.File("rc." + n))), "1\n") << "writer " << n;
     EXPECT_THAT(AsString(testing::ReadBinaryFile(dir_.File("err." + n))),
-                HasSubstr("kInUse: " + img + " is in use by another process"));
+                HasSubstr("in use: " + img + " is in use by another process"));
   }
   std::string out;
   EXPECT_EQ(Hvdisk("check " + Q(img), &out), 0) << out;

@@ -118,7 +118,7 @@ class JsonSchemaTest : public ::testing::Test {
 
   // A base with 1 MiB of data and a child with 1 MiB more.
   static void MakeChain(const std::string& base, const std::string& child) {
-    ASSERT_EQ(Hvdisk("create -b 1M " + Q(base) + " 8M"), 0);
+    ASSERT_EQ(Hvdisk("create --block-size 1M " + Q(base) + " 8M"), 0);
     ASSERT_EQ(Hvdisk("write " + Q(base) + " 0 --pattern 0x11 --length 1M"), 0);
     ASSERT_EQ(Hvdisk("create -p " + Q(base) + " " + Q(child)), 0);
     ASSERT_EQ(Hvdisk("write " + Q(child) + " 2M --pattern 0x22 --length 1M"), 0);
@@ -177,6 +177,13 @@ class JsonSchemaTest : public ::testing::Test {
         {"store check -r", [this] { return Run("store check -r --json " + Q(store_)); }},
         {"resize", [this] { return Resize(); }},
         {"compact", [this] { return Compact(); }},
+        {"read", [this] { return Run("read --json " + Q(child_) + " 1M 4K"); }},
+        {"store create", [this] { return Run("store create --json " + Q(Fresh("s"))); }},
+        {"vm destroy", [this] { return DestroyATestVm(); }},
+        {"demo", [this] { return Run("demo --json " + Q(Fresh("demo"))); }},
+        {"vm set", [this] { return Run(Vm("set --json --retention 30 " + vm_.ToString(false))); }},
+        {"vm remove", [this] { return RemoveAReplica(); }},
+        {"Errors", [this] { return ErrorOf("info --json " + Q(dir_.File("gone.vhdx"))); }},
     };
   }
   Json Resize() {
@@ -205,6 +212,28 @@ class JsonSchemaTest : public ::testing::Test {
     return failover;
   }
   std::string JobOfAFailover() { return InvokeFailover().value("Job", ""); }
+  // A test VM of the replica, destroyed.
+  Json DestroyATestVm() {
+    const Json test = Run(Vm("test --json " + vm_.ToString(false)));
+    return Run(Vm("destroy --json " + test.value("id", "")));
+  }
+  // A replica of its own, removed.
+  Json RemoveAReplica() {
+    const std::string base = Fresh("rm") + ".vhdx";
+    EXPECT_EQ(Hvdisk("create --block-size 1M " + Q(base) + " 8M"), 0);
+    EXPECT_EQ(Hvdisk(Vm("create doomed --base " + Q(base))), 0);
+    return Run(Vm("remove --json doomed"));
+  }
+  // The JSON error `args` prints on stderr (stdout discarded); it must fail with exit 1.
+  Json ErrorOf(const std::string& args) {
+    std::string err;
+    EXPECT_EQ(
+        testing::RunCommand(testing::HvdiskPath() + " " + args + " 2>&1 >/dev/null", &err, false),
+        1);
+    Json j = Json::parse(err, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << args << ": stderr is not JSON:\n" << err;
+    return j;
+  }
 
   testing::TempDir dir_;
   std::string base_ = dir_.File("base.vhdx");

@@ -27,7 +27,8 @@ class VmCommandsTest : public ::testing::Test {
   void SetUp() override {
     store_ = tmp_.File("store");
     ASSERT_EQ(Run("store create " + Q(store_)), 0) << out_;
-    ASSERT_EQ(Run("create -t dynamic -b 1M " + Q(tmp_.File("base.vhdx")) + " 3M"), 0) << out_;
+    ASSERT_EQ(Run("create -t dynamic --block-size 1M " + Q(tmp_.File("base.vhdx")) + " 3M"), 0)
+        << out_;
     ASSERT_EQ(Vm("create web --base " + Q(tmp_.File("base.vhdx"))), 0) << out_;
     vm_ = out_.substr(0, 36);
   }
@@ -69,7 +70,7 @@ TEST_F(VmCommandsTest, FailoverRevertAndCommitByName) {
   ASSERT_EQ(Vm("revert " + vm_), 0) << out_;
   EXPECT_EQ(Show(vm_)["state"], 3);
   EXPECT_EQ(Vm("revert web"), 1);
-  EXPECT_THAT(out_, HasSubstr("kInvalidState"));
+  EXPECT_THAT(out_, HasSubstr("invalid state"));
   ASSERT_EQ(Vm("failover web"), 0) << out_;
   ASSERT_EQ(Vm("commit web"), 0) << out_;
   EXPECT_EQ(Show("web")["state"], 6);
@@ -79,7 +80,7 @@ TEST_F(VmCommandsTest, FailoverRevertAndCommitByName) {
 
 TEST_F(VmCommandsTest, ARefusedStatePointsAtTheHelpThatListsWhatEachStateAllows) {
   EXPECT_EQ(Vm("revert web"), 1);
-  EXPECT_THAT(out_, HasSubstr("kInvalidState"));
+  EXPECT_THAT(out_, HasSubstr("invalid state"));
   EXPECT_THAT(out_, HasSubstr("'hvdisk help vm'"));
   ASSERT_EQ(Run("help vm"), 0) << out_;
   EXPECT_THAT(out_, HasSubstr("3 Replicating            apply, checkpoint, suspend"));
@@ -92,7 +93,7 @@ TEST_F(VmCommandsTest, ARefusedStatePointsAtTheHelpThatListsWhatEachStateAllows)
 // time (`ulimit -t 1`: killed past it), which a busy machine does not inflate as it does wall
 // time; `timeout 60` is the watchdog against a hang. chain_tests' MergeTest counts the steps.
 TEST_F(VmCommandsTest, CommitOnAnEmpty64TiBBaseCompletesThroughTheMaps) {
-  ASSERT_EQ(Run("create -b 1M " + Q(tmp_.File("big.vhdx")) + " 64T"), 0) << out_;
+  ASSERT_EQ(Run("create --block-size 1M " + Q(tmp_.File("big.vhdx")) + " 64T"), 0) << out_;
   ASSERT_EQ(Vm("create big --adopt --base " + Q(tmp_.File("big.vhdx"))), 0) << out_;
   ASSERT_EQ(Vm("checkpoint big"), 0) << out_;
   ASSERT_EQ(Vm("failover big"), 0) << out_;
@@ -109,7 +110,7 @@ TEST_F(VmCommandsTest, CommitOnAnEmpty64TiBBaseCompletesThroughTheMaps) {
 // Finding: --retention 100 was accepted; the 63rd checkpoint then made a chain that does not open.
 TEST_F(VmCommandsTest, RetentionPastTheChainDepthLimitIsRefusedAtCreate) {
   EXPECT_EQ(Vm("create big --retention 100 --base " + Q(tmp_.File("base.vhdx"))), 1);
-  EXPECT_THAT(out_, HasSubstr("kInvalidArgument"));
+  EXPECT_THAT(out_, HasSubstr("invalid argument"));
   EXPECT_THAT(out_, HasSubstr("retention 100 is outside 1..61"));
   EXPECT_EQ(Vm("show big"), 1);
   ASSERT_EQ(Vm("create most --retention 61 --base " + Q(tmp_.File("base.vhdx"))), 0) << out_;
@@ -128,7 +129,7 @@ TEST_F(VmCommandsTest, TestVmIsListedAndDestroyed) {
   EXPECT_EQ(Vm("commit web"), 1);
   ASSERT_EQ(Vm("destroy " + test), 0) << out_;
   EXPECT_EQ(Vm("show " + test), 1);
-  EXPECT_THAT(out_, HasSubstr("kNotFound"));
+  EXPECT_THAT(out_, HasSubstr("not found"));
 }
 
 TEST_F(VmCommandsTest, ApplySuspendResumeAndRecover) {
@@ -142,7 +143,7 @@ TEST_F(VmCommandsTest, ApplySuspendResumeAndRecover) {
   ASSERT_EQ(Vm("apply web " + Q(tmp_.File("c.hvchg"))), 0) << out_;
   ASSERT_EQ(Vm("suspend web"), 0) << out_;
   EXPECT_EQ(Vm("apply web " + Q(tmp_.File("c.hvchg"))), 1);
-  EXPECT_THAT(out_, HasSubstr("kInvalidState"));
+  EXPECT_THAT(out_, HasSubstr("invalid state"));
   ASSERT_EQ(Vm("resume web"), 0) << out_;
   EXPECT_EQ(Vm("show nobody"), 1);
   ASSERT_EQ(Run("store recover " + Q(store_)), 0) << out_;
@@ -183,7 +184,7 @@ TEST_F(VmCommandsTest, StoreReclaimFreesTheTrashAndCheckReportsItAsInformation) 
   ASSERT_EQ(Run("store reclaim " + Q(store_)), 0) << out_;
   EXPECT_THAT(out_, HasSubstr("reclaimed 0 files, 0 bytes"));
   EXPECT_EQ(Run("store reclaim " + Q(tmp_.File("nothing"))), 1);
-  EXPECT_THAT(out_, HasSubstr("kNotFound"));
+  EXPECT_THAT(out_, HasSubstr("not found"));
 }
 
 }  // namespace

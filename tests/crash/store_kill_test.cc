@@ -201,8 +201,8 @@ TEST(StoreRaceTest, TwoProcessesRacingRevertEndWithOneSuccess) {
     tb.join();
     EXPECT_TRUE((a == 0) != (b == 0)) << a << ": " << out_a << "\n" << b << ": " << out_b;
     const std::string& loser = a == 0 ? out_b : out_a;
-    EXPECT_TRUE(loser.find("kInUse") != std::string::npos ||
-                loser.find("kInvalidState") != std::string::npos)
+    EXPECT_TRUE(loser.find("in use") != std::string::npos ||
+                loser.find("invalid state") != std::string::npos)
         << loser;
     EXPECT_EQ(store->GetVm(vm)->state, State::kReplicating);
   }

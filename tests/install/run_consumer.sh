@@ -25,6 +25,30 @@ nbdkit "$plugin" --dump-plugin | grep -qx 'name=hvdisk'
   --pid-file "$work/nbd.pid" >/dev/null 2>&1
 test "$(nbdinfo --size "nbd+unix:///?socket=$work/nbd.sock")" = 8388608
 kill "$(cat "$work/nbd.pid")"
+# The man pages: hvdisk(1) with its examples, exit status and pointers, and the (7) pages it names.
+man1=$prefix/share/man/man1/hvdisk.1
+for section in EXAMPLES '"EXIT STATUS"' '"SEE ALSO"'; do
+  grep -q "^\.SH $section" "$man1" || { echo "hvdisk.1 has no $section section" >&2; exit 1; }
+done
+grep -q 'hvdisk-json(7)' "$man1"
+grep -q '^hvdisk vm --store store create db01' "$man1"
+for page in hvdisk-json hvdisk-store-layout; do
+  test -s "$prefix/share/man/man7/$page.7"
+  MANWIDTH=80 man -l "$prefix/share/man/man7/$page.7" 2>/dev/null | grep "$page" >/dev/null
+done
+
+# The bash completion, generated from the command tree, completes in an interactive bash.
+completion=$prefix/share/bash-completion/completions/hvdisk
+test -s "$completion"
+complete_words() {  # the completions of the words given (the last one is completed)
+  HOME=$work bash -i -c '. "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _hvdisk
+    printf "%s\n" "${COMPREPLY[@]}"' "$completion" "$@" 2>/dev/null
+}
+test "$(complete_words hvdisk inf)" = "info"
+test "$(complete_words hvdisk vm --store s sho)" = "show"
+# (grep reads all its input: with -q, pipefail would fail the pipeline on SIGPIPE)
+complete_words hvdisk convert --block | grep -x -- --block-size >/dev/null
+complete_words hvdisk vm --store s show -- | grep -x -- --json >/dev/null
 
 version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 test "$("$prefix/bin/hvdisk" --version)" = "hvdisk $version"

@@ -63,8 +63,9 @@ class ConvertInteropTest : public ::testing::Test {
 };
 
 TEST_F(ConvertInteropTest, RawToVhdxToRawRoundTrips) {
-  for (const std::string opts : {"-t dynamic -b 1M", "-t dynamic -b 32M", "-t fixed -b 8M",
-                                 "-t dynamic -b 2M --physical-sector 512"}) {
+  for (const std::string opts :
+       {"--type dynamic --block-size 1M", "--type dynamic --block-size 32M",
+        "--type fixed --block-size 8M", "--type dynamic --block-size 2M --physical-sector 512"}) {
     SCOPED_TRACE(opts);
     const std::string img = dir_.File("mid.vhdx");
     const std::string back = dir_.File("back.raw");
@@ -83,7 +84,7 @@ TEST_F(ConvertInteropTest, RawToVhdxToRawRoundTrips) {
 TEST_F(ConvertInteropTest, DynamicOutputSkipsZeroBlocks) {
   const std::string img = dir_.File("sparse.vhdx");
   std::string out;
-  ASSERT_EQ(Sh(kHvdisk + " convert -b 1M " + Q(src_) + " " + Q(img), &out), 0) << out;
+  ASSERT_EQ(Sh(kHvdisk + " convert --block-size 1M " + Q(src_) + " " + Q(img), &out), 0) << out;
   ASSERT_EQ(Sh(kHvdisk + " info --json " + Q(img) + " 2>/dev/null", &out), 0);
   // Data in MiB 0-3, 16-17, 33-38 and 40: 4 + 2 + 6 + 1 blocks; the allocated zeros are skipped.
   EXPECT_THAT(out, HasSubstr("\"allocated-blocks\": 13"));

@@ -116,8 +116,8 @@ class LibvhdiChainTest : public ::testing::TestWithParam<uint32_t> {
   void MakeBase() {
     paths_ = {dir_.File("base.vhdx")};
     models_ = {std::vector<std::byte>(kDisk)};
-    ASSERT_NO_FATAL_FAILURE(Run("create -b 1M --logical-sector " + std::to_string(GetParam()) +
-                                " " + Q(paths_[0]) + " 12M"));
+    ASSERT_NO_FATAL_FAILURE(Run("create --block-size 1M --logical-sector " +
+                                std::to_string(GetParam()) + " " + Q(paths_[0]) + " 12M"));
     ASSERT_NO_FATAL_FAILURE(Write(0, 3 * kMiB));
     ASSERT_NO_FATAL_FAILURE(Write(9 * kMiB, 2 * kMiB));
   }
@@ -239,7 +239,7 @@ TEST(QemuChainTest, IdentifiesOurAvhdxAsVhdxAndReadsTheMergedBase) {
   ASSERT_EQ(testing::RunCommand("qemu-img --version", &out), 0) << "qemu-img is missing: " << out;
   testing::TempDir dir;
   const std::string base = dir.File("base.vhdx"), child = dir.File("child.avhdx");
-  ASSERT_EQ(testing::Hvdisk("create -b 1M " + Q(base) + " 8M"), 0);
+  ASSERT_EQ(testing::Hvdisk("create --block-size 1M " + Q(base) + " 8M"), 0);
   ASSERT_EQ(testing::Hvdisk("write " + Q(base) + " 0 --pattern 1 --length 3M"), 0);
   ASSERT_EQ(testing::Hvdisk("create -p " + Q(base) + " " + Q(child)), 0);
   ASSERT_EQ(testing::Hvdisk("write " + Q(child) + " 1M --pattern 2 --length 5000"), 0);

@@ -127,9 +127,9 @@ TEST_F(QemuLockTest, QemuIoHoldingAnImageForWritingMakesHvdiskOpensFailUnlessFor
   EXPECT_OK(Image::Open(fs_, img_, {.read_only = true, .force_share = true}).status());
   std::string out;
   EXPECT_EQ(Hvdisk("write " + Q(img_) + " 0 --pattern 7 --length 4K", &out), 1) << out;
-  EXPECT_THAT(out, HasSubstr("kInUse"));
+  EXPECT_THAT(out, HasSubstr("in use"));
   EXPECT_EQ(Hvdisk("info " + Q(img_), &out), 1) << out;
-  EXPECT_THAT(out, HasSubstr("kInUse"));
+  EXPECT_THAT(out, HasSubstr("in use"));
   EXPECT_EQ(Hvdisk("info -U " + Q(img_), &out), 0) << out;
   EXPECT_EQ(Hvdisk("check --force-share " + Q(img_), &out), 0) << out;
 }

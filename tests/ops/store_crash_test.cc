@@ -24,6 +24,7 @@
 #include "ops/replication.h"
 #include "ops/test_failover.h"
 #include "ops/trash.h"
+#include "ops/vm_admin.h"
 #include "platform/crash_file_system.h"
 #include "platform/mem_file_system.h"
 #include "tests/testutil/store_fixture.h"
@@ -44,6 +45,7 @@ struct Scenario {
   std::vector<State> after_states;
   // Further checks of a rolled-forward store against the before-state.
   std::function<void(const StoreState& before, const StoreState& after, const Guid& vm)> forward;
+  bool removes = false;  // the after-state has no VM at all (vm remove)
 };
 
 Status WriteThroughConsumer(Store& store, const Guid& vm) {
@@ -97,6 +99,12 @@ class StoreCrashTest : public ::testing::TestWithParam<Scenario> {
     problems = TrashProblems(*store);
     EXPECT_TRUE(problems.empty()) << where << ": " << problems.front();
     ASSERT_OK_AND_ASSIGN(StoreState after, testing::CaptureState(*store));
+    if (GetParam().removes && after.records.count(vm_) == 0) {  // removed: nothing of it is left
+      EXPECT_FALSE(store->fs()->Exists(store->layout().Abs(StoreLayout::VmDirRel(vm_))).value())
+          << where;
+      ++forward_;
+      return;
+    }
     bool rolled_back = false;
     problems =
         testing::TransitionProblems(before_, after, vm_, GetParam().after_states, &rolled_back);
@@ -224,6 +232,20 @@ const Scenario kScenarios[] = {
      .op = [](Store& s, const Guid& vm, const Guid&) { return TakeRecoveryPoint(s, vm).status(); },
      .after_states = {State::kReplicating},
      .forward = CheckpointForward},
+    {.name = "SetRetentionMergingTwoPoints",
+     .points = 3,
+     .op = [](Store& s, const Guid& vm, const Guid&) { return SetRetention(s, vm, 1).status(); },
+     .after_states = {State::kReplicating},
+     .forward =
+         [](const StoreState&, const StoreState& after, const Guid& vm) {
+           EXPECT_EQ(after.records.at(vm).points.size(), 1u);
+           EXPECT_EQ(after.records.at(vm).retention, 1u);
+         }},
+    {.name = "RemoveReplica",
+     .points = 2,
+     .op = [](Store& s, const Guid& vm, const Guid&) { return RemoveReplica(s, vm); },
+     .after_states = {},
+     .removes = true},
 };
 
 INSTANTIATE_TEST_SUITE_P(Operations, StoreCrashTest, ::testing::ValuesIn(kScenarios),

@@ -249,7 +249,7 @@ TEST_F(TmpfsStoreTest, ReadOnlyStoreServesReadOnlyCommandsAndRefusesChangesAsAcc
   EXPECT_EQ(Hvdisk("wmi --store " + Q(dir_) + " job " + job, &out), 0) << out;
   EXPECT_NE(out.find("JobState"), std::string::npos) << out;
   EXPECT_EQ(Hvdisk(Vm("revert " + vm), &out), 1) << out;
-  EXPECT_NE(out.find("kAccessDenied"), std::string::npos) << out;
+  EXPECT_NE(out.find("access denied"), std::string::npos) << out;
   EXPECT_NE(out.find("owner"), std::string::npos) << out;
   EXPECT_EQ(out.find("dmesg"), std::string::npos) << out;
 }
@@ -286,7 +286,7 @@ TEST_F(StoreLockTest, AnotherUsersStoreReadsAndRefusesChangesAsAccessDenied) {
   EXPECT_EQ(run("vm --store " + Q(dir_) + " list", &out), 0) << out;
   EXPECT_EQ(run("vm --store " + Q(dir_) + " show " + vm, &out), 0) << out;
   EXPECT_EQ(run("vm --store " + Q(dir_) + " checkpoint " + vm, &out), 1) << out;
-  EXPECT_NE(out.find("kAccessDenied"), std::string::npos) << out;
+  EXPECT_NE(out.find("access denied"), std::string::npos) << out;
   EXPECT_NE(out.find("owner"), std::string::npos) << out;
   EXPECT_EQ(out.find("dmesg"), std::string::npos) << out;
   EXPECT_EQ(run("wmi --store " + Q(dir_) +
@@ -304,7 +304,7 @@ TEST_F(StoreLockTest, AnotherUsersStoreReadsAndRefusesChangesAsAccessDenied) {
   EXPECT_EQ(
       run("vm --store " + Q(dir_) + " create other --base " + Q(tmp_.File("other.vhdx")), &out), 1)
       << out;
-  EXPECT_NE(out.find("kAccessDenied"), std::string::npos) << out;
+  EXPECT_NE(out.find("access denied"), std::string::npos) << out;
 }
 
 // Issue 16 item 4: the lock files lived on the real file system whatever the store's was (tests

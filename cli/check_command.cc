@@ -177,7 +177,7 @@ int RunCheck(const CheckArgs& a) {
   if (!a.repair.empty()) {
     Result<vhdx::RepairReport> r = vhdx::Repair(
         fs, file, a.repair == "all" ? vhdx::RepairMode::kAll : vhdx::RepairMode::kLeaks);
-    if (!r.ok()) return ReportCheckFailure(r.status().WithContext("repair " + file));
+    if (!r.ok()) return ReportCheckFailure(r.status().WithContext("repair " + file), file);
     repaired = std::move(r).value();
     if (a.repair == "all") {  // a chain that does not open has nothing to refresh
       Result<std::string> refreshed =

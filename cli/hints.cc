@@ -16,7 +16,9 @@ constexpr const char* kNoSuchFile = "check the path: FILE does not exist";
 constexpr const char* kMissingParent =
     "a parent of FILE is missing ('hvdisk info FILE' shows its locator): restore it, or link "
     "FILE to it with 'hvdisk reparent FILE PARENT'";
-constexpr const char* kCorrupt = "run 'hvdisk check FILE' for details";
+constexpr const char* kCorrupt =
+    "run 'hvdisk check FILE' for details, 'hvdisk check -r all FILE' to repair it, or "
+    "'hvdisk convert --salvage FILE NEW' to copy what is readable";
 constexpr const char* kDiskInUse =
     "another program (qemu, a running VM, another hvdisk) has FILE open; retry when it is done";
 constexpr const char* kDiskInUseReadOnly =

@@ -1,5 +1,7 @@
 #include "ops/vm_admin.h"
 
+#include "ops/vm_served.h"
+
 #include <algorithm>
 #include <string>
 
@@ -64,9 +66,8 @@ Result<std::vector<RecoveryPoint>> SetRetention(Store& store, const Guid& vm, ui
   return merged;
 }
 
-Status CheckNotServed(Store&, const VmRecord&) {
-  // SERVED CHECK PLUGS IN HERE: return InUse("VM <name> is served by ...") while it is.
-  return Status::Ok();
+Status CheckNotServed(Store& store, const VmRecord& record) {
+  return RefuseIfServed(store, record.id, "remove");
 }
 
 // Steps and crash points (the VM's own record decides; once it is gone the intent has committed,

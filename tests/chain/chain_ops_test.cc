@@ -57,7 +57,9 @@ TEST(LocatorRefresh, AStaleRelativePathIsRewrittenAndTheRestKept) {
   LocatorEntries after = LocatorOf(&fs, child);
   ASSERT_EQ(after.size(), before.size());
   for (size_t i = 0; i < after.size(); ++i) {
-    if (after[i].first != "relative_path") EXPECT_EQ(after[i], before[i]) << after[i].first;
+    if (after[i].first != "relative_path") {
+      EXPECT_EQ(after[i], before[i]) << after[i].first;
+    }
   }
   ASSERT_OK_AND_ASSIGN(std::string again, RefreshParentLocator(&fs, child));
   EXPECT_EQ(again, "") << "a fresh locator is left alone";

@@ -188,7 +188,7 @@ class JsonSchemaTest : public ::testing::Test {
   }
   Json Resize() {
     const std::string img = Fresh("z") + ".vhdx";
-    EXPECT_EQ(Hvdisk("create -b 1M " + Q(img) + " 8M"), 0);
+    EXPECT_EQ(Hvdisk("create --block-size 1M " + Q(img) + " 8M"), 0);
     return Run("resize --json " + Q(img) + " 16M");
   }
   // Compacts a chain's leaf of its own: zero blocks freed by the scan.

@@ -118,7 +118,9 @@ TEST_F(QemuSpellingsTest, InfoJsonCarriesQemuImgsKeysWithItsValues) {
   const Json hi = Json::parse(h.out);
   for (const auto& [key, value] : qi.items()) {
     ASSERT_TRUE(hi.contains(key)) << key;
-    if (key != "actual-size") EXPECT_EQ(hi[key], value) << key;
+    if (key != "actual-size") {
+      EXPECT_EQ(hi[key], value) << key;
+    }
   }
   EXPECT_EQ(Hv("info --output=human " + Q(img)).rc, 0);
   // The spelling is taken by both; hvdisk reports the 4 MiB qemu-img leaves past its last object

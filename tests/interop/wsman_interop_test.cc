@@ -112,7 +112,10 @@ class WsmanInteropTest : public ::testing::Test {
     auto store = ops::Store::Open(DefaultFileSystem(), store_, {.read_only = true});
     EXPECT_TRUE(store.ok());
     if (!store.ok()) return out;
-    for (const auto& p : (*store)->GetVm(vm)->points) {
+    auto record = (*store)->GetVm(vm);  // kept alive: the loop reads its points
+    EXPECT_TRUE(record.ok());
+    if (!record.ok()) return out;
+    for (const auto& p : record->points) {
       std::string d;
       EXPECT_EQ(Hvdisk("digest -U " + Q((*store)->DiskPath(vm, p.file)), &d, false), 0) << d;
       out[p.file] = d;

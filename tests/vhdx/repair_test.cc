@@ -239,7 +239,9 @@ TEST(Repair, EveryInvalidBatEntryIsClearedAndItsRangeReportedLost) {
                               << Joined(after.leaks) << Joined(r.actions);
     EXPECT_EQ(r.lost.size(), c.lost ? 1u : 0u) << std::hex << c.value << Joined(r.actions);
     const bool shared = c.value == block5;  // the lower index keeps a shared block
-    if (c.lost && !r.lost.empty()) EXPECT_EQ(r.lost[0].offset, (shared ? 5 : c.index) * kMiB);
+    if (c.lost && !r.lost.empty()) {
+      EXPECT_EQ(r.lost[0].offset, (shared ? 5 : c.index) * kMiB);
+    }
     if (shared) continue;
     std::optional<std::string> data = ReadAll(&fs);
     ASSERT_TRUE(data.has_value());

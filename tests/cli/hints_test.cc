@@ -125,7 +125,8 @@ TEST_F(HintsTest, EveryHintIsGivenInItsSituation) {
          std::filesystem::remove(parent);
          return Situation{Err("digest " + Q(child)), "a parent of " + child + " is missing"};
        }},
-      {"run 'hvdisk check FILE' for details",
+      {"run 'hvdisk check FILE' for details, 'hvdisk check -r all FILE' to repair it, or "
+       "'hvdisk convert --salvage FILE NEW' to copy what is readable",
        [&] {
          const std::string img = Image("h.vhdx");
          Damage(img);

@@ -54,7 +54,7 @@ TEST_F(ServeCommandTest, ASocketAnotherServerListensOnIsInUse) {
   ASSERT_EQ(listen(fd, 1), 0);
   std::string out;
   EXPECT_EQ(Hvdisk("serve " + Q(disk_) + " --socket " + Q(path), &out), 1) << out;
-  EXPECT_THAT(out, HasSubstr("kInUse"));
+  EXPECT_THAT(out, HasSubstr("in use: "));
   EXPECT_EQ(access(path.c_str(), F_OK), 0) << "a live server's socket is left alone";
   close(fd);
 }
@@ -66,7 +66,7 @@ TEST_F(ServeCommandTest, AnUnknownVmIsNotFound) {
   EXPECT_EQ(
       Hvdisk("vm --store " + Q(store) + " serve nosuchvm --socket " + Q(dir_.File("s")), &out), 1)
       << out;
-  EXPECT_THAT(out, HasSubstr("kNotFound"));
+  EXPECT_THAT(out, HasSubstr("not found: "));
 }
 
 }  // namespace

@@ -324,7 +324,7 @@ TEST_F(NbdVmInterop, RevertOfAServedVmIs32774InUseUntilTheExportStops) {
 
   std::string out;
   EXPECT_EQ(Hvdisk(Vm("revert vm1"), &out), 1) << out;
-  EXPECT_THAT(out, HasSubstr("kInUse"));
+  EXPECT_THAT(out, HasSubstr("in use: "));
   EXPECT_THAT(out, HasSubstr(server.uri()));
   EXPECT_EQ(Hvdisk("wmi --store " + Q(store_) + " invoke Msvm_ReplicationService.RevertFailover " +
                        Q("ComputerSystem=" + ops::wmi::ComputerSystemPath(vm_)) + " --wait",
@@ -332,7 +332,7 @@ TEST_F(NbdVmInterop, RevertOfAServedVmIs32774InUseUntilTheExportStops) {
             1);
   EXPECT_THAT(out, HasSubstr("ReturnValue : 32774"));
   EXPECT_EQ(Hvdisk(Vm("commit vm1"), &out), 1) << out;
-  EXPECT_THAT(out, HasSubstr("kInUse"));
+  EXPECT_THAT(out, HasSubstr("in use: "));
 
   EXPECT_EQ(server.Stop(), 0) << server.Stderr();
   EXPECT_FALSE(Show().contains("served"));
@@ -344,7 +344,7 @@ TEST_F(NbdVmInterop, AReplicatingVmIsNotServed) {
   HvdiskOut(Vm("revert vm1"));
   std::string out;
   EXPECT_EQ(Hvdisk(Vm("serve vm1 --socket " + Q(dir_.File("s.sock")) + " --foreground"), &out), 1);
-  EXPECT_THAT(out, HasSubstr("kInvalidState"));
+  EXPECT_THAT(out, HasSubstr("invalid state: "));
   EXPECT_THAT(out, HasSubstr("3 Replicating"));
 }
 
@@ -385,7 +385,7 @@ TEST_F(NbdVmInterop, ABackgroundServerHoldsTheVmUntilItsPidIsKilled) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // nbdkit's parent is gone
   EXPECT_EQ(Show()["served"].value("pid", 0), pid);
   EXPECT_EQ(Hvdisk(Vm("revert vm1"), &out), 1) << out;
-  EXPECT_THAT(out, HasSubstr("kInUse"));
+  EXPECT_THAT(out, HasSubstr("in use: "));
   MustRun("nbdinfo --size " + Q("nbd+unix:///?socket=" + socket));
   kill(pid, SIGTERM);
   for (int i = 0; i < 1000 && kill(pid, 0) == 0; ++i) {

@@ -16,6 +16,8 @@ KINDS = {
                     "merge / vm commit against cp of the child"),
     "nbd": (r"^nbd/", "fio over NBD: the hvdisk plugin on a dynamic VHDX and a depth-8 chain vs "
             "qemu-nbd -f vhdx and nbdkit file on the raw copy"),
+    "maintain": (r"^maintain/", "compact of a 16 GiB dynamic disk vs qemu-img convert to a new "
+                 "VHDX, and the repair of a dirty log by virtual size (1 GiB vs 64 GiB)"),
 }
 
 BEGIN = "<!-- runs: one row per kind; bench/run --publish KIND rewrites its row -->"

@@ -61,7 +61,9 @@ foreach(page "json;docs/json.md;the documents hvdisk --json prints"
     COMMENT "Generating hvdisk-${name}(7) from ${doc}")
   list(APPEND HVDISK_MAN7 ${PROJECT_BINARY_DIR}/hvdisk-${name}.7)
 endforeach()
-add_custom_target(hvdisk_man ALL DEPENDS ${PROJECT_BINARY_DIR}/hvdisk.1 ${HVDISK_MAN7})
+# The completion is generated with the pages: building hvdisk_man gives all that installs beside.
+add_custom_target(hvdisk_man ALL DEPENDS ${PROJECT_BINARY_DIR}/hvdisk.1 ${HVDISK_MAN7}
+                                         ${PROJECT_BINARY_DIR}/hvdisk.bash)
 install(FILES ${PROJECT_BINARY_DIR}/hvdisk.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${HVDISK_MAN7} DESTINATION ${CMAKE_INSTALL_MANDIR}/man7)
 

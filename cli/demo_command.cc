@@ -47,7 +47,7 @@ struct Demo {
   std::map<std::string, std::string> digests;  // point name (and "head") -> digest
   int step = 0;
   bool serve = false;  // --serve: write through NBD (qemu-io) into the served VM
-  bool json = false;  // --json: steps collected, printed at the end
+  bool json = false;   // --json: steps collected, printed at the end
   nlohmann::ordered_json steps = nlohmann::ordered_json::array();
 };
 

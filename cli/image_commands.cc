@@ -11,8 +11,8 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/qemu_options.h"
 #include "cli/hints.h"
+#include "cli/qemu_options.h"
 #include "cli/size_parse.h"
 #include "disk/open.h"
 #include "vhdx/image.h"
@@ -210,7 +210,7 @@ void AddFileSizes(const std::string& path, Json* j) {
 }
 
 void AddImageInfo(vhdx::Image& img, Json* j) {
-  (*j)["cluster-size"] = img.block_size();         // qemu-img's name for the block size
+  (*j)["cluster-size"] = img.block_size();        // qemu-img's name for the block size
   (*j)["dirty-flag"] = !img.log_guid().IsZero();  // a log to replay: not cleanly closed
   (*j)["type"] = TypeName(img.type());
   (*j)["block-size"] = img.block_size();

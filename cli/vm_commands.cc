@@ -30,8 +30,8 @@
 #include "ops/store_repair.h"
 #include "ops/test_failover.h"
 #include "ops/trash.h"
-#include "ops/vm_served.h"
 #include "ops/vm_admin.h"
+#include "ops/vm_served.h"
 #include "platform/detached.h"
 
 namespace hvdisk::cli {

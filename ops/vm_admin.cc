@@ -1,12 +1,11 @@
 #include "ops/vm_admin.h"
 
-#include "ops/vm_served.h"
-
 #include <algorithm>
 #include <string>
 
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
+#include "ops/vm_served.h"
 
 namespace hvdisk::ops {
 namespace {

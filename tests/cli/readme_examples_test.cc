@@ -44,9 +44,9 @@ TEST(ReadmeExamples, EveryExampleRunsAsWritten) {
     SCOPED_TRACE(line);
     ASSERT_EQ(line.rfind("hvdisk ", 0), 0u) << "an example is an hvdisk command";
     std::string out;
-    EXPECT_EQ(testing::RunCommand("cd " + Q(dir.path()) + " && PATH=" + Q(bin) + ":$PATH " + line,
-                                  &out),
-              0)
+    EXPECT_EQ(
+        testing::RunCommand("cd " + Q(dir.path()) + " && PATH=" + Q(bin) + ":$PATH " + line, &out),
+        0)
         << out;
   }
 }

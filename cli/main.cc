@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "cli/build_info.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/hints.h"
 #include "cli/interrupt.h"
+#include "platform/io_queue.h"
 
 namespace hvdisk::cli {
 
@@ -44,13 +46,27 @@ int ReportError(const Status& status, const std::string& hint) {
   return status.code() == Code::kCancelled ? kExitCancelled : kExitFailure;
 }
 
+// `--version`: the release, then what this build is (the commit it was made from, its build type,
+// the I/O backends compiled in), as `qemu-img --version` names its build.
+std::string VersionText() {
+  std::string backends;
+  for (hvdisk::IoBackend b :
+       {hvdisk::IoBackend::kIoUring, hvdisk::IoBackend::kLibaio, hvdisk::IoBackend::kSync}) {
+    if (hvdisk::IoBackendBuilt(b)) {
+      backends += (backends.empty() ? "" : " ") + std::string(hvdisk::IoBackendName(b));
+    }
+  }
+  return std::string("hvdisk ") + HVDISK_BUILD_VERSION + " (commit " + HVDISK_GIT_COMMIT + ", " +
+         HVDISK_BUILD_TYPE + " build)\nI/O backends: " + backends;
+}
+
 }  // namespace hvdisk::cli
 
 int main(int argc, char** argv) {
   using namespace hvdisk::cli;
   CLI::App app{"hvdisk: VHDX virtual disks, differencing chains and replica stores", "hvdisk"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "hvdisk " HVDISK_VERSION);
+  app.set_version_flag("--version", VersionText());
   RegisterImageCommands(app);
   RegisterCheckCommand(app);
   RegisterConvertCommands(app);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the build tree into a temporary prefix and checks what a user of the package gets:
-# the tool (its --version is the project's), the man page, only the public headers, and a
+# the tool (its --version is the project's and names the commit), the man page, only the public headers, and a
 # consumer (tests/install/consumer) built against the installed package twice, through the CMake
 # package and through pkg-config, whose digest equals the tool's. Usage: run_consumer.sh BUILD SRC
 set -euo pipefail
@@ -51,7 +51,9 @@ complete_words hvdisk convert --block | grep -x -- --block-size >/dev/null
 complete_words hvdisk vm --store s show -- | grep -x -- --json >/dev/null
 
 version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
-test "$("$prefix/bin/hvdisk" --version)" = "hvdisk $version"
+commit=$(git -C "$src" describe --always --dirty --abbrev=10 2>/dev/null || echo unknown)
+# The first line names the release and the commit built; the second the I/O backends.
+"$prefix/bin/hvdisk" --version | head -1 | grep -x "hvdisk $version (commit $commit, .* build)" >/dev/null
 
 test -f "$prefix/include/hvdisk/ops/wmi/replication_service.h"
 for internal in vhdx/image_state.h vhdx/bat.h platform/posix_file.h ops/intent_runner.h; do

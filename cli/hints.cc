@@ -80,42 +80,6 @@ bool Exists(const std::string& path) {
 
 }  // namespace
 
-std::string_view CodeWords(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return "ok";
-    case Code::kInvalidArgument:
-      return "invalid argument";
-    case Code::kNotFound:
-      return "not found";
-    case Code::kCorrupt:
-      return "corrupt";
-    case Code::kUnsupported:
-      return "unsupported";
-    case Code::kIoError:
-      return "I/O error";
-    case Code::kNoSpace:
-      return "no space";
-    case Code::kAccessDenied:
-      return "access denied";
-    case Code::kInUse:
-      return "in use";
-    case Code::kTimeout:
-      return "timed out";
-    case Code::kInvalidState:
-      return "invalid state";
-    case Code::kOutOfMemory:
-      return "out of memory";
-    case Code::kUnavailable:
-      return "unavailable";
-    case Code::kWrongType:
-      return "wrong type";
-    case Code::kCancelled:
-      return "cancelled";
-  }
-  return "error";
-}
-
 std::string FormatError(const Status& status, std::string_view hint, bool json) {
   if (json) {
     nlohmann::ordered_json e = {{"code", std::string(CodeName(status.code()))},

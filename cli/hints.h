@@ -14,9 +14,6 @@
 
 namespace hvdisk::cli {
 
-// "not found", "in use", "I/O error", ...: the code as a user reads it.
-std::string_view CodeWords(Code code);
-
 // The stderr text of an error: "hvdisk: not found: MESSAGE\nhint: HINT\n" (no hint line when
 // `hint` is empty), or with `json` one line {"error": {"code", "words", "message", "hint"}}.
 std::string FormatError(const Status& status, std::string_view hint, bool json);

@@ -41,6 +41,42 @@ std::string_view CodeName(Code code) {
   return "kUnknown";
 }
 
+std::string_view CodeWords(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kCorrupt:
+      return "corrupt";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kIoError:
+      return "I/O error";
+    case Code::kNoSpace:
+      return "no space";
+    case Code::kAccessDenied:
+      return "access denied";
+    case Code::kInUse:
+      return "in use";
+    case Code::kTimeout:
+      return "timed out";
+    case Code::kInvalidState:
+      return "invalid state";
+    case Code::kOutOfMemory:
+      return "out of memory";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kWrongType:
+      return "wrong type";
+    case Code::kCancelled:
+      return "cancelled";
+  }
+  return "error";
+}
+
 Status::Status(Code code, std::string message) {
   if (code != Code::kOk) state_ = std::make_shared<const State>(State{code, std::move(message)});
 }
@@ -52,7 +88,7 @@ const std::string& Status::message() const {
 
 std::string Status::ToString() const {
   if (ok()) return "OK";
-  return std::string(CodeName(code())) + ": " + message();
+  return std::string(CodeWords(code())) + ": " + message();
 }
 
 Status Status::WithContext(std::string_view context) const {

@@ -35,8 +35,11 @@ enum class Code : uint8_t {
   kCancelled,  // stopped on request (a WMI job's Kill, SIGINT/SIGTERM in the CLI) and undone
 };
 
-// "kCorrupt" etc.
+// "kCorrupt" etc.: the stable name scripts match (JSON errors, logs meant for tools).
 std::string_view CodeName(Code code);
+// "corrupt", "in use", "I/O error", ...: the code as a user reads it, in every message meant for
+// people (the CLI's errors, WMI ErrorDescription, store reports).
+std::string_view CodeWords(Code code);
 
 class [[nodiscard]] Status {
  public:
@@ -50,7 +53,7 @@ class [[nodiscard]] Status {
   Code code() const { return state_ ? state_->code : Code::kOk; }
   // Empty for OK.
   const std::string& message() const;
-  // "kCorrupt: header 1 checksum mismatch @0x10000", or "OK".
+  // "corrupt: header 1 checksum mismatch @0x10000" (the code as words), or "OK".
   std::string ToString() const;
 
   // Returns a copy whose message is prefixed by "context: ". OK stays OK.

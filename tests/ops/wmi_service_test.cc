@@ -216,7 +216,7 @@ TEST_F(WmiServiceTest, KillCancelsARunningJobWhichRollsBack) {
   EXPECT_EQ(job.state, JobState::kKilled);
   EXPECT_FALSE(job.cancellable);
   EXPECT_EQ(job.error_code, kInvalidState);  // as before kCancelled existed
-  EXPECT_TRUE(job.error_description.starts_with("kCancelled: ")) << job.error_description;
+  EXPECT_TRUE(job.error_description.starts_with("cancelled: ")) << job.error_description;
   VmRecord after = Record(vm_);
   EXPECT_EQ(after.state, State::kReplicating);
   EXPECT_EQ(after.points, before.points);

@@ -22,13 +22,13 @@ TEST(StatusTest, ContextIsPrefixedAndCodeKept) {
   Status s = Corrupt("checksum mismatch @0x10000").WithContext("header 1");
   EXPECT_EQ(s.code(), Code::kCorrupt);
   EXPECT_EQ(s.message(), "header 1: checksum mismatch @0x10000");
-  EXPECT_EQ(s.ToString(), "kCorrupt: header 1: checksum mismatch @0x10000");
+  EXPECT_EQ(s.ToString(), "corrupt: header 1: checksum mismatch @0x10000");
 }
 
 TEST(StatusTest, CancellationIsItsOwnCodeWithItsName) {
   Status s = Cancelled("convert interrupted by SIGINT");
   EXPECT_EQ(s.code(), Code::kCancelled);
-  EXPECT_EQ(s.ToString(), "kCancelled: convert interrupted by SIGINT");
+  EXPECT_EQ(s.ToString(), "cancelled: convert interrupted by SIGINT");
   for (int c = 0; c <= static_cast<int>(Code::kCancelled); ++c) {
     EXPECT_NE(CodeName(static_cast<Code>(c)), "kUnknown") << c;
   }

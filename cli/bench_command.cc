@@ -236,7 +236,7 @@ void RegisterBenchCommand(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("bench", "Run a simple I/O benchmark (as qemu-img bench)");
   sub->add_flag("-w,--write", a->write, "Write instead of read");
   sub->add_option("-c,--count", a->count, "Number of requests (default 75000)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   sub->add_option("-s,--buffer-size", a->bufsize, "Bytes per request (default 4K)")
       ->check(SizeValidator());
   sub->add_option("-d,--depth", a->depth, "Requests in flight (default 64)")
@@ -253,7 +253,7 @@ void RegisterBenchCommand(CLI::App& app) {
   sub->add_flag("-n,--native", a->native, "The same as -i native, as qemu-img bench -n");
   sub->add_option("--flush-interval", a->flush_interval,
                   "With -w: flush after every N requests (default: once at the end)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   sub->add_flag("-q,--quiet", a->quiet, "Print nothing (the exit code tells)");
   sub->add_option("--pattern", a->pattern, "Byte written by -w (default 0)")
       ->check(ByteValidator());

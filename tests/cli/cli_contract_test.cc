@@ -134,6 +134,75 @@ TEST_F(CliContractTest, AnUnknownOptionExits2EverywhereWithAHint) {
   }
 }
 
+// The options of a help text that take a checked value: "--count" for
+// "  -c,--count UINT:POSITIVE    Number of requests", with the type ("UINT:POSITIVE").
+std::vector<std::pair<std::string, std::string>> CheckedOptionsOf(const std::string& help) {
+  std::vector<std::pair<std::string, std::string>> options;
+  std::istringstream in(help);
+  std::string line;
+  bool listed = false;
+  while (std::getline(in, line)) {
+    if (line == "Options:") listed = true;
+    if (!listed || line.rfind("  -", 0) != 0) continue;
+    std::istringstream words(line);
+    std::string names, type;
+    words >> names >> type;
+    const size_t long_name = names.rfind("--");
+    const bool checked = type.rfind("UINT", 0) == 0 || type.rfind("INT", 0) == 0 ||
+                         type.rfind("FLOAT", 0) == 0 || type.find(":{") != std::string::npos ||
+                         type == "TEXT:SIZE";
+    if (long_name != std::string::npos && checked) {
+      options.emplace_back(names.substr(long_name), type);
+    }
+  }
+  return options;
+}
+
+// Every option that checks its value (a number, a size, one of a list), on every command, given
+// a value it cannot take: exit 2, and the error names the option (so it is the value that was
+// refused, not a missing positional).
+TEST_F(CliContractTest, EveryBadValueOfEveryOptionExits2NamingTheOption) {
+  int checked = 0;
+  for (const std::string& cmd : LeafCommands()) {
+    std::string prefix = cmd;
+    if (cmd.rfind("vm ", 0) == 0 || cmd.rfind("wmi ", 0) == 0) {
+      prefix.insert(cmd.find(' '), " --store " + Q(dir_.File("s")));
+    }
+    std::string help;
+    Hvdisk(cmd + " --help", &help);
+    for (const auto& [option, type] : CheckedOptionsOf(help)) {
+      SCOPED_TRACE(cmd + " " + option + " (" + type + ")");
+      std::string out;
+      EXPECT_EQ(Hvdisk(prefix + " " + option + "=bogus-7q", &out), 2) << out;
+      EXPECT_THAT(out, HasSubstr(option)) << "the error should name the option";
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 40) << "fewer checked options than expected: is the help format changed?";
+}
+
+// The bad arguments the first users met, each exiting 2 (bad arguments), not 1.
+TEST_F(CliContractTest, BadArgumentsUsersMetExit2) {
+  const std::string img = MakeImage("d.vhdx", "8M");
+  const std::string store = dir_.File("s");
+  ASSERT_EQ(Hvdisk("store create " + Q(store)), 0);
+  ASSERT_EQ(Hvdisk("vm --store " + Q(store) + " create vm1 --base " + Q(img)), 0);
+  for (const std::string& args : {
+           "vm --store " + Q(store) + " checkpoint vm1 --type app",
+           "create -o nosuch=1 " + Q(dir_.File("o.vhdx")) + " 8M",
+           "create -o block_size=3M " + Q(dir_.File("o.vhdx")) + " 8M",
+           "convert -o subformat=sparse " + Q(img) + " " + Q(dir_.File("o2.vhdx")),
+           "create " + Q(dir_.File("z.vhdx")) + " 0",
+           "read " + Q(img) + " 0",
+           "resize " + Q(img) + " 4M",
+           "create -b " + Q(img) + " " + Q(dir_.File("c.avhdx")) + " 8M",
+       }) {
+    SCOPED_TRACE(args);
+    std::string out;
+    EXPECT_EQ(Hvdisk(args, &out), 2) << out;
+  }
+}
+
 TEST_F(CliContractTest, AnInvalidArgumentNamesTheCommandsHelp) {
   const std::string img = MakeImage("d.vhdx", "8M");
   std::string out;

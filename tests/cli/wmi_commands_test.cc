@@ -75,7 +75,7 @@ TEST_F(WmiCommandsTest, InvokeWaitOnAJobThatFailsPrintsItsErrorOnStderr) {
   EXPECT_THAT(out, ContainsRegex("ReturnValue +: 4096"));
   EXPECT_THAT(out, ContainsRegex("JobState +: 10"));
   const std::string err = testing::AsString(testing::ReadBinaryFile(err_file));
-  EXPECT_THAT(err, ContainsRegex("job .* ended 10 Exception: ErrorCode 32768 Failed: kCorrupt"));
+  EXPECT_THAT(err, ContainsRegex("job .* ended 10 Exception: ErrorCode 32768 Failed: corrupt"));
   EXPECT_THAT(err, HasSubstr(point));
 }
 

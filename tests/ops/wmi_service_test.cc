@@ -93,7 +93,7 @@ TEST_F(WmiServiceTest, IoErrorMidJobEndsTheJobInException_32768) {
   Job job = InitiateWithFaultMidJob(EIO);
   EXPECT_EQ(job.state, JobState::kException);
   EXPECT_EQ(job.error_code, kFailed);
-  EXPECT_NE(job.error_description.find("kIoError"), std::string::npos) << job.error_description;
+  EXPECT_NE(job.error_description.find("I/O error"), std::string::npos) << job.error_description;
   EXPECT_EQ(Record(vm_).state, State::kReplicating);  // rolled back
   EXPECT_TRUE(ops::testing::ContractProblems(*store_).empty());
 }

@@ -19,7 +19,8 @@ using CephCrashSuiteTest = CephTest;
 
 TEST_F(CephCrashSuiteTest, StoreKillAndRaceSuitePassesWithItsFilesOnCephFs) {
   ASSERT_OK_AND_ASSIGN(const std::string dir, cluster().FreshDir(CephHost::kA, "crash-suite"));
-  const std::string cmd = "HVDISK_TEST_TMPDIR=" + Q(dir) + " TMPDIR=" + Q(dir) + " timeout 600 " +
+  const std::string cmd = "HVDISK_TEST_TMPDIR=" + Q(dir) + " TMPDIR=" + Q(dir) +
+                          " HVDISK_KILL_ROUNDS=6 timeout 600 " +
                           Q(std::string(HVDISK_BINARY_DIR) + "/tests/crash_tests") +
                           " --gtest_filter=-NbdExportCrash.*";
   std::string out;

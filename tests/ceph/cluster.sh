@@ -12,6 +12,9 @@
 #   cluster.sh ceph DIR ARGS...       runs the ceph CLI against the cluster (e.g. fs set cephfs
 #                                     session_timeout 30)
 # Files: DIR/ceph.conf, DIR/pid/<name> (mon.a osd.0 mds.a fuse.a fuse.b watchdog), DIR/log/*.log.
+# Environment: HVDISK_CEPH_FUSE_OPTS replaces ceph-fuse's options (default
+# --fuse_disable_pagecache=true, which coherence between hosts needs); HVDISK_CEPH_MDS_TICK the
+# MDS tick (default 0.2 s; Ceph's own is 5 s).
 # Every port is chosen free (the monitor's by asking the kernel, the others by Ceph's own scan of
 # ms_bind_port_min..max), so several clusters may run at once. Needs root (FUSE mounts) and the
 # Debian packages ceph-mon ceph-osd ceph-mds ceph-fuse ceph-common: fails, naming them, without.
@@ -58,6 +61,9 @@ osd_pool_default_pg_num = 8
 osd_pool_default_pgp_num = 8
 mon_allow_pool_size_one = true
 mon_warn_on_pool_no_redundancy = false
+# A monitor refuses to start when its file system has under 5% free: a build machine's disk
+# often has (the cluster itself needs a few hundred MiB).
+mon_data_avail_crit = 0
 run_dir = $DIR/run
 admin_socket = $DIR/run/\$name.asok
 log_file = $DIR/log/\$name.log
@@ -129,8 +135,10 @@ start_fs() {
 mount_host() {  # HOST: a ceph-fuse of its own (client.HOST), page cache off for coherence
   local host=$1 mnt=$DIR/mnt/$1 i
   mkdir -p "$mnt"
+  # HVDISK_CEPH_FUSE_OPTS replaces the options (e.g. empty, to see the stale reads without them).
+  # shellcheck disable=SC2086
   start_daemon "fuse.$host" ceph-fuse -c "$DIR/ceph.conf" --id "$host" \
-    --fuse_disable_pagecache=true "$mnt"
+    ${HVDISK_CEPH_FUSE_OPTS---fuse_disable_pagecache=true} "$mnt"
   for i in $(seq 1 300); do
     if mountpoint -q "$mnt" && stat -f "$mnt" >/dev/null 2>&1; then return 0; fi
     alive "$(cat "$DIR/pid/fuse.$host")" || die "ceph-fuse for host $host exited (see $DIR/log)"

@@ -138,8 +138,11 @@ TEST_F(CephLockTest, AVmServedOnHostAIsServedAndInUseOnHostB) {
 }
 
 // Two hosts take turns, 200 times, on one file each keeps open for the whole run (as a long-lived
-// server keeps its descriptors): under the lock, each reads the file's size and the last record
-// through its own descriptor, then appends a record of its own and syncs it before releasing.
+// server keeps its descriptors): under the lock, each reads the file's size, its header (4 KiB at
+// offset 0, rewritten in place every turn, as a VHDX header or BAT page is) and the last record
+// through its own descriptor, then rewrites the header, appends a record and syncs before
+// releasing. With ceph-fuse's page cache on (HVDISK_CEPH_FUSE_OPTS= ceph_tests), 197 of the 200
+// handoffs read a stale header here and the test fails.
 TEST_F(CephLockTest, TwoHundredFileHandoffsBetweenHostsReadTheSizeAndBytesTheOtherHostWrote) {
   ASSERT_OK_AND_ASSIGN(const std::string dir, cluster().FreshDir(CephHost::kA, "file-handoffs"));
   const std::string path[2] = {dir + "/data", cluster().PathOn(CephHost::kB, dir) + "/data"};
@@ -148,20 +151,24 @@ TEST_F(CephLockTest, TwoHundredFileHandoffsBetweenHostsReadTheSizeAndBytesTheOth
   ASSERT_OK_AND_ASSIGN(auto file_b, fs->Open(path[1], OpenOptions::ReadWrite()));
   File* file[2] = {file_a.get(), file_b.get()};
   constexpr size_t kRecord = 4096;
+  constexpr uint64_t kHeaderSeed = 1000;
   int stale = 0;
   for (int i = 0; i < 200; ++i) {
     const int h = i % 2;
     ASSERT_OK_AND_ASSIGN(auto lock, FileLock::Acquire(fs, path[h] + ".lock", LockMode::kExclusive,
                                                       FileLock::kForever));
+    std::vector<std::byte> header(kRecord), last(kRecord);
+    ASSERT_OK(file[h]->ReadAt(0, header).status());  // first: no size query refreshed anything
     ASSERT_OK_AND_ASSIGN(uint64_t size, file[h]->Size());
-    bool fresh = size == i * kRecord;
+    bool fresh = size == (i == 0 ? 0 : (i + 1) * kRecord);
     if (fresh && i > 0) {
-      std::vector<std::byte> last(kRecord);
       ASSERT_OK(file[h]->ReadAt(size - kRecord, last).status());
-      fresh = last == PatternBytes(kRecord, i - 1);
+      fresh = header == PatternBytes(kRecord, kHeaderSeed + i - 1) &&
+              last == PatternBytes(kRecord, i - 1);
     }
     stale += fresh ? 0 : 1;
-    ASSERT_OK(file[h]->WriteAt(i * kRecord, PatternBytes(kRecord, i)));
+    ASSERT_OK(file[h]->WriteAt(0, PatternBytes(kRecord, kHeaderSeed + i)));
+    ASSERT_OK(file[h]->WriteAt((i + 1) * kRecord, PatternBytes(kRecord, i)));
     ASSERT_OK(file[h]->Flush());  // fsync before the lock is released
   }
   EXPECT_EQ(stale, 0) << "of 200 handoffs";

@@ -70,12 +70,18 @@ Status ExpectRunnable(const VmRecord& record) {
                       ": only a failed-over VM (5 Recovered, 6 Committed) or a test VM is served");
 }
 
+// Steps: the VM's lock, its record read under it; the served slot; a record a killed server left
+// removed (synced), so that until Publish nobody reads the old server's host, pid and URI as
+// this one's.
 Result<std::unique_ptr<ServedVm>> ServedVm::Mark(Store& store, const Guid& vm) {
   ASSIGN_OR_RETURN(LockedVm v, store.LockAndRead(vm, false));
   RETURN_IF_ERROR(ExpectRunnable(v.record));
   ASSIGN_OR_RETURN(std::unique_ptr<FileLock> mark,
                    FileLock::Acquire(store.fs(), store.layout().VmLockPath(vm),
                                      LockMode::kExclusive, FileLock::kTry, kServedSlot));
+  Status removed = store.fs()->Unlink(ServedRecordPath(store.layout(), vm));
+  if (removed.ok()) RETURN_IF_ERROR(store.fs()->SyncDir(store.layout().LocksDir()));
+  if (!removed.ok() && removed.code() != Code::kNotFound) return removed;
   return std::unique_ptr<ServedVm>(new ServedVm(&store, std::move(v), std::move(mark)));
 }
 

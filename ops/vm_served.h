@@ -7,7 +7,7 @@
 // of the VM's lock file; beside the lock file, STORE/locks/<vm-guid>.served holds a small JSON
 // record of where it serves (URI, pid, host). Both locks die with the process, SIGKILL included,
 // so a killed server leaves no stale "served" mark: IsServed trusts the record only while the
-// slot is held, and the next server overwrites a leftover record.
+// slot is held, and the next server removes a leftover record when it takes the slot.
 //
 // Thread safety: IsServed may be called from any thread; a ServedVm is owned by one thread.
 #pragma once

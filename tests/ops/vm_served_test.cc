@@ -92,6 +92,21 @@ TEST_F(VmServedTest, ARecordLeftWithoutItsLockIsNoServedMark) {
   EXPECT_EQ(Served(vm_)->uri, "nbd://new/") << "the next server overwrites it";
 }
 
+// A killed server (on this host or another on a shared store) leaves its record behind: under
+// its lock the next server drops it, so until it publishes nobody reads the old server's host,
+// pid and URI as the new one's.
+TEST_F(VmServedTest, ANewServerShowsNothingOfAKilledServersRecordBeforeItPublishes) {
+  ASSERT_OK(InitiateFailover(*store_, vm_));
+  ASSERT_OK(fs_.PutFile(ServedRecordPath(store_->layout(), vm_),
+                        R"({"uri":"nbd://stale/","pid":1,"host":"host-b"})"));
+  ASSERT_OK_AND_ASSIGN(auto mark, ServedVm::Mark(*store_, vm_));
+  std::optional<ServedInfo> info = Served(vm_);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->uri, "");
+  EXPECT_EQ(info->pid, 0);
+  EXPECT_EQ(info->host, "");
+}
+
 TEST_F(VmServedTest, AMalformedRecordOfAServedVmGivesEmptyFields) {
   ASSERT_OK(InitiateFailover(*store_, vm_));
   ASSERT_OK_AND_ASSIGN(auto mark, ServedVm::Mark(*store_, vm_));

@@ -197,6 +197,28 @@ Result<bool> RepairRegionTables(Image::State* s, RepairReport* report) {
 }
 
 // Step (5). False when the metadata region does not decode (nothing to check the BAT against).
+// Step (5a): a file cut short inside its BAT region (the metadata before it intact) is extended
+// over the region: the entries it lost read NOT_PRESENT, and the virtual range from the first of
+// them on is reported lost (what they named is gone with the cut). Crash: the old or the new
+// size, either re-run. *size: the file size, updated.
+Status ExtendOverCutBat(Image::State* s, uint64_t* size, RepairReport* report) {
+  const uint64_t bat_end = s->bat_offset + s->bat_length;
+  if (bat_end <= *size || s->metadata_offset + s->metadata_length > *size) return Status::Ok();
+  const uint64_t kept = *size <= s->bat_offset ? 0 : (*size - s->bat_offset) / 8;
+  RETURN_IF_ERROR(s->file->Truncate(bat_end));
+  RETURN_IF_ERROR(s->file->Flush());
+  report->actions.push_back("extended the file, cut short @" + Hex(*size) +
+                            " inside its BAT region, to the region's end @" + Hex(bat_end) +
+                            ": the entries past the cut read NOT_PRESENT");
+  const uint64_t first = (kept - kept / (s->chunk_ratio + 1)) * s->block_size();
+  if (first < s->params.virtual_disk_size) {
+    report->lost.push_back(
+        {first, s->params.virtual_disk_size - first, "BAT entries lost with the end of the file"});
+  }
+  *size = bat_end;
+  return Status::Ok();
+}
+
 Result<bool> RepairBat(Image::State* s, RepairReport* report) {
   const RegionTableEntry* bat = s->regions.Bat();
   const RegionTableEntry* meta = s->regions.Metadata();
@@ -207,12 +229,19 @@ Result<bool> RepairBat(Image::State* s, RepairReport* report) {
   ASSIGN_OR_RETURN(size_t got, s->file->ReadAt(s->metadata_offset, s->metadata_region));
   (void)got;
   Result<DiskParameters> params = DiskParameters::Decode(s->metadata_region);
-  if (!params.ok() || !params->Validate().ok()) return false;
+  const Status valid = params.ok() ? params->Validate() : params.status();
+  if (!valid.ok()) {
+    report->left.push_back("metadata: " + valid.message() +
+                           ": repair does not guess the disk's parameters or parent locator; "
+                           "copy what reads with hvdisk convert --salvage");
+    return false;
+  }
   s->params = std::move(params).value();
   s->chunk_ratio = ChunkRatioOf(s->params.logical_sector_size, s->block_size());
   s->payload_blocks = DivRoundUp(s->params.virtual_disk_size, s->block_size());
   if (BatEntryCountFor(s->params) * 8 > s->bat_length) return false;
   ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
+  RETURN_IF_ERROR(ExtendOverCutBat(s, &size, report));
   ASSIGN_OR_RETURN(std::vector<BatFix> fixes, PlanBatRepair(s, size));
   std::vector<LogPage> pages;  // fixes are ordered by index: one page per run of them
   for (const BatFix& f : fixes) {

@@ -157,5 +157,25 @@ TEST(QemuRepairInterop, EveryRebuiltStructureMakesAnImageQemuAndLibvhdiReadUncha
   }
 }
 
+// A file cut inside its BAT (hvdisk's layout: BAT @3 MiB, blocks after it): the blocks went with
+// the cut; the repaired file opens in qemu-img and libvhdi, reading zeros.
+TEST(QemuRepairInterop, AFileCutInsideItsBatIsRepairedIntoAnImageQemuAndLibvhdiAccept) {
+  testing::TempDir dir;
+  const std::string img = dir.File("cut.vhdx"), script = dir.File("read.py");
+  std::ofstream(script) << "import sys, pyvhdi\nf = pyvhdi.file()\nf.open(sys.argv[1])\n"
+                           "sys.exit(0 if f.read_buffer_at_offset(4096, 0) == bytes(4096) "
+                           "else 1)\n";
+  std::string out;
+  ASSERT_EQ(testing::Hvdisk("create --block-size 1M " + Q(img) + " 16M", &out), 0) << out;
+  ASSERT_EQ(testing::Hvdisk("write " + Q(img) + " 0 --pattern 0x11 --length 4K", &out), 0);
+  ASSERT_EQ(testing::Hvdisk("write " + Q(img) + " 3M --pattern 0x22 --length 4K", &out), 0);
+  ASSERT_EQ(truncate(img.c_str(), (3 << 20) + 8), 0);
+  EXPECT_EQ(testing::Hvdisk("check " + Q(img), &out), 2) << out;
+  EXPECT_EQ(testing::Hvdisk("check -r all " + Q(img), &out), 0) << out;
+  EXPECT_NE(out.find("Lost: virtual bytes 0x100000..0x1000000"), std::string::npos) << out;
+  EXPECT_EQ(Shell("qemu-img check -f vhdx " + Q(img), &out), 0) << out;
+  EXPECT_EQ(Shell("/usr/bin/python3 " + Q(script) + " " + Q(img), &out), 0) << out;
+}
+
 }  // namespace
 }  // namespace hvdisk

@@ -268,6 +268,44 @@ TEST(Repair, ATruncatedFileLosesOnlyTheBlocksPastItsEnd) {
   EXPECT_EQ(0, std::memcmp(data->data(), zero.data(), zero.size()));
 }
 
+// The corruption suite's cuts inside the BAT region (@3 MiB, 1 MiB long; the metadata intact):
+// the file is extended over the region, and everything from the first entry lost is lost.
+TEST(Repair, AFileCutInsideItsBatIsExtendedAndTheEntriesPastTheCutReportedLost) {
+  const std::string image = MakeImage();
+  for (uint64_t size : {kBat, kBat + 4096, kBat + 8}) {
+    SCOPED_TRACE(size);
+    MemFileSystem fs;
+    const std::string cut = image.substr(0, size);
+    ASSERT_OK(fs.PutFile(kPath, cut));
+    ASSERT_FALSE(CheckOf(&fs).corruptions.empty());
+    RepairReport r = RepairBytes(cut, RepairMode::kAll, &fs);
+    EXPECT_TRUE(Clean(CheckOf(&fs))) << Joined(CheckOf(&fs).corruptions) << Joined(r.actions);
+    EXPECT_NE(Joined(r.actions).find("extended the file"), std::string::npos) << Joined(r.actions);
+    const uint64_t kept = size <= kBat ? 0 : (size - kBat) / 8;  // entries left (8 in all)
+    auto gone = std::find_if(r.lost.begin(), r.lost.end(), [](const LostRange& l) {
+      return l.why.find("end of the file") != std::string::npos;
+    });
+    if (kept >= 8) {
+      EXPECT_EQ(gone, r.lost.end()) << "every entry survived the cut";
+    } else {
+      ASSERT_NE(gone, r.lost.end()) << Joined(r.actions);
+      EXPECT_EQ(gone->offset, kept * kMiB);
+      EXPECT_EQ(gone->offset + gone->length, 8 * kMiB);
+    }
+    EXPECT_TRUE(ReadAll(&fs).has_value());
+  }
+}
+
+// Metadata damage is not guessed at: repair says so and the check still reports it.
+TEST(Repair, DamagedMetadataIsLeftWithAMessageNamingSalvage) {
+  std::string bad = MakeImage();
+  Flip(bad, 2 * kMiB);  // the metadata table's signature
+  MemFileSystem fs;
+  RepairReport r = RepairBytes(bad, RepairMode::kAll, &fs);
+  EXPECT_NE(Joined(r.left).find("convert --salvage"), std::string::npos) << Joined(r.left);
+  EXPECT_FALSE(CheckOf(&fs).corruptions.empty());
+}
+
 TEST(Repair, AChildsPartiallyPresentBlockWithoutItsBitmapBecomesNotPresent) {
   MemFileSystem fs;
   std::string child = MakeImage(DiskType::kDifferencing);

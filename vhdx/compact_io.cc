@@ -17,23 +17,6 @@ bool IsZero(std::span<const std::byte> data) {
 
 uint64_t AlignUpTo(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-// Walks the pieces of a list of lengths: item by item, kPiece bytes at a time.
-struct PieceCursor {
-  size_t item = 0;
-  uint64_t at = 0;
-  // Moves to the next piece of a length for which `wanted(item)`; false at the end.
-  template <typename Length, typename Wanted>
-  bool Next(size_t count, Length length, Wanted wanted, size_t* out_item, uint64_t* out_at,
-            size_t* out_length) {
-    while (item < count && (!wanted(item) || at >= length(item))) ++item, at = 0;
-    if (item >= count) return false;
-    *out_item = item, *out_at = at;
-    *out_length = static_cast<size_t>(std::min<uint64_t>(CompactIo::kPiece, length(item) - at));
-    at += *out_length;
-    return true;
-  }
-};
-
 }  // namespace
 
 Result<std::unique_ptr<CompactIo>> CompactIo::Open(FileSystem* fs, const std::string& path,
@@ -57,6 +40,30 @@ Status CompactIo::Submit(Slot* slot, IoKind kind, File* f, uint64_t offset, size
   return queue_->Submit({&request, 1});
 }
 
+bool CompactIo::Cursor::Next(std::span<const FileRange> ranges, const std::vector<bool>* wanted,
+                             Slot* slot) {
+  while (item < ranges.size() && ((wanted && !(*wanted)[item]) || at >= ranges[item].length)) {
+    ++item, at = 0;
+  }
+  if (item >= ranges.size()) return false;
+  slot->item = item, slot->at = at, slot->writing = false;
+  slot->length = static_cast<size_t>(std::min<uint64_t>(kPiece, ranges[item].length - at));
+  at += slot->length;
+  return true;
+}
+
+Status CompactIo::ReadAhead(std::span<const FileRange> ranges, const std::vector<bool>* wanted,
+                            Cursor* cursor, std::vector<Slot*>* free) {
+  while (!free->empty() && cursor->Next(ranges, wanted, free->back())) {
+    Slot* s = free->back();
+    free->pop_back();
+    const uint64_t at = ranges[s->item].offset + s->at;
+    RETURN_IF_ERROR(
+        Submit(s, IoKind::kRead, ReaderFor(), at, AlignUpTo(s->length, kDirectAlignment)));
+  }
+  return Status::Ok();
+}
+
 Status CompactIo::Drain(Status status) {
   IoCompletion done[kDepth];
   while (queue_->pending() > 0) {
@@ -69,19 +76,11 @@ Result<std::vector<bool>> CompactIo::AllZero(std::span<const FileRange> ranges) 
   std::vector<bool> zero(ranges.size(), true);
   std::vector<Slot*> free;
   for (Slot& s : slots_) free.push_back(&s);
-  PieceCursor cursor;
-  auto length = [&](size_t i) { return ranges[i].length; };
-  auto wanted = [&](size_t i) { return static_cast<bool>(zero[i]); };
+  Cursor cursor;
   IoCompletion done[kDepth];
   for (;;) {
-    while (!free.empty() && cursor.Next(ranges.size(), length, wanted, &free.back()->item,
-                                        &free.back()->at, &free.back()->length)) {
-      Slot* s = free.back();
-      free.pop_back();
-      const uint64_t at = ranges[s->item].offset + s->at;
-      Status st = Submit(s, IoKind::kRead, ReaderFor(), at, AlignUpTo(s->length, kDirectAlignment));
-      if (!st.ok()) return Drain(st);
-    }
+    Status st = ReadAhead(ranges, &zero, &cursor, &free);
+    if (!st.ok()) return Drain(st);
     if (queue_->pending() == 0) break;
     Result<size_t> n = queue_->Reap(done, 1);
     if (!n.ok()) return Drain(n.status());
@@ -99,21 +98,14 @@ Result<std::vector<bool>> CompactIo::AllZero(std::span<const FileRange> ranges) 
 Status CompactIo::Copy(std::span<const FileMove> moves) {
   std::vector<Slot*> free;
   for (Slot& s : slots_) free.push_back(&s);
-  PieceCursor cursor;
-  auto length = [&](size_t i) { return moves[i].length; };
-  auto all = [](size_t) { return true; };
+  std::vector<FileRange> sources;
+  for (const FileMove& m : moves) sources.push_back({m.from, m.length});
+  Cursor cursor;
   IoCompletion done[kDepth];
   bool direct_written = false;
   for (;;) {
-    while (!free.empty() && cursor.Next(moves.size(), length, all, &free.back()->item,
-                                        &free.back()->at, &free.back()->length)) {
-      Slot* s = free.back();
-      free.pop_back();
-      s->writing = false;
-      const uint64_t at = moves[s->item].from + s->at;
-      Status st = Submit(s, IoKind::kRead, ReaderFor(), at, AlignUpTo(s->length, kDirectAlignment));
-      if (!st.ok()) return Drain(st);
-    }
+    Status st = ReadAhead(sources, nullptr, &cursor, &free);
+    if (!st.ok()) return Drain(st);
     if (queue_->pending() == 0) break;
     Result<size_t> n = queue_->Reap(done, 1);
     if (!n.ok()) return Drain(n.status());

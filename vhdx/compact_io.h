@@ -60,12 +60,23 @@ class CompactIo {
     size_t length = 0;     // bytes of its piece
     bool writing = false;  // Copy: the read is done, the write in flight
   };
+  // Walks the pieces of a list of ranges: range by range, kPiece bytes at a time.
+  struct Cursor {
+    size_t item = 0;
+    uint64_t at = 0;
+    // Sets `slot` to the next piece of a range `wanted` leaves in (all when null); false at the
+    // end.
+    bool Next(std::span<const FileRange> ranges, const std::vector<bool>* wanted, Slot* slot);
+  };
   CompactIo() = default;
   File* ReaderFor() const { return direct_ ? direct_.get() : file_; }
   File* WriterFor(uint64_t length) const {
     return direct_ && length % kDirectAlignment == 0 ? direct_.get() : file_;
   }
   Status Submit(Slot* slot, IoKind kind, File* f, uint64_t offset, size_t length);
+  // Submits reads of the next pieces into the free slots (taken from *free).
+  Status ReadAhead(std::span<const FileRange> ranges, const std::vector<bool>* wanted,
+                   Cursor* cursor, std::vector<Slot*>* free);
   // Reaps what is still in flight (the buffers must outlive it), then returns `status`.
   Status Drain(Status status);
 

@@ -92,15 +92,15 @@ Result<VhdxHeader> AgreedFields(const VhdxHeader c[2]) {
 
 Status CheckLogPlace(const VhdxHeader& h, uint64_t file_size, const RegionTable* regions) {
   RETURN_IF_ERROR(h.Validate());
-  if (h.log_length == 0 || h.log_offset + h.log_length > file_size) {
+  if (h.log_offset + h.log_length > file_size) {  // no log (length 0) is as Open allows
     return Corrupt("header: log @" + Hex(h.log_offset) + " length " + Hex(h.log_length) +
                    " is not inside the file");
   }
   if (regions == nullptr) return Status::Ok();
-  for (const RegionTableEntry& r : regions->entries) {
-    if (Overlaps(h.log_offset, h.log_length, r.file_offset, r.length)) {
+  for (const RegionTableEntry* r : {regions->Bat(), regions->Metadata()}) {  // as Open checks
+    if (r != nullptr && Overlaps(h.log_offset, h.log_length, r->file_offset, r->length)) {
       return Corrupt("header: log @" + Hex(h.log_offset) + " overlaps the region @" +
-                     Hex(r.file_offset));
+                     Hex(r->file_offset));
     }
   }
   return Status::Ok();

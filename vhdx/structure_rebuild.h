@@ -42,7 +42,8 @@ Result<RebuiltHeader> RebuildHeader(File* file, std::span<const std::byte> secti
                                     uint64_t file_size, const RegionTable* regions,
                                     bool drop_dirty_log);
 
-// Whether `h`'s log lies inside the file (of `file_size` bytes) and clear of `regions`.
+// Whether `h`'s log lies inside the file (of `file_size` bytes) and clear of the BAT and metadata
+// regions of `regions`: what Open requires (a log of length 0 included).
 Status CheckLogPlace(const VhdxHeader& h, uint64_t file_size, const RegionTable* regions);
 
 // The region table the file proves when no copy decodes (see above); an error says why not.

@@ -145,7 +145,7 @@ Json RepairJson(const std::string& mode, const vhdx::RepairReport& r) {
   for (const vhdx::LostRange& l : r.lost) {
     lost.push_back(Json{{"offset", l.offset}, {"length", l.length}, {"reason", l.why}});
   }
-  return Json{{"mode", mode}, {"actions", r.actions}, {"lost", lost}};
+  return Json{{"mode", mode}, {"actions", r.actions}, {"lost", lost}, {"not-repaired", r.left}};
 }
 
 void PrintRepairText(const vhdx::RepairReport& r) {
@@ -154,6 +154,7 @@ void PrintRepairText(const vhdx::RepairReport& r) {
     std::printf("Lost: virtual bytes %s..%s (%s)\n", Hex(l.offset).c_str(),
                 Hex(l.offset + l.length).c_str(), l.why.c_str());
   }
+  for (const std::string& why : r.left) std::printf("Not repaired: %s\n", why.c_str());
   std::printf("%s\n", r.actions.empty() ? "Nothing needed repair; checking the image now..."
                                         : "Double checking the fixed image now...");
 }
@@ -162,8 +163,11 @@ int RunCheck(const CheckArgs& a) {
   const std::string& file = a.file;
   FileSystem* fs = DefaultFileSystem();
   Result<disk::Format> format = disk::DetectFormat(fs, file, disk::Format::kAuto);
-  if (!format.ok()) return ReportCheckFailure(format.status(), file);
-  if (*format != disk::Format::kVhdx) {
+  // A VHDX whose file identifier is damaged: -r gives it its signature back.
+  const bool damaged_id = !format.ok() && format.status().code() == Code::kCorrupt &&
+                          !a.repair.empty() && vhdx::HasHeaderCopy(fs, file);
+  if (!format.ok() && !damaged_id) return ReportCheckFailure(format.status(), file);
+  if (!damaged_id && *format != disk::Format::kVhdx) {
     const Status not_vhdx = WrongType(file + ": not a VHDX image (no \"vhdxfile\" signature); " +
                                       "check works on VHDX images only");
     return ReportError(not_vhdx, hint::OpenDisk(not_vhdx, file, true));

@@ -84,8 +84,35 @@ Status MarkCritical(Store* store, VmRecord rec, std::vector<std::string>* action
   return Status::Ok();
 }
 
+// A chain link whose parent locator names no file that exists (kNotFound), while the record's
+// parent of that disk is in disks/: the child is pointed at it (chain::Reparent: one log entry,
+// and only when that parent carries the linkage the child records, so nothing is guessed).
+// Links are taken base first, so a lower link is fixed before the chains above it are opened.
+Status RelinkChain(Store* store, const VmRecord& rec, std::vector<std::string>* actions) {
+  FileSystem* fs = store->fs();
+  const std::vector<std::string> files = rec.ChainFiles();
+  for (size_t i = 1; i < files.size(); ++i) {
+    const std::string child = store->DiskPath(rec.id, files[i]);
+    const std::string parent = store->DiskPath(rec.id, files[i - 1]);
+    if (!fs->KindOf(child).ok() || !fs->KindOf(parent).ok()) continue;  // MarkCritical says
+    Result<std::unique_ptr<chain::Chain>> c = chain::Chain::Open(fs, child, {});
+    if (c.ok() || c.status().code() != Code::kNotFound) continue;
+    const std::string rel = StoreLayout::DiskRel(rec.id, files[i]);
+    Status st = chain::Reparent(fs, child, parent, /*ignore_id_mismatch=*/false);
+    if (!st.ok()) {
+      actions->push_back(rel + ": its parent link is broken (" + c.status().message() +
+                         "); not relinked to " + files[i - 1] + ": " + st.message());
+      continue;
+    }
+    actions->push_back(rel + ": its parent link named no file (" + c.status().message() +
+                       "); relinked to " + files[i - 1] + ", which carries its linkage");
+  }
+  return Status::Ok();
+}
+
 Status RepairVm(Store* store, const Guid& vm, std::vector<std::string>* actions) {
   ASSIGN_OR_RETURN(LockedVm locked, store->LockAndRead(vm, /*require_replica=*/true));
+  RETURN_IF_ERROR(RelinkChain(store, locked.record, actions));
   if (!locked.record.head.empty()) RETURN_IF_ERROR(RecreateHead(store, locked.record, actions));
   return MarkCritical(store, locked.record, actions);
 }

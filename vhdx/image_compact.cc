@@ -4,19 +4,22 @@
 //
 // Steps and crash points (REQUIRES: no I/O in flight; a writable dynamic or differencing image):
 //   (0) flush what was written before;
-//   (1) with zero_scan, read every FULLY_PRESENT block; the all-zero ones become NOT_PRESENT (a
-//       dynamic disk) or ZERO (a differencing disk: its zeros hide the parent); one log entry;
+//   (1) with zero_scan, read every FULLY_PRESENT block (pipelined: vhdx/compact_io.h); the
+//       all-zero ones become NOT_PRESENT (a dynamic disk) or ZERO (a differencing disk: its zeros
+//       hide the parent); one log entry;
 //   (2) a round of moves: holes are the file ranges no durable entry names (never the blocks step
 //       1 freed in the same round); the highest objects are copied into the lowest holes that
-//       fit them, flushed, and one log entry points their entries at the copies, with
-//       FlushedFileOffset at the new end; then the file is truncated past the last object
-//       (TruncatePastLastObject). Repeated while a round moves something.
+//       fit them (all of the round's copies in flight together), flushed, and one log entry points
+//       their entries at the copies, with FlushedFileOffset at the new end; then the file is
+//       truncated past the last object (TruncatePastLastObject). Repeated while a round moves
+//       something.
 // A crash anywhere leaves each entry naming either its old place or its copy, both holding the
 // block's bytes: a source is reused as a hole only in a later round, after the entry that left it
 // is durable. A crash before a truncation leaves space past the last object, which an open trims.
 #include <algorithm>
-#include <cstring>
+#include <memory>
 
+#include "vhdx/compact_io.h"
 #include "vhdx/image_state.h"
 
 namespace hvdisk::vhdx {
@@ -55,45 +58,35 @@ Result<std::vector<Object>> CollectObjects(Image::State* s, uint64_t file_size) 
   return out;
 }
 
-bool AllZero(std::span<const std::byte> data) {
-  static const std::byte kZeros[4096] = {};
-  for (size_t i = 0; i < data.size(); i += sizeof(kZeros)) {
-    const size_t n = std::min(sizeof(kZeros), data.size() - i);
-    if (std::memcmp(data.data() + i, kZeros, n) != 0) return false;
-  }
-  return true;
-}
-
-Result<bool> BlockIsZero(Image::State* s, const Object& o, std::vector<std::byte>* buf) {
-  for (uint64_t done = 0; done < o.length; done += buf->size()) {
-    auto dst = std::span(*buf).first(std::min<uint64_t>(buf->size(), o.length - done));
-    ASSIGN_OR_RETURN(size_t n, s->file->ReadAt(o.offset + done, dst));
-    if (!AllZero(dst.first(n))) return false;
-  }
-  return true;
-}
-
 // Step (1): frees the all-zero FULLY_PRESENT blocks of `objects` (removed from it) and logs it.
 // REQUIRES: flush_mu held.
-Result<uint64_t> TrimZeroBlocks(Image::State* s, std::vector<Object>* objects) {
-  std::vector<std::byte> buf(4 * kMiB);
-  uint64_t trimmed = 0;
-  std::vector<Object> kept;
-  const PayloadState freed = s->differencing() ? PayloadState::kZero : PayloadState::kNotPresent;
-  for (const Object& o : *objects) {
-    bool zero = false;
-    if (o.entry.payload_state() == PayloadState::kFullyPresent &&
-        o.index % (s->chunk_ratio + 1) != s->chunk_ratio) {
-      ASSIGN_OR_RETURN(zero, BlockIsZero(s, o, &buf));
-    }
-    if (!zero) {
-      kept.push_back(o);
+Result<uint64_t> TrimZeroBlocks(Image::State* s, CompactIo* io, std::vector<Object>* objects) {
+  std::vector<size_t> candidates;
+  std::vector<FileRange> ranges;
+  for (size_t i = 0; i < objects->size(); ++i) {
+    const Object& o = (*objects)[i];
+    if (o.entry.payload_state() != PayloadState::kFullyPresent ||
+        o.index % (s->chunk_ratio + 1) == s->chunk_ratio) {
       continue;
     }
+    candidates.push_back(i);
+    ranges.push_back({o.offset, o.length});
+  }
+  ASSIGN_OR_RETURN(std::vector<bool> zero, io->AllZero(ranges));
+  const PayloadState freed = s->differencing() ? PayloadState::kZero : PayloadState::kNotPresent;
+  std::vector<bool> drop(objects->size(), false);
+  uint64_t trimmed = 0;
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    if (!zero[k]) continue;
     std::lock_guard<std::mutex> l(s->mu);
-    RETURN_IF_ERROR(s->SetEntry(o.index, BatEntry::Payload(freed, 0)));
+    RETURN_IF_ERROR(s->SetEntry((*objects)[candidates[k]].index, BatEntry::Payload(freed, 0)));
     s->allocated--;
     trimmed++;
+    drop[candidates[k]] = true;
+  }
+  std::vector<Object> kept;
+  for (size_t i = 0; i < objects->size(); ++i) {
+    if (!drop[i]) kept.push_back((*objects)[i]);
   }
   *objects = std::move(kept);
   if (trimmed > 0) RETURN_IF_ERROR(FlushMetadata(s));
@@ -123,28 +116,33 @@ std::vector<Hole> FindHoles(Image::State* s, const std::vector<Object>& objects)
 }
 
 // One round of step (2): returns how many objects moved. REQUIRES: flush_mu held.
-Result<uint64_t> MoveRound(Image::State* s, std::vector<Object>* objects) {
+Result<uint64_t> MoveRound(Image::State* s, CompactIo* io, std::vector<Object>* objects) {
   std::vector<Hole> holes = FindHoles(s, *objects);
   std::sort(objects->begin(), objects->end(),
             [](const Object& a, const Object& b) { return a.offset > b.offset; });
-  uint64_t moved = 0;
+  std::vector<FileMove> moves;
+  std::vector<Object*> moved;
   for (Object& o : *objects) {
     const uint64_t need = AlignUp(o.length, kMiB);
     auto hole = std::find_if(holes.begin(), holes.end(), [&](const Hole& h) {
       return h.start < o.offset && h.end - h.start >= need;
     });
     if (hole == holes.end()) continue;
-    const uint64_t target = hole->start;
+    moves.push_back({o.offset, hole->start, o.length});
+    moved.push_back(&o);
     hole->start += need;
-    RETURN_IF_ERROR(s->file->CopyFrom(*s->file, o.offset, target, o.length));
-    o.offset = target;
-    o.entry.file_offset_mb = target / kMiB;
+  }
+  if (moves.empty()) return 0;
+  RETURN_IF_ERROR(io->Copy(moves));  // the copies, flushed before an entry names them
+  for (size_t k = 0; k < moved.size(); ++k) {
+    Object& o = *moved[k];
+    o.offset = moves[k].to;
+    o.entry.file_offset_mb = o.offset / kMiB;
     std::lock_guard<std::mutex> l(s->mu);
     RETURN_IF_ERROR(s->SetEntry(o.index, o.entry));
-    moved++;
   }
-  if (moved > 0) RETURN_IF_ERROR(TruncatePastLastObject(s));  // (2)'s log entry and truncation
-  return moved;
+  RETURN_IF_ERROR(TruncatePastLastObject(s));  // (2)'s log entry and truncation
+  return moved.size();
 }
 
 }  // namespace
@@ -164,12 +162,13 @@ Result<CompactReport> Image::Compact(const CompactOptions& options) {
     std::lock_guard<std::mutex> l(s->mu);
     ASSIGN_OR_RETURN(objects, CollectObjects(s, report.file_size_before));
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<CompactIo> io, CompactIo::Open(s->fs, s->path, s->file.get()));
   if (options.zero_scan) {
-    ASSIGN_OR_RETURN(report.blocks_trimmed, TrimZeroBlocks(s, &objects));
+    ASSIGN_OR_RETURN(report.blocks_trimmed, TrimZeroBlocks(s, io.get(), &objects));
   }
   RETURN_IF_ERROR(TruncatePastLastObject(s));  // space past the last object, with nothing moved
   for (int round = 0; round < kMaxRounds; ++round) {
-    ASSIGN_OR_RETURN(uint64_t moved, MoveRound(s, &objects));
+    ASSIGN_OR_RETURN(uint64_t moved, MoveRound(s, io.get(), &objects));
     if (moved == 0) break;
     report.blocks_moved += moved;
   }

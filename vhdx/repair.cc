@@ -16,11 +16,15 @@
 #include "platform/hex.h"
 #include "platform/image_lock.h"
 #include "vhdx/bat_repair.h"
+#include "vhdx/file_identifier.h"
 #include "vhdx/image_state.h"
 #include "vhdx/structure_copies.h"
+#include "vhdx/structure_rebuild.h"
 
 namespace hvdisk::vhdx {
 namespace {
+
+constexpr uint64_t kTableOffsets[] = {kRegionTable1Offset, kRegionTable2Offset};
 
 // Writes `pages` through log entries: log activated (new LogGuid), each entry written, flushed,
 // applied and flushed; then LogGuid cleared. REQUIRES: the header is current.
@@ -42,17 +46,66 @@ Status LoggedWrite(Image::State* s, std::vector<LogPage> pages) {
   return Status::Ok();
 }
 
-// Step (1) and (2). False when no header is valid (nothing can be repaired).
-Result<bool> TakeHeaders(Image::State* s, RepairReport* report) {
+// Step (1b): a file identifier whose signature is broken, in a file whose headers hold, gets its
+// signature back (one sector, written in place: the log cannot target it).
+Status RepairFileIdentifier(Image::State* s, std::span<const std::byte> section,
+                            RepairReport* report) {
+  Result<FileIdentifier> id = FileIdentifier::Decode(section);
+  if (id.ok()) return Status::Ok();
+  std::vector<std::byte> sig(kFileIdentifierSignature.size());
+  StoreSignature(sig, 0, kFileIdentifierSignature);
+  RETURN_IF_ERROR(s->file->WriteAt(0, sig));
+  RETURN_IF_ERROR(s->file->Flush());
+  report->actions.push_back(
+      "file identifier signature rewritten (it was: " + id.status().message() + ")");
+  return Status::Ok();
+}
+
+// The current header, or one rebuilt from both copies (vhdx/structure_rebuild.h) when none is
+// valid or the valid one names a log the file cannot hold. False: nothing can be rebuilt.
+Result<bool> ChooseOrRebuild(Image::State* s, std::span<const std::byte> section, uint64_t size,
+                             RepairMode mode, RepairReport* report, bool* rebuilt) {
+  std::optional<RegionTable> regions = ProvenRegionTable(s->file.get(), section, size);
+  const RegionTable* r = regions ? &*regions : nullptr;
+  auto choice = ChooseHeader(section.subspan(kHeader1Offset, VhdxHeader::kSize),
+                             section.subspan(kHeader2Offset, VhdxHeader::kSize));
+  const Status place = choice.ok() ? CheckLogPlace(choice->current, size, r) : choice.status();
+  *rebuilt = !place.ok();
+  if (place.ok()) {
+    s->header = choice->current;
+    s->current_slot = choice->current_slot;
+    return true;
+  }
+  Result<RebuiltHeader> h =
+      RebuildHeader(s->file.get(), section, size, r, mode == RepairMode::kAll);
+  if (!h.ok()) {
+    report->left.push_back(place.message() + "; not rebuilt: " + h.status().message());
+    return false;
+  }
+  s->header = h->header;
+  s->current_slot = 1;  // the update below writes slot 2, then slot 1
+  report->actions.push_back("both headers rewritten from the fields their copies agree on (" +
+                            place.message() + (h->why.empty() ? "" : "; " + h->why) + ")");
+  if (h->log_lost) {
+    report->actions.push_back(
+        "dropped the dirty log, whose location the file cannot hold: its "
+        "unapplied updates are lost");
+  }
+  return true;
+}
+
+// Step (1) and (2). False when no header is valid or can be rebuilt.
+Result<bool> TakeHeaders(Image::State* s, RepairMode mode, RepairReport* report) {
   std::vector<std::byte> slots(kHeaderSectionSize);
   RETURN_IF_ERROR(s->file->ReadExactAt(0, slots, "header section"));
-  std::span<const std::byte> all(slots);
-  auto choice = ChooseHeader(all.subspan(kHeader1Offset, VhdxHeader::kSize),
-                             all.subspan(kHeader2Offset, VhdxHeader::kSize));
-  if (!choice.ok()) return false;
-  s->header = choice->current;
-  s->current_slot = choice->current_slot;
-  ASSIGN_OR_RETURN(std::vector<DamagedCopy> copies, FindDamagedCopies(s->file.get(), false));
+  ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
+  bool rebuilt = false;
+  ASSIGN_OR_RETURN(bool ok, ChooseOrRebuild(s, slots, size, mode, report, &rebuilt));
+  if (!ok) return false;
+  std::vector<DamagedCopy> copies;
+  if (!rebuilt) {
+    ASSIGN_OR_RETURN(copies, FindDamagedCopies(s->file.get(), false));
+  }
   VhdxHeader next = s->header;
   next.file_write_guid = Guid::Random();
   RETURN_IF_ERROR(WriteHeaderUpdate(s, next));
@@ -61,6 +114,7 @@ Result<bool> TakeHeaders(Image::State* s, RepairReport* report) {
     report->actions.push_back("header " + std::to_string(c.slot) + " rewritten from header " +
                               std::to_string(c.good_slot) + " (it was: " + c.why + ")");
   }
+  RETURN_IF_ERROR(RepairFileIdentifier(s, slots, report));
   return true;
 }
 
@@ -87,7 +141,37 @@ Result<bool> ReplayLog(Image::State* s, RepairMode mode, RepairReport* report) {
   return true;
 }
 
-// Step (4). Sets s->regions from the good copy; false when neither copy is good.
+// Writes `table` over copy `slot` (1 or 2) through one log entry.
+Status WriteRegionTable(Image::State* s, int slot, std::span<const std::byte> table) {
+  std::vector<LogPage> pages;
+  for (uint64_t at = 0; at < RegionTable::kSize; at += kPageSize) {
+    pages.push_back({kTableOffsets[slot - 1] + at,
+                     {table.begin() + static_cast<ptrdiff_t>(at),
+                      table.begin() + static_cast<ptrdiff_t>(at + kPageSize)}});
+  }
+  return LoggedWrite(s, std::move(pages));
+}
+
+// Step (4) when neither copy decodes: both rewritten from the table the file proves.
+Result<bool> RebuildRegionTables(Image::State* s, RepairReport* report) {
+  std::vector<std::byte> section(kHeaderSectionSize);
+  RETURN_IF_ERROR(s->file->ReadExactAt(0, section, "header section"));
+  ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
+  Result<RegionTable> rt = RebuildRegionTable(s->file.get(), section, size);
+  if (!rt.ok()) {
+    report->left.push_back(rt.status().message());
+    return false;
+  }
+  const std::vector<std::byte> table = rt->Encode();
+  for (int slot : {1, 2}) RETURN_IF_ERROR(WriteRegionTable(s, slot, table));
+  s->regions = std::move(rt).value();
+  report->actions.push_back(
+      "both region tables rewritten from the BAT and metadata regions the "
+      "file still holds (neither copy was valid)");
+  return true;
+}
+
+// Step (4). Sets s->regions from the good copy; false when neither copy is good or rebuilt.
 Result<bool> RepairRegionTables(Image::State* s, RepairReport* report) {
   ASSIGN_OR_RETURN(std::vector<DamagedCopy> copies, FindDamagedCopies(s->file.get(), true));
   std::vector<std::byte> table(RegionTable::kSize);
@@ -95,19 +179,17 @@ Result<bool> RepairRegionTables(Image::State* s, RepairReport* report) {
   for (const DamagedCopy& c : copies) {
     if (c.kind == DamagedCopy::Kind::kRegionTable) good = c.good_slot;
   }
-  const uint64_t offsets[] = {kRegionTable1Offset, kRegionTable2Offset};
-  RETURN_IF_ERROR(s->file->ReadExactAt(offsets[good - 1], table, "region table"));
+  RETURN_IF_ERROR(s->file->ReadExactAt(kTableOffsets[good - 1], table, "region table"));
   Result<RegionTable> rt = RegionTable::Decode(table);
-  if (!rt.ok()) return false;
+  if (!rt.ok() && rt.status().code() == Code::kUnsupported) {
+    report->left.push_back(rt.status().message());
+    return false;
+  }
+  if (!rt.ok()) return RebuildRegionTables(s, report);
   s->regions = std::move(rt).value();
   for (const DamagedCopy& c : copies) {
     if (c.kind != DamagedCopy::Kind::kRegionTable) continue;
-    std::vector<LogPage> pages;
-    for (uint64_t at = 0; at < RegionTable::kSize; at += kPageSize) {
-      pages.push_back(
-          {offsets[c.slot - 1] + at, {table.begin() + at, table.begin() + at + kPageSize}});
-    }
-    RETURN_IF_ERROR(LoggedWrite(s, std::move(pages)));
+    RETURN_IF_ERROR(WriteRegionTable(s, c.slot, table));
     report->actions.push_back("region table " + std::to_string(c.slot) + " rewritten from region " +
                               "table " + std::to_string(c.good_slot) + " (it was: " + c.why + ")");
   }
@@ -115,6 +197,28 @@ Result<bool> RepairRegionTables(Image::State* s, RepairReport* report) {
 }
 
 // Step (5). False when the metadata region does not decode (nothing to check the BAT against).
+// Step (5a): a file cut short inside its BAT region (the metadata before it intact) is extended
+// over the region: the entries it lost read NOT_PRESENT, and the virtual range from the first of
+// them on is reported lost (what they named is gone with the cut). Crash: the old or the new
+// size, either re-run. *size: the file size, updated.
+Status ExtendOverCutBat(Image::State* s, uint64_t* size, RepairReport* report) {
+  const uint64_t bat_end = s->bat_offset + s->bat_length;
+  if (bat_end <= *size || s->metadata_offset + s->metadata_length > *size) return Status::Ok();
+  const uint64_t kept = *size <= s->bat_offset ? 0 : (*size - s->bat_offset) / 8;
+  RETURN_IF_ERROR(s->file->Truncate(bat_end));
+  RETURN_IF_ERROR(s->file->Flush());
+  report->actions.push_back("extended the file, cut short @" + Hex(*size) +
+                            " inside its BAT region, to the region's end @" + Hex(bat_end) +
+                            ": the entries past the cut read NOT_PRESENT");
+  const uint64_t first = (kept - kept / (s->chunk_ratio + 1)) * s->block_size();
+  if (first < s->params.virtual_disk_size) {
+    report->lost.push_back(
+        {first, s->params.virtual_disk_size - first, "BAT entries lost with the end of the file"});
+  }
+  *size = bat_end;
+  return Status::Ok();
+}
+
 Result<bool> RepairBat(Image::State* s, RepairReport* report) {
   const RegionTableEntry* bat = s->regions.Bat();
   const RegionTableEntry* meta = s->regions.Metadata();
@@ -125,12 +229,19 @@ Result<bool> RepairBat(Image::State* s, RepairReport* report) {
   ASSIGN_OR_RETURN(size_t got, s->file->ReadAt(s->metadata_offset, s->metadata_region));
   (void)got;
   Result<DiskParameters> params = DiskParameters::Decode(s->metadata_region);
-  if (!params.ok() || !params->Validate().ok()) return false;
+  const Status valid = params.ok() ? params->Validate() : params.status();
+  if (!valid.ok()) {
+    report->left.push_back("metadata: " + valid.message() +
+                           ": repair does not guess the disk's parameters or parent locator; "
+                           "copy what reads with hvdisk convert --salvage");
+    return false;
+  }
   s->params = std::move(params).value();
   s->chunk_ratio = ChunkRatioOf(s->params.logical_sector_size, s->block_size());
   s->payload_blocks = DivRoundUp(s->params.virtual_disk_size, s->block_size());
   if (BatEntryCountFor(s->params) * 8 > s->bat_length) return false;
   ASSIGN_OR_RETURN(uint64_t size, s->file->Size());
+  RETURN_IF_ERROR(ExtendOverCutBat(s, &size, report));
   ASSIGN_OR_RETURN(std::vector<BatFix> fixes, PlanBatRepair(s, size));
   std::vector<LogPage> pages;  // fixes are ordered by index: one page per run of them
   for (const BatFix& f : fixes) {
@@ -164,7 +275,7 @@ Result<bool> RepairStructures(FileSystem* fs, const std::string& path, RepairMod
   RETURN_IF_ERROR(LockImage(*s.file, ImageAccess::kWrite));
   ASSIGN_OR_RETURN(uint64_t size, s.file->Size());
   if (size < kHeaderSectionSize) return false;
-  ASSIGN_OR_RETURN(bool ok, TakeHeaders(&s, report));
+  ASSIGN_OR_RETURN(bool ok, TakeHeaders(&s, mode, report));
   if (!ok) return false;
   ASSIGN_OR_RETURN(ok, ReplayLog(&s, mode, report));
   if (!ok) return false;
@@ -188,6 +299,18 @@ Result<RepairReport> Repair(FileSystem* fs, const std::string& path, RepairMode 
     report.actions.push_back("freed " + Hex(before - after) + " leaked bytes past the last object");
   }
   return report;
+}
+
+bool HasHeaderCopy(FileSystem* fs, const std::string& path) {
+  Result<std::unique_ptr<File>> file = fs->Open(path, OpenOptions::ReadOnly());
+  if (!file.ok()) return false;
+  std::vector<std::byte> sig(kHeaderSignature.size());
+  for (uint64_t at : {kHeader1Offset, kHeader2Offset}) {
+    if ((*file)->ReadExactAt(at, sig, "header").ok() && HasSignature(sig, 0, kHeaderSignature)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace hvdisk::vhdx

@@ -30,11 +30,18 @@ struct LostRange {
 struct RepairReport {
   std::vector<std::string> actions;  // what was changed, in order
   std::vector<LostRange> lost;       // data dropped by kAll, by virtual range
+  std::vector<std::string> left;     // damage repair did not fix, and why (it refuses to guess)
 };
 
 // Repairs `path` (a VHDX file). Errors: the repair could not run (I/O, locks); damage it cannot
-// fix (both headers bad, a metadata item, an unreplayable log) is no error: it stops there, and
-// the caller's Image::Check afterwards tells what is left.
+// fix (headers whose copies disagree, an unknown version, a metadata item, an unreplayable log
+// with kLeaks) is no error: it stops there, says why in `left`, and the caller's Image::Check
+// afterwards tells what is left. Both headers or both region tables bad, or a log the file
+// cannot hold, are rebuilt from what the file proves (vhdx/structure_rebuild.h).
 Result<RepairReport> Repair(FileSystem* fs, const std::string& path, RepairMode mode);
+
+// Whether `path` holds a VHDX header copy (signature "head" at 64 KiB or 128 KiB): a VHDX whose
+// file identifier may be damaged, which Repair can give its signature back. False on any error.
+bool HasHeaderCopy(FileSystem* fs, const std::string& path);
 
 }  // namespace hvdisk::vhdx

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
+#include "chain/chain.h"
 #include "ops/recovery_point.h"
 #include "ops/store_check.h"
 #include "platform/crash_file_system.h"
@@ -54,6 +57,38 @@ TEST_F(StoreRepairTest, AMissingHeadIsRecreatedOnItsPointAndTheVmReplicatesAgain
   EXPECT_EQ(head, point);  // the head starts from its point
   EXPECT_OK(testing::ApplyPattern(*store_, vm_, 0, 4096, 99));
   EXPECT_OK(TakeRecoveryPoint(*store_, vm_).status());
+}
+
+// Breaks the head's parent link: the head is pointed at a copy of its point (same linkage), and
+// the copy removed, so the head's locator names no file while the record's parent is there.
+void BreakHeadLink(Store* store, const VmRecord& rec) {
+  FileSystem* fs = store->fs();
+  const std::string point = store->DiskPath(rec.id, rec.points.back().file);
+  const std::string copy = store->DiskPath(rec.id, "moved-away.avhdx");
+  ASSERT_OK_AND_ASSIGN(auto in, fs->Open(point, OpenOptions::ReadOnly()));
+  ASSERT_OK_AND_ASSIGN(uint64_t size, in->Size());
+  ASSERT_OK_AND_ASSIGN(auto out, fs->Open(copy, OpenOptions::CreateNew()));
+  ASSERT_OK(out->CopyFrom(*in, 0, 0, size));
+  ASSERT_OK(out->Flush());
+  out.reset();
+  in.reset();
+  ASSERT_OK(chain::Reparent(fs, store->DiskPath(rec.id, rec.head), copy, false));
+  ASSERT_OK(fs->Unlink(copy));
+}
+
+TEST_F(StoreRepairTest, AHeadWhoseParentLinkNamesNoFileIsRelinkedToItsPoint) {
+  ASSERT_OK_AND_ASSIGN(std::string before, testing::DiskDigest(store_->fs(), Disk(rec_.head)));
+  BreakHeadLink(store_.get(), rec_);
+  ASSERT_FALSE(testing::ContractProblems(*store_).empty()) << "the link is broken";
+  ASSERT_OK_AND_ASSIGN(StoreRepairReport r, RepairStore(store_.get()));
+  EXPECT_NE(Joined(r.actions).find("relinked to " + rec_.points.back().file), std::string::npos)
+      << Joined(r.actions);
+  EXPECT_TRUE(testing::ContractProblems(*store_).empty())
+      << Joined(testing::ContractProblems(*store_));
+  ASSERT_OK_AND_ASSIGN(std::string after, testing::DiskDigest(store_->fs(), Disk(rec_.head)));
+  EXPECT_EQ(before, after);
+  ASSERT_OK_AND_ASSIGN(VmRecord now, store_->GetVm(vm_));
+  EXPECT_NE(now.health, ReplicationHealth::kCritical);
 }
 
 TEST_F(StoreRepairTest, AMissingPointMarksTheVmCriticalWithTheReasonAndKeepsEveryOtherFile) {
@@ -121,7 +156,10 @@ void Trial(CrashFileSystem* image, const CrashRun& run) {
   EXPECT_TRUE(problems.empty()) << run.where << ": " << Joined(problems);
 }
 
-TEST(StoreRepairCrash, RecreatingAMissingHeadSurvivesACrashAtEveryOperation) {
+// Damages a one-point store with `damage`, counts the operations of its repair (whose actions
+// must mention `action`), then crashes the repair at every one of them (Trial).
+void SweepRepair(const std::function<void(Store*, const VmRecord&)>& damage,
+                 const std::string& action) {
   CrashFileSystem image(4096);
   uint64_t ops;
   {
@@ -129,7 +167,7 @@ TEST(StoreRepairCrash, RecreatingAMissingHeadSurvivesACrashAtEveryOperation) {
     ASSERT_OK_AND_ASSIGN(auto store, env.Create());
     ASSERT_OK_AND_ASSIGN(Guid vm, env.MakeVm(*store, 1));
     ASSERT_OK_AND_ASSIGN(VmRecord rec, store->GetVm(vm));
-    ASSERT_OK(image.Unlink(store->DiskPath(vm, rec.head)));
+    damage(store.get(), rec);
     store.reset();
     image.SyncAll();
     CrashFileSystem probe(4096);
@@ -139,10 +177,22 @@ TEST(StoreRepairCrash, RecreatingAMissingHeadSurvivesACrashAtEveryOperation) {
     const uint64_t before = probe.mutating_ops();
     ASSERT_OK_AND_ASSIGN(StoreRepairReport r, RepairStore(s.get()));
     ops = probe.mutating_ops() - before;
-    ASSERT_NE(Joined(r.actions).find("re-created"), std::string::npos);
+    ASSERT_NE(Joined(r.actions).find(action), std::string::npos) << Joined(r.actions);
   }
-  ASSERT_GT(ops, 3u);
+  ASSERT_GT(ops, 2u);
   hvdisk::testing::CrashEverywhere(ops + 10, [&](const CrashRun& run) { Trial(&image, run); });
+}
+
+TEST(StoreRepairCrash, RecreatingAMissingHeadSurvivesACrashAtEveryOperation) {
+  SweepRepair(
+      [](Store* store, const VmRecord& rec) {
+        ASSERT_OK(store->fs()->Unlink(store->DiskPath(rec.id, rec.head)));
+      },
+      "re-created");
+}
+
+TEST(StoreRepairCrash, RelinkingABrokenParentLinkSurvivesACrashAtEveryOperation) {
+  SweepRepair(BreakHeadLink, "relinked");
 }
 
 }  // namespace

@@ -268,6 +268,44 @@ TEST(Repair, ATruncatedFileLosesOnlyTheBlocksPastItsEnd) {
   EXPECT_EQ(0, std::memcmp(data->data(), zero.data(), zero.size()));
 }
 
+// The corruption suite's cuts inside the BAT region (@3 MiB, 1 MiB long; the metadata intact):
+// the file is extended over the region, and everything from the first entry lost is lost.
+TEST(Repair, AFileCutInsideItsBatIsExtendedAndTheEntriesPastTheCutReportedLost) {
+  const std::string image = MakeImage();
+  for (uint64_t size : {kBat, kBat + 4096, kBat + 8}) {
+    SCOPED_TRACE(size);
+    MemFileSystem fs;
+    const std::string cut = image.substr(0, size);
+    ASSERT_OK(fs.PutFile(kPath, cut));
+    ASSERT_FALSE(CheckOf(&fs).corruptions.empty());
+    RepairReport r = RepairBytes(cut, RepairMode::kAll, &fs);
+    EXPECT_TRUE(Clean(CheckOf(&fs))) << Joined(CheckOf(&fs).corruptions) << Joined(r.actions);
+    EXPECT_NE(Joined(r.actions).find("extended the file"), std::string::npos) << Joined(r.actions);
+    const uint64_t kept = size <= kBat ? 0 : (size - kBat) / 8;  // entries left (8 in all)
+    auto gone = std::find_if(r.lost.begin(), r.lost.end(), [](const LostRange& l) {
+      return l.why.find("end of the file") != std::string::npos;
+    });
+    if (kept >= 8) {
+      EXPECT_EQ(gone, r.lost.end()) << "every entry survived the cut";
+    } else {
+      ASSERT_NE(gone, r.lost.end()) << Joined(r.actions);
+      EXPECT_EQ(gone->offset, kept * kMiB);
+      EXPECT_EQ(gone->offset + gone->length, 8 * kMiB);
+    }
+    EXPECT_TRUE(ReadAll(&fs).has_value());
+  }
+}
+
+// Metadata damage is not guessed at: repair says so and the check still reports it.
+TEST(Repair, DamagedMetadataIsLeftWithAMessageNamingSalvage) {
+  std::string bad = MakeImage();
+  Flip(bad, 2 * kMiB);  // the metadata table's signature
+  MemFileSystem fs;
+  RepairReport r = RepairBytes(bad, RepairMode::kAll, &fs);
+  EXPECT_NE(Joined(r.left).find("convert --salvage"), std::string::npos) << Joined(r.left);
+  EXPECT_FALSE(CheckOf(&fs).corruptions.empty());
+}
+
 TEST(Repair, AChildsPartiallyPresentBlockWithoutItsBitmapBecomesNotPresent) {
   MemFileSystem fs;
   std::string child = MakeImage(DiskType::kDifferencing);
@@ -287,27 +325,125 @@ TEST(Repair, AChildsPartiallyPresentBlockWithoutItsBitmapBecomesNotPresent) {
   }
 }
 
-// Damage with which repair must not guess stays corrupt, and repair says nothing was done.
-TEST(Repair, DamageBeyondRepairIsLeftAndReportedByTheCheck) {
-  MemFileSystem fs;
-  std::string image = MakeImage();
-  Flip(image, kHeaders[0] + 100);
-  Flip(image, kHeaders[1] + 100);
-  RepairReport r = RepairBytes(image, RepairMode::kAll, &fs);
-  EXPECT_TRUE(r.actions.empty());
-  EXPECT_FALSE(CheckOf(&fs).corruptions.empty());
-  EXPECT_EQ(*fs.GetFile(kPath), image) << "nothing written";
+// Rewrites the CRC-32C of the 4 KiB header at `h` (or of a 64 KiB region table).
+void Recrc(std::string& b, uint64_t at, size_t length = 4096) {
+  auto span = std::as_writable_bytes(std::span(b.data() + at, length));
+  const uint32_t crc = Crc32cWithZeroedField(span, 4);
+  std::memcpy(b.data() + at + 4, &crc, 4);
 }
 
-// A repair with every kind of step (header copy, region table copy, BAT entry, leaked tail),
-// interrupted at each I/O point: the file opens afterwards, and a second repair ends clean with
-// block 5 intact.
-TEST(RepairCrash, ARepairSurvivesACrashAtEveryOperation) {
-  std::string bad = MakeImage();
+// Repairs `bad` with `mode`: the file checks clean after, and reads what `image` read.
+void ExpectRepairedToClean(const std::string& image, const std::string& bad, RepairMode mode,
+                           const std::string& action) {
+  MemFileSystem fs;
+  ASSERT_OK(fs.PutFile(kPath, image));
+  std::optional<std::string> before = ReadAll(&fs);
+  ASSERT_OK(fs.PutFile(kPath, bad));
+  ASSERT_FALSE(CheckOf(&fs).corruptions.empty()) << "the damage is corruption before the repair";
+  RepairReport r = RepairBytes(bad, mode, &fs);
+  CheckReport after = CheckOf(&fs);
+  EXPECT_TRUE(Clean(after)) << Joined(after.corruptions) << Joined(after.warnings)
+                            << Joined(r.actions) << Joined(r.left);
+  EXPECT_NE(Joined(r.actions).find(action), std::string::npos) << Joined(r.actions);
+  EXPECT_TRUE(r.left.empty()) << Joined(r.left);
+  EXPECT_EQ(ReadAll(&fs), before);
+  const std::string out = *fs.GetFile(kPath);  // DataWriteGuid (what children link to) kept
+  EXPECT_EQ(out.substr(kHeaders[0] + 32, 16), image.substr(kHeaders[0] + 32, 16));
+}
+
+TEST(RepairRebuild, BothHeadersTornAreRebuiltFromTheFieldsTheirCopiesAgreeOn) {
+  const std::string image = MakeImage();
+  std::string bad = image;
+  Flip(bad, kHeaders[0] + 100);
   Flip(bad, kHeaders[1] + 100);
-  Flip(bad, kTables[1] + 20);
-  PutU64(bad, kBat, (64 * kMiB) | 6);
-  bad.append(2 * kMiB, '\0');
+  ExpectRepairedToClean(image, bad, RepairMode::kLeaks, "both headers rewritten");
+  Flip(bad, kHeaders[1]);  // a signature gone too
+  ExpectRepairedToClean(image, bad, RepairMode::kLeaks, "both headers rewritten");
+}
+
+TEST(RepairRebuild, HeadersWithEqualSequenceNumbersThatDifferOnlyInFileWriteGuidAreRebuilt) {
+  const std::string image = MakeImage();
+  std::string bad = image;
+  const uint64_t seq = GetU64(bad, kHeaders[0] + 8);
+  for (uint64_t h : kHeaders) PutU64(bad, h + 8, seq);
+  PutU64(bad, kHeaders[1] + 16, 0x1234);
+  for (uint64_t h : kHeaders) Recrc(bad, h);
+  ExpectRepairedToClean(image, bad, RepairMode::kLeaks, "both headers rewritten");
+}
+
+// The corruption suite's log locations: outside the file, misaligned, over the metadata. The log
+// is clean, so a new empty one goes to the first free MiB (the log's own, at 1 MiB).
+TEST(RepairRebuild, ALogTheFileCannotHoldIsReplacedByAnEmptyLogInFreeSpace) {
+  const std::string image = MakeImage();
+  for (auto [offset, length] : std::vector<std::pair<uint64_t, uint32_t>>{{64 * kMiB, kMiB},
+                                                                          {kMiB, 1000},
+                                                                          {kMiB + 4096, kMiB},
+                                                                          {0, kMiB},
+                                                                          {2 * kMiB, kMiB},
+                                                                          {kMiB, 0xFFF00000u}}) {
+    std::string bad = image;
+    for (uint64_t h : kHeaders) {
+      PutU64(bad, h + 72, offset);
+      std::memcpy(bad.data() + h + 68, &length, 4);
+      Recrc(bad, h);
+    }
+    SCOPED_TRACE("log @" + std::to_string(offset) + " length " + std::to_string(length));
+    ExpectRepairedToClean(image, bad, RepairMode::kLeaks, "new empty log placed @0x100000");
+  }
+}
+
+TEST(RepairRebuild, BothRegionTablesDamagedAreRebuiltFromTheRegionsTheFileHolds) {
+  const std::string image = MakeImage();
+  std::string bad = image;
+  Flip(bad, kTables[0] + 20);  // the BAT entry's GUID
+  Flip(bad, kTables[1]);       // the signature
+  ExpectRepairedToClean(image, bad, RepairMode::kLeaks, "both region tables rewritten");
+  const std::string after = [&] {
+    MemFileSystem fs;
+    RepairBytes(bad, RepairMode::kLeaks, &fs);
+    return *fs.GetFile(kPath);
+  }();
+  EXPECT_EQ(after.substr(kTables[0], 64 * kKiB), after.substr(kTables[1], 64 * kKiB));
+}
+
+TEST(RepairRebuild, AFlippedFileIdentifierSignatureIsRewritten) {
+  const std::string image = MakeImage();
+  std::string bad = image;
+  Flip(bad, 3);
+  ExpectRepairedToClean(image, bad, RepairMode::kLeaks, "file identifier signature rewritten");
+}
+
+// Damage with which repair must not guess stays corrupt, repair says why, and writes nothing.
+TEST(Repair, DamageBeyondRepairIsLeftWithItsReasonAndNothingWritten) {
+  struct Case {
+    std::string name, bad, reason;
+  };
+  std::vector<Case> cases;
+  const std::string image = MakeImage();
+  std::string v2 = image;  // a version this build does not know, in both copies
+  for (uint64_t h : kHeaders) {
+    v2[h + 66] = 2;
+    Recrc(v2, h);
+  }
+  cases.push_back({"version 2", v2, "a format this build does not know"});
+  std::string split = image;  // equal sequence numbers, different DataWriteGuids
+  const uint64_t seq = GetU64(split, kHeaders[0] + 8);
+  for (uint64_t h : kHeaders) PutU64(split, h + 8, seq);
+  PutU64(split, kHeaders[1] + 32, 0x1234);
+  for (uint64_t h : kHeaders) Recrc(split, h);
+  cases.push_back({"split", split, "disagree on DataWriteGuid"});
+  for (const Case& c : cases) {
+    MemFileSystem fs;
+    RepairReport r = RepairBytes(c.bad, RepairMode::kAll, &fs);
+    EXPECT_TRUE(r.actions.empty()) << c.name << Joined(r.actions);
+    EXPECT_NE(Joined(r.left).find(c.reason), std::string::npos) << c.name << Joined(r.left);
+    EXPECT_EQ(*fs.GetFile(kPath), c.bad) << c.name << ": nothing written";
+  }
+}
+
+// Repairs `bad` once counting its I/O, then again interrupted at each I/O point: the file opens
+// afterwards, and a second repair ends clean with block 5 intact.
+void ExpectRepairSurvivesACrashEverywhere(const std::string& bad) {
   MemFileSystem src;
   ASSERT_OK(src.PutFile(kPath, bad));
   uint64_t ops = 0;
@@ -336,6 +472,30 @@ TEST(RepairCrash, ARepairSurvivesACrashAtEveryOperation) {
     ASSERT_TRUE(data.has_value()) << run.where;
     EXPECT_EQ(0, std::memcmp(data->data() + 5 * kMiB + 512, five.data(), five.size())) << run.where;
   });
+}
+
+// A repair with every kind of step (header copy, region table copy, BAT entry, leaked tail).
+TEST(RepairCrash, ARepairSurvivesACrashAtEveryOperation) {
+  std::string bad = MakeImage();
+  Flip(bad, kHeaders[1] + 100);
+  Flip(bad, kTables[1] + 20);
+  PutU64(bad, kBat, (64 * kMiB) | 6);
+  bad.append(2 * kMiB, '\0');
+  ExpectRepairSurvivesACrashEverywhere(bad);
+}
+
+// The rebuilds: both headers (with a log outside the file), both region tables, the identifier.
+TEST(RepairCrash, ARebuildOfEveryStructureSurvivesACrashAtEveryOperation) {
+  std::string bad = MakeImage();
+  for (uint64_t h : kHeaders) {
+    PutU64(bad, h + 72, 64 * kMiB);
+    Recrc(bad, h);
+    Flip(bad, h + 100);
+  }
+  Flip(bad, kTables[0] + 20);
+  Flip(bad, kTables[1]);
+  Flip(bad, 3);
+  ExpectRepairSurvivesACrashEverywhere(bad);
 }
 
 // Seeded mutations of the header section and the BAT (flipped bytes, entries pointing anywhere):

@@ -564,7 +564,9 @@ def all_figures(ctx):
     figs += [alloc_write(ctx, False), alloc_write(ctx, True), qemu_bench(ctx)]
     figs += [convert(ctx, True), convert(ctx, False), whole_read(ctx)]
     import maintain  # noqa: E402 (it imports this module)
-    return figs + chain_figures(ctx) + store_figures(ctx) + maintain.figures(ctx) + nbd(ctx)
+    import replicate  # noqa: E402 (it imports this module)
+    return (figs + chain_figures(ctx) + store_figures(ctx) + maintain.figures(ctx) + nbd(ctx)
+            + replicate.figures(ctx))
 
 
 def nbd(ctx):

@@ -18,6 +18,9 @@ KINDS = {
             "qemu-nbd -f vhdx and nbdkit file on the raw copy"),
     "maintain": (r"^maintain/", "compact of a 16 GiB dynamic disk vs qemu-img convert to a new "
                  "VHDX, and the repair of a dirty log by virtual size (1 GiB vs 64 GiB)"),
+    "replicate": (r"^replicate/", "vm replicate from a qemu-nbd export of a qcow2 primary: the "
+                  "full sync of 4 GiB holding 1 GiB and cycles of 1/10/50% dirty vs nbdcopy and "
+                  "qemu-img convert of the same data to raw, and a cycle's cost by disk size"),
 }
 
 BEGIN = "<!-- runs: one row per kind; bench/run --publish KIND rewrites its row -->"

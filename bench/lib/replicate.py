@@ -247,7 +247,7 @@ def scaling(ctx, src, state):
 
 
 def figures(ctx):
-    if not hvdisk_has(ctx.hvdisk, ["vm"], r"\breplicate\b"):
+    if not hvdisk_has(ctx.hvdisk, ["vm"], r"(?m)^\s+replicate\b"):
         from figures import not_measured
         return [not_measured("replicate/cycles", "replicate from qemu-nbd vs nbdcopy",
                              "no `hvdisk vm replicate` in this build")]

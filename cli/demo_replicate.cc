@@ -27,13 +27,9 @@ std::string Hex(int pattern) {
 
 std::string BitmapName(int generation) { return "b" + std::to_string(generation); }
 
-// The bytes a replicate report says it applied: the first of the keys that name them.
+// The bytes of data a replicate report says it applied (its "bytes"), or -1.
 int64_t BytesOf(const nlohmann::json& j) {
-  for (const char* key :
-       {"bytes-applied", "bytes_applied", "bytes-moved", "bytes_moved", "bytes"}) {
-    if (j.contains(key) && j[key].is_number_integer()) return j[key].get<int64_t>();
-  }
-  return -1;
+  return j.contains("bytes") && j["bytes"].is_number_integer() ? j["bytes"].get<int64_t>() : -1;
 }
 
 }  // namespace

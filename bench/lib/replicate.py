@@ -129,10 +129,8 @@ def replicate(ctx, store, uri, bitmap=None):
 
 
 def moved(report):
-    for k in ("bytes-applied", "bytes_applied", "bytes-moved", "bytes_moved", "bytes"):
-        if isinstance(report.get(k), int):
-            return report[k]
-    return None
+    """The bytes of data `vm replicate --json` says it applied (docs/json.md), or None."""
+    return report.get("bytes") if isinstance(report.get("bytes"), int) else None
 
 
 def raw_copy(tool, uri, out, size):

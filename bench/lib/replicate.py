@@ -181,23 +181,21 @@ def full_sync(ctx, src):
 
 
 class CycleStore:
-    """The replica VM the incremental samples apply to (made once; an untimed checkpoint after
-    each cycle gives the next one a fresh head, as a real cycle with --checkpoint leaves it)."""
+    """The replica VM a cycle applies to: made afresh for every sample (an empty base of the
+    disk's size, so the cycle writes into a fresh head, as after the previous cycle's
+    --checkpoint) and removed after it, so the samples' data does not pile up on the disk."""
 
     def __init__(self, ctx, name, size):
-        self.ctx, self.name, self.size, self.store = ctx, name, size, None
-
-    def get(self):
-        if self.store is None:
-            self.store = _figures().Store(self.ctx, self.name, self.size)
-        return self.store
+        self.ctx, self.name, self.size = ctx, name, size
 
     def cycle(self, image, sock):
-        st = self.get()
-        with Server(self.ctx, qemu_nbd(sock, image, "d"), sock) as uri:
-            secs, report = replicate(self.ctx, st, uri, "d")
-        run(st.vm("checkpoint", "vm1"))
-        return secs, report
+        st = _figures().Store(self.ctx, self.name, self.size)
+        try:
+            with Server(self.ctx, qemu_nbd(sock, image, "d"), sock) as uri:
+                return replicate(self.ctx, st, uri, "d")
+        finally:
+            st.close()
+            os.sync()  # the freed store's discards stay out of the next sample
 
 
 def incremental(ctx, src, stores, pct):

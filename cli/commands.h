@@ -42,6 +42,8 @@ void RegisterWmiCommands(CLI::App& app);      // wmi invoke|job|query|methods (w
 void RegisterWsmanCommand(CLI::App& app);     // wsman: runs hvdisk-wsman (wsman_command.cc)
 void RegisterServeCommand(CLI::App& app);     // serve (serve_command.cc)
 void RegisterVmServeCommand(CLI::App* vm);    // vm serve (serve_command.cc)
+// vm replicate (replicate_command.cc)
+void RegisterVmReplicateCommand(CLI::App* vm);
 // resize, compact (maintain_commands.cc)
 void RegisterMaintainCommands(CLI::App& app);
 

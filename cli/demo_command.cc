@@ -5,7 +5,10 @@
 // latest point and commits. Each step prints the WMI return value, the job's end state and the
 // digests; the run ends with one verdict line, "demo: PASS ..." (exit 0) or "demo: FAIL ..."
 // (exit 1). With --serve, the failed-over VM is served over NBD (`hvdisk vm serve`) and written
-// through NBD with qemu-io, as the hypervisor running it would write it.
+// through NBD with qemu-io, as the hypervisor running it would write it. Where qemu-img, qemu-io
+// and qemu-nbd are installed, the points come from a qemu primary over NBD (a full sync, then
+// incremental cycles of its dirty bitmap: docs/replication.md); without them the demo says so and
+// applies replicated changes through the engine.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +21,7 @@
 #include "chain/chain.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/demo_replicate.h"
 #include "cli/demo_serve.h"
 #include "cli/hints.h"
 #include "ops/consumer.h"
@@ -141,6 +145,53 @@ Status Replicate(Demo& d) {
     ASSIGN_OR_RETURN(ops::RecoveryPoint rp, ops::TakeRecoveryPoint(*d.store, d.vm));
     ASSIGN_OR_RETURN(d.digests[rp.name()], DigestOf(d, rp.file));
     Say(d, "applied 2 extents, took " + rp.name() + ": digest " + d.digests[rp.name()]);
+  }
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  ASSIGN_OR_RETURN(d.digests["head"], DigestOf(d, rec.head));
+  return Status::Ok();
+}
+
+// A replicate cycle's point: its digest, which must equal the primary's at that instant.
+Status CheckCycle(Demo& d, QemuPrimary& primary, const std::string& what, const CycleReport& r) {
+  ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
+  if (rec.points.empty()) return Corrupt(what + " took no recovery point");
+  const ops::RecoveryPoint& rp = rec.points.back();
+  ASSIGN_OR_RETURN(d.digests[rp.name()], DigestOf(d, rp.file));
+  ASSIGN_OR_RETURN(std::string source, primary.Digest(d.fs));
+  const bool same = source == d.digests[rp.name()];
+  Say(d, what + (r.bytes >= 0 ? ", " + std::to_string(r.bytes) + " bytes applied" : "") +
+             ", --checkpoint took " + rp.name() + ": digest " + d.digests[rp.name()] +
+             (same ? " (= the primary's)" : " (the primary's is " + source + ")"));
+  return same ? Status::Ok() : Corrupt(rp.name() + " differs from the primary it was read from");
+}
+
+// The points from a qemu primary, docs/replication.md's offline protocol: a qcow2 image whose
+// bitmap b0 starts before the full sync; then, per cycle, the VM writes (qemu-io), the next
+// generation starts and the old one stops (qemu-img bitmap), qemu-nbd -B exports the old one, an
+// incremental cycle applies it with --checkpoint, and only then the old bitmap is removed.
+Status ReplicateFromQemu(Demo& d) {
+  const std::string dir = std::filesystem::absolute(d.dir).string();
+  const std::string store = JoinPath(dir, "store");
+  QemuPrimary primary(dir);
+  RETURN_IF_ERROR(primary.Create(kDiskSize, 8 * kMiB, 0x5a));
+  RETURN_IF_ERROR(primary.Export(""));
+  Say(d, "primary: " + primary.image() + " (qcow2, 64 MiB, dirty bitmap b0), served by qemu-nbd " +
+             "(pid " + std::to_string(primary.export_pid()) + ") at " + primary.uri());
+  ASSIGN_OR_RETURN(CycleReport full, primary.Replicate(store, d.vm.ToString(), ""));
+  RETURN_IF_ERROR(primary.StopExport());
+  RETURN_IF_ERROR(CheckCycle(d, primary, "full sync (vm replicate --from the export)", full));
+  for (int i = 2; i <= kPoints; ++i) {
+    RETURN_IF_ERROR(primary.Write(uint64_t(i) * 10 * kMiB, 2 * kMiB, 0x60 + i));
+    RETURN_IF_ERROR(primary.Write(3 * kMiB + 64 * 1024 * uint64_t(i), 96 * 1024, 0x70 + i));
+    ASSIGN_OR_RETURN(std::string old, primary.NewGeneration());
+    RETURN_IF_ERROR(primary.Export(old));
+    Say(d, "the primary wrote 2 MiB + 96 KiB (qemu-io); b" + std::to_string(i - 1) + " started, " +
+               old + " disabled and exported by qemu-nbd -B " + old + " (pid " +
+               std::to_string(primary.export_pid()) + ")");
+    ASSIGN_OR_RETURN(CycleReport cycle, primary.Replicate(store, d.vm.ToString(), old));
+    RETURN_IF_ERROR(primary.StopExport());
+    RETURN_IF_ERROR(primary.RemoveBitmap(old));
+    RETURN_IF_ERROR(CheckCycle(d, primary, "incremental cycle --bitmap " + old, cycle));
   }
   ASSIGN_OR_RETURN(ops::VmRecord rec, d.store->GetVm(d.vm));
   ASSIGN_OR_RETURN(d.digests["head"], DigestOf(d, rec.head));
@@ -290,7 +341,17 @@ int RunDemo(const std::string& dir, bool serve, bool json) {
   }
   Status st = PrepareDir(d);
   if (st.ok()) st = CreateReplica(d);
-  if (st.ok()) st = Replicate(d);
+  if (st.ok()) {
+    const std::string missing = QemuPrimary::MissingTool();
+    if (missing.empty()) {
+      st = ReplicateFromQemu(d);
+    } else {
+      Say(d, missing +
+                 " not found (apt-get install qemu-utils): no qemu primary to replicate "
+                 "from; applying replicated changes through the engine");
+      st = Replicate(d);
+    }
+  }
   if (st.ok()) st = FailoverRevertCommit(d);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (json) return PrintDemoJson(d, st, secs);

@@ -24,10 +24,24 @@ extern char** environ;
 namespace hvdisk::cli {
 namespace {
 
-// Starts argv (argv[0] a path, or a name looked up on $PATH) with stdout on `out_fd` (or
-// /dev/null when -1) and stderr appended to `err_path` (or ours when empty); -1 when it cannot
-// start.
-int Spawn(const std::vector<std::string>& args, int out_fd = -1, const std::string& err_path = "") {
+// The first line `fd` delivers within `seconds`: empty at end of file or on timeout.
+std::string ReadLine(int fd, int seconds) {
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  char c = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    if (read(fd, &c, 1) != 1) return "";
+    if (c == '\n') return line;
+    line.push_back(c);
+  }
+  return "";
+}
+
+}  // namespace
+
+int Spawn(const std::vector<std::string>& args, int out_fd, const std::string& err_path) {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -49,7 +63,6 @@ int Spawn(const std::vector<std::string>& args, int out_fd = -1, const std::stri
   return err == 0 ? pid : -1;
 }
 
-// The exit code of a waited-for child, or 128 + N when signal N ended it.
 int Wait(int pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
@@ -58,30 +71,12 @@ int Wait(int pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// The first line `fd` delivers within `seconds`: empty at end of file or on timeout.
-std::string ReadLine(int fd, int seconds) {
-  std::string line;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  char c = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    if (read(fd, &c, 1) != 1) return "";
-    if (c == '\n') return line;
-    line.push_back(c);
-  }
-  return "";
-}
-
-// The last lines of a log file, for an error message.
 std::string Tail(const std::string& path) {
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text.size() > 600 ? text.substr(text.size() - 600) : text;
 }
-
-}  // namespace
 
 bool OnPath(const std::string& name) {
   const char* path = std::getenv("PATH");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "platform/status.h"
 
@@ -13,6 +14,17 @@ namespace hvdisk::cli {
 
 // Whether `name` is an executable file in a directory of $PATH.
 bool OnPath(const std::string& name);
+
+// Starts argv (argv[0] a path, or a name looked up on $PATH) with stdout on `out_fd` (or
+// /dev/null when -1) and stderr appended to `err_path` (or ours when empty); its pid, or -1 when
+// it cannot start. The caller waits for it (Wait).
+int Spawn(const std::vector<std::string>& args, int out_fd = -1, const std::string& err_path = "");
+
+// Waits for the child `pid`: its exit code, 128 + N when signal N ended it, -1 on error.
+int Wait(int pid);
+
+// The last lines (at most 600 bytes) of a log file, for an error message.
+std::string Tail(const std::string& path);
 
 // What ServeAndWrite does; the write is `qemu-io -f raw -c 'write -P PATTERN OFFSET LENGTH'`.
 struct ServedWrite {

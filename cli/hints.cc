@@ -46,6 +46,13 @@ constexpr const char* kVmInUse =
 constexpr const char* kDestroyNotTestVm =
     "vm destroy removes test VMs; use vm remove for a replica";
 constexpr const char* kCancelled = "nothing was left half-done; run the command again to do it";
+constexpr const char* kSourceSize =
+    "replicate from the disk VM was created from: 'hvdisk vm --store DIR show VM' shows the "
+    "replica's size, 'hvdisk info FILE' (or 'nbdinfo --size URI') the source's";
+constexpr const char* kSourceDown =
+    "start the NBD server that exports FILE (e.g. 'qemu-nbd -r -B BITMAP -k SOCKET DISK') and run "
+    "the cycle again: the VM is consistent, its points unchanged, and a cycle from the same "
+    "bitmap completes it";
 
 // `text` with each placeholder word replaced.
 std::string Fill(std::string text, const std::string& word, const std::string& value) {
@@ -175,16 +182,36 @@ std::string VmOperation(const Status& status, const std::string& dir, const std:
   }
 }
 
+std::string ReplicationSource(const Status& status, const std::string& from, const std::string& dir,
+                              const std::string& vm) {
+  const bool nbd = from.find("://") != std::string::npos;
+  switch (status.code()) {
+    case Code::kInvalidArgument:
+      return Fill(Fill(ForFile(kSourceSize, from), "DIR", dir), "VM", vm);
+    case Code::kUnavailable:
+    case Code::kTimeout:
+      return nbd ? ForFile(kSourceDown, from) : "";
+    case Code::kNotFound:
+    case Code::kCorrupt:
+    case Code::kUnsupported:
+      // A file source that cannot be opened (the error names it); an NBD one explains itself.
+      if (nbd || status.message().find(from) == std::string::npos) return "";
+      return OpenDisk(status, from, false);
+    default:
+      return "";
+  }
+}
+
 std::string DestroyNotTestVm() { return kDestroyNotTestVm; }
 std::string Cancelled() { return kCancelled; }
 
 }  // namespace hint
 
 std::vector<std::string> AllHintTemplates() {
-  return {kBadArgument, kDirectory,         kNoSuchFile,  kMissingParent,    kCorrupt,
-          kDiskInUse,   kDiskInUseReadOnly, kUnsupported, kNotAVhdx,         kAccessDenied,
-          kDevice,      kNoSpace,           kFileExists,  kNoStore,          kStoreReadOnly,
-          kNoVm,        kVmState,           kVmInUse,     kDestroyNotTestVm, kCancelled};
+  return {kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt, kDiskInUse,
+          kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,  kNoSpace,
+          kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState, kVmInUse,
+          kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown};
 }
 
 }  // namespace hvdisk::cli

@@ -35,6 +35,10 @@ std::string OpenStore(const Status& status, const std::string& dir);
 std::string FindVm(const Status& status, const std::string& dir, const std::string& vm);
 // An operation on VM in the store `dir` failed (a state it does not allow, a busy VM, ...).
 std::string VmOperation(const Status& status, const std::string& dir, const std::string& vm);
+// A replication cycle of VM from `from` (an NBD URI or a disk file) failed at its source: the
+// wrong size, an NBD server gone or unreachable, a file that cannot be opened.
+std::string ReplicationSource(const Status& status, const std::string& from, const std::string& dir,
+                              const std::string& vm);
 // vm destroy on a VM that is not a test VM.
 std::string DestroyNotTestVm();
 // An operation stopped by SIGINT/SIGTERM or a job's Kill.

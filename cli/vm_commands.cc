@@ -549,6 +549,7 @@ void RegisterVmCommands(CLI::App& app) {
   vm->add_option("--store", a->store, "replica store directory")->required();
   vm->require_subcommand(1);
   AddVmDataCommands(vm, a);
+  RegisterVmReplicateCommand(vm);
   AddVmStateCommands(vm, a);
   AddVmPointCommands(vm, a);
   RegisterVmServeCommand(vm);
@@ -558,7 +559,8 @@ void RegisterVmCommands(CLI::App& app) {
   // operations"): what an operator needs after a kInvalidState.
   vm->footer(
       "Replication states (WMI numbers) and the commands each allows:\n"
-      "  3 Replicating            apply, checkpoint, suspend, failover, test, set, remove\n"
+      "  3 Replicating            apply, replicate, checkpoint, suspend, failover, test, set, "
+      "remove\n"
       "  7 Suspended              resume, failover, test, set, remove\n"
       "  12 Failover in progress  revert\n"
       "  5 Recovered              revert, commit (not while a test VM exists)\n"

@@ -7,6 +7,7 @@
 
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
+#include "ops/replication_stats.h"
 #include "ops/store_files.h"
 #include "ops/trash.h"
 #include "platform/file_lock.h"
@@ -76,7 +77,8 @@ Result<std::vector<std::string>> FindStrays(FileSystem* fs, const StoreLayout& l
   const std::string dir = layout.Abs(StoreLayout::VmDirRel(record.id));
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs->List(dir));
   for (const std::string& n : names) {
-    if (n != "vm.json" && n != "disks") out.push_back(StoreLayout::VmDirRel(record.id) + "/" + n);
+    if (n != "vm.json" && n != "disks" && n != kReplicationStatsName)
+      out.push_back(StoreLayout::VmDirRel(record.id) + "/" + n);
   }
   Result<std::vector<std::string>> disks =
       fs->List(layout.Abs(StoreLayout::DisksDirRel(record.id)));

@@ -14,9 +14,9 @@ namespace hvdisk::ops {
 
 Result<std::unique_ptr<FileLock>> AcquireLock(FileSystem* fs, const std::string& path,
                                               LockMode mode, std::chrono::milliseconds timeout,
-                                              std::string_view what) {
+                                              std::string_view what, uint32_t slot) {
   RETURN_IF_ERROR(CheckLockFile(fs, path).WithContext(what));
-  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(fs, path, mode, timeout);
+  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(fs, path, mode, timeout, slot);
   if (lock.ok()) return lock;
   Status st = lock.status();
   if (st.code() == Code::kInUse) return InUse(std::string(what) + " is in use: " + st.message());

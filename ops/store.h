@@ -150,9 +150,9 @@ class Store {
 Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationState> allowed,
                    std::string_view op);
 
-// Acquires a lock file with the store's timeout; kInUse/kTimeout name what is held.
+// Acquires byte `slot` of a lock file with the store's timeout; kInUse/kTimeout name what is held.
 Result<std::unique_ptr<FileLock>> AcquireLock(FileSystem* fs, const std::string& path,
                                               LockMode mode, std::chrono::milliseconds timeout,
-                                              std::string_view what);
+                                              std::string_view what, uint32_t slot = 0);
 
 }  // namespace hvdisk::ops

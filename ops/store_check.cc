@@ -3,6 +3,7 @@
 #include "chain/chain.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"
+#include "ops/replication_stats.h"
 #include "ops/store_files.h"
 #include "ops/trash.h"
 #include "ops/vm_health.h"
@@ -41,6 +42,8 @@ void CheckVm(Store* store, const VmRecord& rec, StoreCheckReport* rep) {
   for (const std::string& s : strays.ok() ? *strays : std::vector<std::string>()) {
     rep->problems.push_back(s + ": orphan");
   }
+  Result<ReplicationStats> stats = LoadReplicationStats(store->fs(), store->layout(), rec.id);
+  if (!stats.ok()) rep->problems.push_back(stats.status().message());
   // Never opened through a link or at something that is not a file (it could be a FIFO).
   if (!CheckVmDisks(store->fs(), store->layout(), rec).ok()) return;
   if (rec.mode == ReplicationMode::kTestReplica) {

@@ -5,6 +5,7 @@
 
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
+#include "ops/replication_stats.h"
 #include "ops/vm_served.h"
 
 namespace hvdisk::ops {
@@ -90,6 +91,8 @@ Status RemoveReplica(Store& store, const Guid& vm, const OpControl* control) {
   for (const std::string& f : v.record.ChainFiles()) {
     in.deletes.push_back(StoreLayout::DiskRel(vm, f));
   }
+  in.deletes.push_back(ReplicationStatsRel(vm));
+  in.deletes.push_back(ReplicationStatsRel(vm) + ".tmp");
   in.deletes.push_back(StoreLayout::VmRecordRel(vm));
   in.deletes.push_back(StoreLayout::VmRecordRel(vm) + ".tmp");
   in.delete_dirs = {StoreLayout::DisksDirRel(vm), StoreLayout::VmDirRel(vm)};

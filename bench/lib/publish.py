@@ -20,6 +20,9 @@ KINDS = {
                  "VHDX, and the repair of a dirty log by virtual size (1 GiB vs 64 GiB)"),
     "shared": (r"^shared/", "vm failover / revert / commit latency and the 4K random-read row on "
                "a CephFS mount (single-node cluster, ceph-fuse) vs the local file system"),
+    "replicate": (r"^replicate/", "vm replicate from a qemu-nbd export of a qcow2 primary: the "
+                  "full sync of 4 GiB holding 1 GiB and cycles of 1/10/50% dirty vs nbdcopy and "
+                  "qemu-img convert of the same data to raw, and a cycle's cost by disk size"),
 }
 # The report's file name when it is not the kind's own.
 STEMS = {"shared": "shared-storage"}

@@ -88,7 +88,8 @@ def markdown(meta, figs, plots, notes):
              "peer` by qemu-img or libvhdi. Higher is better everywhere except the store "
              "latencies (ms), whose ratio column divides by the smallest failover disk, and "
              "commit/merge, whose ratio column divides by `cp`. In the NBD figures the raw side "
-             "is `nbdkit file` on the raw copy and the peer `qemu-nbd -f vhdx`.\n",
+             "is `nbdkit file` on the raw copy and the peer `qemu-nbd -f vhdx`; in the replication "
+             "figures both are `nbdcopy` from the same qemu-nbd export.\n",
              "## Goals\n", "| benchmark | comparison | goal | measured | |", "|---|---|---|---|---|"]
     lines += goal_rows(figs)
     groups = {}
@@ -102,7 +103,8 @@ def markdown(meta, figs, plots, notes):
               "maintain": "Maintenance: compact vs qemu-img convert; repair of a dirty log",
               "nbd": "NBD (fio's nbd engine): the hvdisk plugin vs qemu-nbd and nbdkit file",
               "shared": "Shared storage: CephFS (ceph-fuse, page cache off) vs the local file "
-                        "system (the ratio column divides by local)"}
+                        "system (the ratio column divides by local)",
+              "replicate": "Replication from qemu-nbd: vm replicate vs nbdcopy and qemu-img"}
     for g, title in titles.items():
         if g in groups:
             lines += section(title, [f for f in groups[g] if "not_measured" not in f])

@@ -157,7 +157,7 @@ class ReplicateInteropTest : public ::testing::Test {
       std::vector<std::string> argv = {"vm", "--store", store_, "replicate", "web", "--checkpoint"};
       argv.insert(argv.end(), words.begin(), words.end());
       const int pid = testing::SpawnHvdisk(argv, dir_.File("kill.err"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5 + (round * 37) % 120));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2 + (round * 17) % 60));
       kill(pid, SIGKILL);
       const int code = testing::WaitForExit(pid);
       const Json now = Points();
@@ -185,6 +185,9 @@ TEST_F(ReplicateInteropTest, QcowDirtyBitmapsFullSyncThenThreeIncrementalCyclesM
     const Json r = Replicate(nbd.uri(), "");
     EXPECT_EQ(r.value("bytes", 0ull), 5 * kMiB) << "a full sync moves the allocated data only";
     EXPECT_EQ(Digest(PointPath(r["point"].value("file", ""))), PrimaryDigest());
+    std::string err;
+    EXPECT_EQ(testing::Hvdisk(Vm("replicate web --bitmap nope --from " + Q(nbd.uri())), &err), 1);
+    EXPECT_NE(err.find("exports no dirty bitmap nope"), std::string::npos) << err;
   }
   struct Cycle {
     std::vector<std::string> writes;
@@ -228,7 +231,7 @@ TEST_F(ReplicateInteropTest, KilledNbdCyclesNeverChangeAPointAndTheResumedCycleC
         const std::string old_bitmap = "g" + std::to_string(round);
         QemuIo(primary_, "qcow2",
                {"write -P " + std::to_string(round + 2) + " " + std::to_string(round % 3 * 20) +
-                "M 16M"});
+                "M 8M"});
         MustRun("qemu-img bitmap --add " + Q(primary_) + " g" + std::to_string(round + 1));
         MustRun("qemu-img bitmap --disable " + Q(primary_) + " " + old_bitmap);
         nbd = std::make_unique<QemuNbd>(dir_, primary_, "qcow2", old_bitmap);
@@ -283,7 +286,7 @@ TEST_F(ReplicateInteropTest, KilledCyclesFromARawFileNeverChangeAPointAndConverg
       [&](int round) {
         QemuIo(raw, "raw",
                {"write -P " + std::to_string(round + 1) + " " + std::to_string(round % 4 * 12) +
-                "M 20M"});
+                "M 8M"});
         return std::vector<std::string>{"--from", raw};
       },
       [&] { return Digest(raw); });
@@ -302,7 +305,7 @@ TEST_F(ReplicateInteropTest, KilledCyclesFromDeltaAvhdxFilesNeverChangeAPointAnd
         MustRun(Q(testing::HvdiskPath()) + " create --parent " + Q(parent) + " " + Q(delta));
         MustRun(Q(testing::HvdiskPath()) + " write " + Q(delta) + " " +
                 std::to_string(round % 4 * 12 + 1) + "M --pattern " + std::to_string(round + 1) +
-                " --length 20M");
+                " --length 8M");
         return std::vector<std::string>{"--from", delta};
       },
       [&] { return Digest(delta); }, [&](int) { parent = delta; });

@@ -559,8 +559,8 @@ void RegisterVmCommands(CLI::App& app) {
   // operations"): what an operator needs after a kInvalidState.
   vm->footer(
       "Replication states (WMI numbers) and the commands each allows:\n"
-      "  3 Replicating            apply, replicate, checkpoint, suspend, failover, test, set, "
-      "remove\n"
+      "  3 Replicating            apply, checkpoint, suspend, failover, test, set, remove, "
+      "replicate\n"
       "  7 Suspended              resume, failover, test, set, remove\n"
       "  12 Failover in progress  revert\n"
       "  5 Recovered              revert, commit (not while a test VM exists)\n"

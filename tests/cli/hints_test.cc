@@ -235,6 +235,23 @@ TEST_F(HintsTest, EveryHintIsGivenInItsSituation) {
          return Situation{Err(Vm("suspend web"), nullptr, holder),
                           "another command or a running consumer holds web"};
        }},
+      {"replicate from the disk VM was created from: 'hvdisk vm --store DIR show VM' shows the "
+       "replica's size, 'hvdisk info FILE' (or 'nbdinfo --size URI') the source's",
+       [&] {
+         const std::string small = Image("small.vhdx", "4M");
+         return Situation{Err(Vm("replicate web --from " + Q(small))),
+                          "'hvdisk vm --store " + Store() +
+                              " show web' shows the replica's size, " + "'hvdisk info " + small +
+                              "'"};
+       }},
+      {"start the NBD server that exports FILE (e.g. 'qemu-nbd -r -B BITMAP -k SOCKET DISK') and "
+       "run the cycle again: the VM is consistent, its points unchanged, and a cycle from the same "
+       "bitmap completes it",
+       [&] {
+         const std::string uri = "nbd+unix:///?socket=" + dir_.File("gone.sock");
+         return Situation{Err(Vm("replicate web --bitmap b0 --from " + Q(uri))),
+                          "start the NBD server that exports " + uri};
+       }},
       {"vm destroy removes test VMs; use vm remove for a replica",
        [&] {
          return Situation{Err(Vm("destroy web")),

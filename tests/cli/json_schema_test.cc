@@ -171,6 +171,11 @@ class JsonSchemaTest : public ::testing::Test {
         {"vm list", [this] { return Run(Vm("list --json")); }},
         {"vm failover", [this] { return FailoverAndRevert(); }},
         {"vm checkpoint", [this] { return Run(Vm("checkpoint --json " + vm_.ToString(false))); }},
+        {"vm replicate",
+         [this] {
+           return Run(Vm("replicate --json --checkpoint " + vm_.ToString(false) + " --from " +
+                         Q(dir_.File("rb.vhdx"))));
+         }},
         {"store check", [this] { return Run("store check --json " + Q(store_)); }},
         {"store recover", [this] { return Run("store recover --json " + Q(store_)); }},
         {"store reclaim", [this] { return Run("store reclaim --json " + Q(store_)); }},

@@ -6,12 +6,11 @@
 
 namespace hvdisk::testing {
 
-void CrashEverywhere(uint64_t ops, const std::function<void(const CrashRun&)>& trial) {
+void CrashEverywhere(uint64_t ops, const std::function<void(const CrashRun&)>& trial, bool rotate) {
 #if defined(__SANITIZE_ADDRESS__)
-  const bool every_mode = std::getenv("HVDISK_LONG_CRASH") != nullptr;
-#else
-  const bool every_mode = true;
+  rotate = true;
 #endif
+  const bool every_mode = !rotate || std::getenv("HVDISK_LONG_CRASH") != nullptr;
   const CrashRun modes[] = {{.seed = 1, .mode = CrashMode::kRandom},
                             {.seed = 2, .mode = CrashMode::kRandom},
                             {.seed = 0, .mode = CrashMode::kDropAll},

@@ -21,6 +21,8 @@ struct CrashRun {
 // Calls trial(run) for every point 1..ops+1 (ops + 1: the crash after the last operation) in the
 // modes random (two seeds), drop-all and keep-all; sanitizer builds (10x slower) rotate one mode
 // per point unless HVDISK_LONG_CRASH is set. Stops at the first failing trial.
-void CrashEverywhere(uint64_t ops, const std::function<void(const CrashRun&)>& trial);
+// `rotate`: one mode per point in every build (for slow trials), unless HVDISK_LONG_CRASH is set.
+void CrashEverywhere(uint64_t ops, const std::function<void(const CrashRun&)>& trial,
+                     bool rotate = false);
 
 }  // namespace hvdisk::testing

@@ -46,6 +46,9 @@ constexpr const char* kVmInUse =
 constexpr const char* kDestroyNotTestVm =
     "vm destroy removes test VMs; use vm remove for a replica";
 constexpr const char* kCancelled = "nothing was left half-done; run the command again to do it";
+constexpr const char* kNotAChangeSet =
+    "vm apply takes a change set made by 'hvdisk diff OLD NEW -o FILE' (OLD: the replica's "
+    "content, NEW: the primary's)";
 
 // `text` with each placeholder word replaced.
 std::string Fill(std::string text, const std::string& word, const std::string& value) {
@@ -212,15 +215,21 @@ std::string VmOperation(const Status& status, const std::string& dir, const std:
 }
 
 std::string DestroyNotTestVm() { return kDestroyNotTestVm; }
+std::string ApplyChangeSet(const Status& status) {
+  return status.code() == Code::kCorrupt &&
+                 status.message().find("is not a change set") != std::string::npos
+             ? kNotAChangeSet
+             : "";
+}
 std::string Cancelled() { return kCancelled; }
 
 }  // namespace hint
 
 std::vector<std::string> AllHintTemplates() {
-  return {kBadArgument, kDirectory,         kNoSuchFile,  kMissingParent,    kCorrupt,
-          kDiskInUse,   kDiskInUseReadOnly, kUnsupported, kNotAVhdx,         kAccessDenied,
-          kDevice,      kNoSpace,           kFileExists,  kNoStore,          kStoreReadOnly,
-          kNoVm,        kVmState,           kVmInUse,     kDestroyNotTestVm, kCancelled};
+  return {kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt, kDiskInUse,
+          kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,  kNoSpace,
+          kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState, kVmInUse,
+          kDestroyNotTestVm,  kCancelled,   kNotAChangeSet};
 }
 
 }  // namespace hvdisk::cli

@@ -38,6 +38,8 @@ std::string OpenStore(const Status& status, const std::string& dir);
 std::string FindVm(const Status& status, const std::string& dir, const std::string& vm);
 // An operation on VM in the store `dir` failed (a state it does not allow, a busy VM, ...).
 std::string VmOperation(const Status& status, const std::string& dir, const std::string& vm);
+// `vm apply` failed on its change-set file: a file that is not a change set is told what is.
+std::string ApplyChangeSet(const Status& status);
 // vm destroy on a VM that is not a test VM.
 std::string DestroyNotTestVm();
 // An operation stopped by SIGINT/SIGTERM or a job's Kill.

@@ -32,6 +32,7 @@ int ReportError(const Status& status, const std::string& hint = "");
 void RegisterImageCommands(CLI::App& app);    // create, info (image_commands.cc)
 void RegisterCheckCommand(CLI::App& app);     // check (check_command.cc)
 void RegisterConvertCommands(CLI::App& app);  // convert, compare (convert_commands.cc)
+void RegisterDiffCommand(CLI::App& app);      // diff (diff_command.cc)
 void RegisterIoCommands(CLI::App& app);       // digest, map, read, write (io_commands.cc)
 void RegisterBenchCommand(CLI::App& app);     // bench (bench_command.cc)
 void RegisterDemoCommand(CLI::App& app);      // demo (demo_command.cc)

@@ -53,6 +53,9 @@ constexpr const char* kSourceDown =
     "start the NBD server that exports FILE (e.g. 'qemu-nbd -r -B BITMAP -k SOCKET DISK') and run "
     "the cycle again: the VM is consistent, its points unchanged, and a cycle from the same "
     "bitmap completes it";
+constexpr const char* kNotAChangeSet =
+    "vm apply takes a change set made by 'hvdisk diff OLD NEW -o FILE' (OLD: the replica's "
+    "content, NEW: the primary's)";
 
 // `text` with each placeholder word replaced.
 std::string Fill(std::string text, const std::string& word, const std::string& value) {
@@ -203,6 +206,12 @@ std::string ReplicationSource(const Status& status, const std::string& from, con
 }
 
 std::string DestroyNotTestVm() { return kDestroyNotTestVm; }
+std::string ApplyChangeSet(const Status& status) {
+  return status.code() == Code::kCorrupt &&
+                 status.message().find("is not a change set") != std::string::npos
+             ? kNotAChangeSet
+             : "";
+}
 std::string Cancelled() { return kCancelled; }
 
 }  // namespace hint
@@ -211,7 +220,7 @@ std::vector<std::string> AllHintTemplates() {
   return {kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt, kDiskInUse,
           kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,  kNoSpace,
           kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState, kVmInUse,
-          kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown};
+          kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown,  kNotAChangeSet};
 }
 
 }  // namespace hvdisk::cli

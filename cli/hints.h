@@ -39,6 +39,8 @@ std::string VmOperation(const Status& status, const std::string& dir, const std:
 // wrong size, an NBD server gone or unreachable, a file that cannot be opened.
 std::string ReplicationSource(const Status& status, const std::string& from, const std::string& dir,
                               const std::string& vm);
+// `vm apply` failed on its change-set file: a file that is not a change set is told what is.
+std::string ApplyChangeSet(const Status& status);
 // vm destroy on a VM that is not a test VM.
 std::string DestroyNotTestVm();
 // An operation stopped by SIGINT/SIGTERM or a job's Kill.

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   RegisterImageCommands(app);
   RegisterCheckCommand(app);
   RegisterConvertCommands(app);
+  RegisterDiffCommand(app);
   RegisterIoCommands(app);
   RegisterBenchCommand(app);
   RegisterDemoCommand(app);

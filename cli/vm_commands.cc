@@ -21,10 +21,12 @@
 #include "cli/commands.h"
 #include "cli/hints.h"
 #include "cli/progress.h"
+#include "cli/replication_view.h"
 #include "cli/vm_view.h"
 #include "ops/failover.h"
 #include "ops/recovery_point.h"
 #include "ops/replication.h"
+#include "ops/replication_stats.h"
 #include "ops/store.h"
 #include "ops/store_check.h"
 #include "ops/store_repair.h"
@@ -54,6 +56,7 @@ struct VmArgs {
   bool adopt = false;
   bool json = false;
   uint32_t retention = 24;
+  int64_t interval_s = 0;  // vm set --interval (0: not given)
 };
 
 // read_only: for the commands that only read (vm list, vm show): shared locks only, no recovery,
@@ -183,10 +186,13 @@ int RunShow(const VmArgs& a) {
     ASSIGN_OR_RETURN(VmRecord r, store.InspectVm(vm));  // a Critical VM is shown with its problems
     const VmFacts facts = GatherFacts(store, r);
     ASSIGN_OR_RETURN(std::optional<ops::ServedInfo> served, ops::IsServed(store, vm));
+    // Statistics a damaged record cannot give are left out (store check names the problem).
+    Result<ops::ReplicationReport> repl = ops::MeasureReplication(store, vm);
     if (a.json) {
       Json j = RecordJson(r, &facts);
       if (served)
         j["served"] = {{"uri", served->uri}, {"pid", served->pid}, {"host", served->host}};
+      if (repl.ok()) j["replication"] = ReplicationJson(*repl);
       PrintJson(j);
     } else {
       PrintRecord(r, facts);
@@ -194,10 +200,30 @@ int RunShow(const VmArgs& a) {
         std::printf("  served:   %s (pid %lld on %s)\n", served->uri.c_str(),
                     static_cast<long long>(served->pid), served->host.c_str());
       }
+      if (repl.ok()) PrintReplication(*repl, "  ");
+      if (!repl.ok()) std::printf("  replication: %s\n", repl.status().message().c_str());
     }
     return Status::Ok();
   };
   return WithVm(a, show, /*read_only=*/true);
+}
+
+// vm stats (Measure-VMReplication): the statistics and health alone.
+int RunStats(const VmArgs& a) {
+  const auto stats = [&](Store& store, const Guid& vm) {
+    ASSIGN_OR_RETURN(VmRecord r, store.GetVm(vm));
+    ASSIGN_OR_RETURN(ops::ReplicationReport rep, ops::MeasureReplication(store, vm));
+    if (a.json) {
+      Json j{{"id", r.id.ToString(false)}, {"name", r.name}};
+      j.update(ReplicationJson(rep));
+      PrintJson(j);
+    } else {
+      std::printf("%s  %s\n", r.id.ToString(false).c_str(), r.name.c_str());
+      PrintReplication(rep, "  ");
+    }
+    return Status::Ok();
+  };
+  return WithVm(a, stats, /*read_only=*/true);
 }
 
 int RunCheckpoint(const VmArgs& a) {
@@ -328,11 +354,16 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   CLI::App* apply = AddVmSub(vm, "apply", "Apply a change-set file to the VM's head", a);
   apply->add_option("CHANGESET", a->file, "change-set file")->required();
   SetCommand(apply, [a] {
-    return WithVm(*a, [a](Store& s, const Guid& v) {
+    const auto body = [a](Store& s, const Guid& v) {
       RETURN_IF_ERROR(ApplyChangeSetFile(s, v, a->file));
       return PrintStateAfter(s, v, a->json);
-    });
+    };
+    return WithVm(*a, body, false, hint::ApplyChangeSet);
   });
+  CLI::App* stats =
+      AddVmSub(vm, "stats", "Replication statistics and health (as Measure-VMReplication)", a);
+  stats->get_option("--json")->description("Print the statistics as JSON (keys in hvdisk-json(7))");
+  SetCommand(stats, [a] { return RunStats(*a); });
   CLI::App* cp = AddVmSub(vm, "checkpoint", "Take a recovery point", a);
   cp->alias("snapshot");
   cp->get_option("--json")->description("Print the new point as JSON: id, name, file");
@@ -340,39 +371,63 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
   SetCommand(cp, [a] { return RunCheckpoint(*a); });
 }
 
+// What vm set left: the retention, the points it merged, the replication interval.
+Status PrintSet(Store& s, const Guid& v, const std::vector<ops::RecoveryPoint>& merged, bool json) {
+  ASSIGN_OR_RETURN(VmRecord r, s.GetVm(v));
+  ASSIGN_OR_RETURN(ops::ReplicationStats stats, ops::LoadReplicationStats(s, v));
+  Json names = Json::array();
+  std::string text;
+  for (const ops::RecoveryPoint& p : merged) {
+    names.push_back(p.name());
+    text += (text.empty() ? "" : ", ") + p.name();
+  }
+  if (json) {
+    PrintJson({{"id", r.id.ToString(false)},
+               {"name", r.name},
+               {"retention", r.retention},
+               {"merged", names},
+               {"interval_s", stats.Interval().count()}});
+  } else {
+    std::printf("%s: retention %u, interval %lld s; %s\n", r.name.c_str(), r.retention,
+                static_cast<long long>(stats.Interval().count()),
+                merged.empty() ? "no recovery point merged"
+                               : ("merged " + text + " into the base").c_str());
+  }
+  return Status::Ok();
+}
+
 // vm set (Set-VMReplication -RecoveryHistory) and vm remove (Remove-VMReplication).
 void AddVmAdminCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
-  CLI::App* set = AddVmSub(vm, "set", "Change a replica's settings: --retention N", a);
-  set->get_option("--json")->description("Print id, name, retention and the points merged");
-  set->add_option("--retention", a->retention,
-                  "recovery points kept, 1.." + std::to_string(ops::kMaxRetention) +
-                      "; the oldest beyond it are merged into the base now")
-      ->required()
-      ->check(CLI::Range(1u, ops::kMaxRetention));
-  SetCommand(set, [a] {
-    return WithVm(*a, [a](Store& s, const Guid& v) {
-      ASSIGN_OR_RETURN(std::vector<ops::RecoveryPoint> merged,
-                       WithProgress("set", a->json, [&](const ops::OpControl* c) {
-                         return ops::SetRetention(s, v, a->retention, c);
-                       }));
-      ASSIGN_OR_RETURN(VmRecord r, s.GetVm(v));
-      Json names = Json::array();
-      std::string text;
-      for (const ops::RecoveryPoint& p : merged) {
-        names.push_back(p.name());
-        text += (text.empty() ? "" : ", ") + p.name();
+  CLI::App* set =
+      AddVmSub(vm, "set", "Change a replica's settings: --retention N, --interval SECONDS", a);
+  set->get_option("--json")->description(
+      "Print id, name, retention, the points merged and interval_s");
+  CLI::Option* retention =
+      set->add_option("--retention", a->retention,
+                      "recovery points kept, 1.." + std::to_string(ops::kMaxRetention) +
+                          "; the oldest beyond it are merged into the base now")
+          ->check(CLI::Range(1u, ops::kMaxRetention));
+  CLI::Option* interval =
+      set->add_option("--interval", a->interval_s,
+                      "replication interval in seconds, 1.." +
+                          std::to_string(ops::kMaxReplicationInterval.count()) +
+                          " (default 300): health turns Warning when no cycle succeeded within it")
+          ->check(CLI::Range(int64_t{1}, int64_t{ops::kMaxReplicationInterval.count()}));
+  SetCommand(set, [a, retention, interval] {
+    if (retention->count() == 0 && interval->count() == 0) {
+      return UsageError(InvalidArgument("vm set needs --retention N or --interval SECONDS"));
+    }
+    return WithVm(*a, [&](Store& s, const Guid& v) {
+      std::vector<ops::RecoveryPoint> merged;
+      if (retention->count() > 0) {
+        ASSIGN_OR_RETURN(merged, WithProgress("set", a->json, [&](const ops::OpControl* c) {
+                           return ops::SetRetention(s, v, a->retention, c);
+                         }));
       }
-      if (a->json) {
-        PrintJson({{"id", r.id.ToString(false)},
-                   {"name", r.name},
-                   {"retention", r.retention},
-                   {"merged", names}});
-      } else {
-        std::printf("%s: retention %u; %s\n", r.name.c_str(), r.retention,
-                    merged.empty() ? "no recovery point merged"
-                                   : ("merged " + text + " into the base").c_str());
+      if (interval->count() > 0) {
+        RETURN_IF_ERROR(ops::SetReplicationInterval(s, v, std::chrono::seconds(a->interval_s)));
       }
-      return Status::Ok();
+      return PrintSet(s, v, merged, a->json);
     });
   });
   CLI::App* remove = AddVmSub(

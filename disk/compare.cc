@@ -79,4 +79,51 @@ Result<std::optional<uint64_t>> FirstMismatch(VirtualDisk* a, VirtualDisk* b,
   return std::optional<uint64_t>();
 }
 
+namespace {
+
+// The differing runs of [0, len) of a and b (null: zeros), at kCompareSector granularity.
+Status EachDifferingRun(uint64_t pos, uint64_t len, const std::byte* a, const std::byte* b,
+                        const DifferenceFn& each) {
+  if (a == nullptr && b == nullptr) return Status::Ok();
+  auto differs = [&](uint64_t off, uint64_t n) {
+    if (a == nullptr) return !IsAllZero(std::span(b + off, n));
+    if (b == nullptr) return !IsAllZero(std::span(a + off, n));
+    return std::memcmp(a + off, b + off, n) != 0;
+  };
+  if (!differs(0, len)) return Status::Ok();
+  uint64_t run = 0, run_len = 0;
+  for (uint64_t off = 0; off < len; off += kCompareSector) {
+    const uint64_t n = std::min<uint64_t>(kCompareSector, len - off);
+    if (differs(off, n)) {
+      if (run_len == 0) run = off;
+      run_len += n;
+      continue;
+    }
+    if (run_len != 0) RETURN_IF_ERROR(each(pos + run, run_len, b ? b + run : nullptr));
+    run_len = 0;
+  }
+  if (run_len != 0) RETURN_IF_ERROR(each(pos + run, run_len, b ? b + run : nullptr));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ForEachDifference(VirtualDisk* a, VirtualDisk* b, const CopyOptions& options,
+                         const DifferenceFn& each) {
+  Side sa(a, options), sb(b, options);
+  RETURN_IF_ERROR(sa.Start());
+  RETURN_IF_ERROR(sb.Start());
+  const uint64_t end = b->size();
+  for (uint64_t pos = 0; pos < end;) {
+    if (options.check) RETURN_IF_ERROR(options.check());
+    RETURN_IF_ERROR(sa.Seek(pos));
+    RETURN_IF_ERROR(sb.Seek(pos));
+    const uint64_t stop = std::min({sa.end(), sb.end(), end});
+    RETURN_IF_ERROR(EachDifferingRun(pos, stop - pos, sa.At(pos), sb.At(pos), each));
+    pos = stop;
+    if (options.progress) options.progress(pos, end);
+  }
+  return Status::Ok();
+}
+
 }  // namespace hvdisk::disk

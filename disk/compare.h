@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 
 #include "disk/copier.h"
 #include "disk/virtual_disk.h"
@@ -17,5 +19,16 @@ namespace hvdisk::disk {
 // called with the position reached, of the longer disk's size; options.check between chunks.
 Result<std::optional<uint64_t>> FirstMismatch(VirtualDisk* a, VirtualDisk* b,
                                               const CopyOptions& options = {});
+
+// A run where `b` differs from `a`: `length` bytes at `offset`, b's bytes in `data` (valid during
+// the call), or null where b reads as zeros.
+using DifferenceFn = std::function<Status(uint64_t offset, uint64_t length, const std::byte* data)>;
+
+// Calls `each` for every run of 512-byte units where b's content differs from a's, in order; a
+// run ends at a chunk boundary (at most options.chunk_size bytes). REQUIRES: a->size() ==
+// b->size(). Ranges both maps report as zeros are never read; a range one of them maps as zeros
+// is compared against zeros. options.progress and options.check as FirstMismatch's.
+Status ForEachDifference(VirtualDisk* a, VirtualDisk* b, const CopyOptions& options,
+                         const DifferenceFn& each);
 
 }  // namespace hvdisk::disk

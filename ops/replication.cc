@@ -1,9 +1,11 @@
 #include "ops/replication.h"
 
+#include <chrono>
 #include <memory>
 
 #include "chain/chain.h"
 #include "ops/intent_runner.h"
+#include "ops/replication_stats.h"
 #include "ops/store_paths.h"
 #include "vhdx/image.h"
 
@@ -154,7 +156,8 @@ Status ApplyChanges(Store& store, const Guid& vm, std::span<const ChangeExtent> 
 //   6. the body written into the head piece by piece, then flushed
 // Memory: one piece (kChangeSetPiece) whatever the file's size, plus 16 bytes per extent (whose
 // count Open bounds by the file size).
-Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path) {
+static Status ApplyChangeSetOnce(Store& store, const Guid& vm, const std::string& path,
+                                 uint64_t* bytes) {
   ASSIGN_OR_RETURN(ChangeSetReader set, ChangeSetReader::Open(store.fs(), path));
   LockedVm v;
   ASSIGN_OR_RETURN(auto disk, LockHead(store, vm, &v));
@@ -172,10 +175,29 @@ Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path)
   // All or nothing on a full disk: the space of every new block first (kNoSpace changes nothing).
   RETURN_IF_ERROR(disk->leaf()->Reserve(ranges));
   RETURN_IF_ERROR(set.Scan(size, [&](uint64_t offset, std::span<const std::byte> data) {
+    *bytes += data.size();
     return disk->Write(offset, data);
   }));
   RETURN_IF_ERROR(disk->Flush());
   return disk->Close();
+}
+
+// ApplyChangeSetOnce, recorded as a replication cycle (replication_stats.h) whatever its outcome
+// (an unknown VM has no statistics to record into). A failure to record a cycle that applied is
+// returned; the changes stay applied (applying them again is harmless).
+Status ApplyChangeSetFile(Store& store, const Guid& vm, const std::string& path) {
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t bytes = 0;
+  Status st = ApplyChangeSetOnce(store, vm, path, &bytes);
+  const ReplicationCycle cycle{.source = path,
+                               .bytes = st.ok() ? bytes : 0,
+                               .duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - start),
+                               .succeeded = st.ok(),
+                               .error = st.ok() ? "" : st.ToString()};
+  Status recorded = RecordReplicationCycle(store, vm, cycle);
+  if (!st.ok()) return st;
+  return recorded.WithContext("the changes were applied, but recording the cycle failed");
 }
 
 static Status SetReplicationState(Store& store, const Guid& vm, ReplicationState from,

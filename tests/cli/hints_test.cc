@@ -252,6 +252,14 @@ TEST_F(HintsTest, EveryHintIsGivenInItsSituation) {
          return Situation{Err(Vm("replicate web --bitmap b0 --from " + Q(uri))),
                           "start the NBD server that exports " + uri};
        }},
+      {"vm apply takes a change set made by 'hvdisk diff OLD NEW -o FILE' (OLD: the replica's "
+       "content, NEW: the primary's)",
+       [&] {
+         const std::string junk = dir_.File("junk.chg");
+         testing::WriteBinaryFile(junk, std::vector<std::byte>(100, std::byte{'x'}));
+         return Situation{Err(Vm("apply web " + Q(junk))),
+                          "vm apply takes a change set made by 'hvdisk diff OLD NEW -o FILE'"};
+       }},
       {"vm destroy removes test VMs; use vm remove for a replica",
        [&] {
          return Situation{Err(Vm("destroy web")),

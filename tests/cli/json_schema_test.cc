@@ -187,6 +187,11 @@ class JsonSchemaTest : public ::testing::Test {
         {"vm destroy", [this] { return DestroyATestVm(); }},
         {"demo", [this] { return Run("demo --json " + Q(Fresh("demo"))); }},
         {"vm set", [this] { return Run(Vm("set --json --retention 30 " + vm_.ToString(false))); }},
+        {"vm stats", [this] { return Run(Vm("stats --json " + vm_.ToString(false))); }},
+        {"diff",
+         [this] {
+           return Run("diff --json " + Q(base_) + " " + Q(child_) + " -o " + Q(Fresh("d")));
+         }},
         {"vm remove", [this] { return RemoveAReplica(); }},
         {"Errors", [this] { return ErrorOf("info --json " + Q(dir_.File("gone.vhdx"))); }},
     };

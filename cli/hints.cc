@@ -46,6 +46,10 @@ constexpr const char* kVmInUse =
 constexpr const char* kDestroyNotTestVm =
     "vm destroy removes test VMs; use vm remove for a replica";
 constexpr const char* kCancelled = "nothing was left half-done; run the command again to do it";
+constexpr const char* kFenced =
+    "this host lost its hold on the store DIR (its mount was evicted, or another host took VM "
+    "over) and stopped without writing more: on a host that holds the store, 'hvdisk vm --store "
+    "DIR recover VM' finishes or rolls back what was left; remount here before using it again";
 
 // `text` with each placeholder word replaced.
 std::string Fill(std::string text, const std::string& word, const std::string& value) {
@@ -112,6 +116,8 @@ std::string_view CodeWords(Code code) {
       return "wrong type";
     case Code::kCancelled:
       return "cancelled";
+    case Code::kFenced:
+      return "fenced";
   }
   return "error";
 }
@@ -182,6 +188,8 @@ std::string OpenStore(const Status& status, const std::string& dir) {
       return Fill(kStoreReadOnly, "DIR", dir);
     case Code::kIoError:
       return kDevice;
+    case Code::kFenced:
+      return Fill(Fill(kFenced, "DIR", dir), "VM", "VM");
     default:
       return "";
   }
@@ -206,6 +214,8 @@ std::string VmOperation(const Status& status, const std::string& dir, const std:
       return kDevice;
     case Code::kCancelled:
       return kCancelled;
+    case Code::kFenced:
+      return Fill(Fill(kFenced, "DIR", dir), "VM", vm.empty() ? "VM" : vm);
     default:
       return "";
   }
@@ -217,10 +227,10 @@ std::string Cancelled() { return kCancelled; }
 }  // namespace hint
 
 std::vector<std::string> AllHintTemplates() {
-  return {kBadArgument, kDirectory,         kNoSuchFile,  kMissingParent,    kCorrupt,
-          kDiskInUse,   kDiskInUseReadOnly, kUnsupported, kNotAVhdx,         kAccessDenied,
-          kDevice,      kNoSpace,           kFileExists,  kNoStore,          kStoreReadOnly,
-          kNoVm,        kVmState,           kVmInUse,     kDestroyNotTestVm, kCancelled};
+  return {kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt, kDiskInUse,
+          kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,  kNoSpace,
+          kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState, kVmInUse,
+          kDestroyNotTestVm,  kCancelled,   kFenced};
 }
 
 }  // namespace hvdisk::cli

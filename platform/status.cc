@@ -37,6 +37,8 @@ std::string_view CodeName(Code code) {
       return "kWrongType";
     case Code::kCancelled:
       return "kCancelled";
+    case Code::kFenced:
+      return "kFenced";
   }
   return "kUnknown";
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 
+#include "ops/epoch.h"
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/store_files.h"
@@ -215,7 +216,11 @@ Status RecoverVmIntents(const StoreParts& store, const JournalScan& journal, con
   }
   for (const Intent& intent : journal.intents) {
     if (intent.vm != vm) continue;
-    ASSIGN_OR_RETURN(Resolution res, ResolveIntent(store.fs, *store.layout, intent));
+    // A takeover of another holder's leftovers: a new epoch first (epoch.h).
+    Result<VmRecord> record = ReadVmRecordOf(store.fs, *store.layout, vm);
+    const uint64_t seen = std::max(intent.epoch, record.ok() ? record->epoch : 0);
+    ASSIGN_OR_RETURN(uint64_t epoch, NextEpoch(store.fs, *store.layout, seen));
+    ASSIGN_OR_RETURN(Resolution res, ResolveIntent(store.fs, *store.layout, intent, epoch));
     if (res == Resolution::kRolledForward && DiscardsFiles(intent) && store.trash != nullptr) {
       store.trash->Changed();
     }

@@ -1,6 +1,7 @@
 #include "ops/test_failover.h"
 
 #include "chain/chain.h"
+#include "ops/host_id.h"
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
 
@@ -19,6 +20,8 @@ VmRecord TestRecord(const Guid& id, const VmRecord& source, const std::string& d
   t.source_vm = source.id;
   t.test_disk = disk;
   t.attached = StoreLayout::DiskRel(source.id, disk);
+  t.epoch = source.epoch;
+  t.owner_host = HostId();  // this host runs the test VM
   return t;
 }
 

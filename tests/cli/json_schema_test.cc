@@ -183,6 +183,7 @@ class JsonSchemaTest : public ::testing::Test {
         {"demo", [this] { return Run("demo --json " + Q(Fresh("demo"))); }},
         {"vm set", [this] { return Run(Vm("set --json --retention 30 " + vm_.ToString(false))); }},
         {"vm remove", [this] { return RemoveAReplica(); }},
+        {"vm recover", [this] { return Run(Vm("recover --json " + vm_.ToString(false))); }},
         {"Errors", [this] { return ErrorOf("info --json " + Q(dir_.File("gone.vhdx"))); }},
     };
   }

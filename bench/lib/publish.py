@@ -18,7 +18,15 @@ KINDS = {
             "qemu-nbd -f vhdx and nbdkit file on the raw copy"),
     "maintain": (r"^maintain/", "compact of a 16 GiB dynamic disk vs qemu-img convert to a new "
                  "VHDX, and the repair of a dirty log by virtual size (1 GiB vs 64 GiB)"),
+    "shared": (r"^shared/", "vm failover / revert / commit latency and the 4K random-read row on "
+               "a CephFS mount (single-node cluster, ceph-fuse) vs the local file system"),
 }
+# The report's file name when it is not the kind's own.
+STEMS = {"shared": "shared-storage"}
+
+
+def stem(kind):
+    return STEMS.get(kind, kind)
 
 BEGIN = "<!-- runs: one row per kind; bench/run --publish KIND rewrites its row -->"
 END = "<!-- /runs -->"
@@ -46,10 +54,11 @@ def resolve(o):
 
 def remove_report(results, kind):
     """Removes the kind's current report (its plots may be other ones than the new run's)."""
-    for f in [os.path.join(results, f"{kind}.md"), os.path.join(results, f"{kind}.json")]:
+    for f in [os.path.join(results, f"{stem(kind)}.md"),
+              os.path.join(results, f"{stem(kind)}.json")]:
         if os.path.exists(f):
             os.unlink(f)
-    for f in glob.glob(os.path.join(glob.escape(results), f"{kind}-*.png")):
+    for f in glob.glob(os.path.join(glob.escape(results), f"{stem(kind)}-*.png")):
         os.unlink(f)
 
 
@@ -57,7 +66,7 @@ def row(kind, meta):
     m = meta["machine"]
     made_by = (f"`{meta['command']}`" if meta.get("command")
                else f"`bench/run --publish {kind}` (equivalent: the run predates --publish)")
-    return (f"| [{kind}.md]({kind}.md) | {KINDS[kind][1]} | {meta['date']}, "
+    return (f"| [{stem(kind)}.md]({stem(kind)}.md) | {KINDS[kind][1]} | {meta['date']}, "
             f"{meta.get('elapsed', 0):.0f} s | {m['host']}: {m['cpu']}, {m['cpus']} CPUs, "
             f"{m['memory']}; {m['kernel']}; {' '.join(m['filesystem'].split())} | "
             f"{meta['commit']} | {made_by} |")
@@ -75,7 +84,7 @@ def update_index(index, kind, meta):
     rows = {}
     for line in lines[b + 1:e]:
         for k in KINDS:
-            if line.startswith(f"| [{k}.md]({k}.md) |"):
+            if line.startswith(f"| [{stem(k)}.md]({stem(k)}.md) |"):
                 rows[k] = line
     rows[kind] = row(kind, meta)
     table = HEADER + [rows[k] for k in KINDS if k in rows]
@@ -88,7 +97,7 @@ def publish(results, kind, meta, figs, write_report):
     """Writes the report of this run into `results` as `kind` and updates the index. Returns the
     report's path and a message about the index."""
     remove_report(results, kind)
-    md = write_report(results, kind, meta, figs)
+    md = write_report(results, stem(kind), meta, figs)
     index = os.path.join(results, "README.md")
     if update_index(index, kind, meta):
         return md, f"{index}: the {kind} row rewritten; review the diff and commit both"

@@ -100,7 +100,9 @@ def markdown(meta, figs, plots, notes):
               "chain": "Reads through differencing chains",
               "store": "Replica store: failover, revert, commit; merge",
               "maintain": "Maintenance: compact vs qemu-img convert; repair of a dirty log",
-              "nbd": "NBD (fio's nbd engine): the hvdisk plugin vs qemu-nbd and nbdkit file"}
+              "nbd": "NBD (fio's nbd engine): the hvdisk plugin vs qemu-nbd and nbdkit file",
+              "shared": "Shared storage: CephFS (ceph-fuse, page cache off) vs the local file "
+                        "system (the ratio column divides by local)"}
     for g, title in titles.items():
         if g in groups:
             lines += section(title, [f for f in groups[g] if "not_measured" not in f])

@@ -65,12 +65,16 @@ int Wait(pid_t pid) {
 }
 
 // A fresh directory on tmpfs (/dev/shm) when there is one: a killed process loses nothing that
-// reached the kernel, so fsync speed is beside the point here.
+// reached the kernel, so fsync speed is beside the point here. $HVDISK_TEST_TMPDIR, when set,
+// names the file system to test instead (the CephFS suite runs this one on its mount).
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string tmpl =
-        std::string(access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + "/hvdisk-kill-XXXXXX";
+    const char* chosen = std::getenv("HVDISK_TEST_TMPDIR");
+    const std::string base = chosen && *chosen               ? chosen
+                             : access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+                                                             : "/tmp";
+    std::string tmpl = base + "/hvdisk-kill-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) std::abort();
     path_ = tmpl;
   }

@@ -17,9 +17,16 @@
 
 namespace hvdisk::testing {
 
+std::string TestTmpBase() {
+  for (const char* name : {"HVDISK_TEST_TMPDIR", "TMPDIR"}) {
+    const char* base = std::getenv(name);
+    if (base && *base) return base;
+  }
+  return "/tmp";
+}
+
 TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/hvdisk-test-XXXXXX";
+  std::string tmpl = TestTmpBase() + "/hvdisk-test-XXXXXX";
   char* made = mkdtemp(tmpl.data());
   if (made == nullptr) std::abort();
   path_ = made;

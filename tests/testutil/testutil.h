@@ -46,7 +46,11 @@ template <typename S>
          << expr << " returned " << st.ToString() << ", expected " << CodeName(code);
 }
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents when destroyed.
+// Where tests make their temporary files: $HVDISK_TEST_TMPDIR (e.g. a CephFS mount, to run a suite
+// on shared storage), else $TMPDIR, else /tmp.
+std::string TestTmpBase();
+
+// A fresh directory under TestTmpBase(), removed with its contents when destroyed.
 class TempDir {
  public:
   TempDir();

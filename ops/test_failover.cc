@@ -92,6 +92,8 @@ Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control
   ASSIGN_OR_RETURN(LockedVm src, store.LockAndRead(test.source_vm, true));
   ASSIGN_OR_RETURN(auto test_lock, store.LockVm(test_vm));
   if (src.record.test_vm != test_vm) return NotFound("test VM " + test.name + " is gone");
+  ASSIGN_OR_RETURN(test, store.GetVm(test_vm));  // as it stands under the locks
+  RETURN_IF_ERROR(RefuseOtherOwner(test, store.layout().root));
   Intent in{.id = Guid::Random(), .op = "destroy-test", .vm = src.record.id, .has_before = true};
   in.before = src.record;
   in.after = src.record;

@@ -9,6 +9,7 @@
 #include "ops/epoch.h"
 #include "ops/failover.h"
 #include "ops/fencing_file_system.h"
+#include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/store_files.h"
 #include "platform/fault_file_system.h"

@@ -128,6 +128,8 @@ Status SweepVm(const StoreParts& store, const Guid& vm, RecoveryReport* report) 
   for (const std::string& rel : strays) RETURN_IF_ERROR(SweepStray(store, vm, rel, &dirs, report));
   return SyncDirs(store.fs, dirs);
 }
+bool IsHeld(const StoreParts& store, const Guid& vm);
+
 Status SweepJournalTemps(const StoreParts& store, RecoveryReport* report) {
   FileSystem* fs = store.fs;
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs->List(store.layout->JournalDir()));
@@ -136,6 +138,11 @@ Status SweepJournalTemps(const StoreParts& store, RecoveryReport* report) {
     if (!EndsWith(n, ".tmp")) continue;
     const std::string path = JoinPath(store.layout->JournalDir(), n);
     if (!CheckRegularFile(fs, path, path).ok()) continue;  // not ours: the check names it
+    // Another process may be writing it now (it takes its VM's lock first, then writes the
+    // whole intent at once): a temporary naming a VM somebody holds, or still empty, is kept.
+    Result<std::string> text = ReadStoreFile(fs, path, kMaxIntentBytes);
+    const Guid vm = text.ok() ? IntentVmOf(*text) : Guid();
+    if (!text.ok() || text->empty() || (!vm.IsZero() && IsHeld(store, vm))) continue;
     RETURN_IF_ERROR(RemoveIfPresent(fs, JoinPath(store.layout->JournalDir(), n), &dirs));
     report->removed.push_back("journal/" + n);
   }

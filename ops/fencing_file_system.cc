@@ -7,7 +7,8 @@
 namespace hvdisk::ops {
 
 bool IsFencingErrno(int err) {
-  return err == EIO || err == EBADFD || err == ENOTCONN || err == ESTALE;
+  // ESHUTDOWN: what a CephFS client blocklisted by its MDS answers on resume (measured).
+  return err == EIO || err == EBADFD || err == ENOTCONN || err == ESTALE || err == ESHUTDOWN;
 }
 
 int ErrnoOf(const Status& status) {

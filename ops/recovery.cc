@@ -9,6 +9,7 @@
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/store_files.h"
+#include "ops/store_paths.h"
 #include "ops/trash.h"
 #include "platform/file_lock.h"
 

@@ -139,11 +139,12 @@ Status SweepJournalTemps(const StoreParts& store, RecoveryReport* report) {
     if (!EndsWith(n, ".tmp")) continue;
     const std::string path = JoinPath(store.layout->JournalDir(), n);
     if (!CheckRegularFile(fs, path, path).ok()) continue;  // not ours: the check names it
-    // Another process may be writing it now (it takes its VM's lock first, then writes the
-    // whole intent at once): a temporary naming a VM somebody holds, or still empty, is kept.
+    // Another process may be writing it now (it takes its VM's lock, then writes the whole intent
+    // at once): a temporary naming a VM somebody holds is kept. One naming none (empty, torn) is a
+    // crashed writer's: this sweep runs only when no VM was seen held.
     Result<std::string> text = ReadStoreFile(fs, path, kMaxIntentBytes);
     const Guid vm = text.ok() ? IntentVmOf(*text) : Guid();
-    if (!text.ok() || text->empty() || (!vm.IsZero() && IsHeld(store, vm))) continue;
+    if (!vm.IsZero() && IsHeld(store, vm)) continue;
     RETURN_IF_ERROR(RemoveIfPresent(fs, JoinPath(store.layout->JournalDir(), n), &dirs));
     report->removed.push_back("journal/" + n);
   }

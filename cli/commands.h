@@ -20,6 +20,8 @@ inline constexpr int kExitUsage = 2;    // bad arguments
 // kCancelled: stopped on request, nothing left half-done. A command cancelled by SIGINT or
 // SIGTERM then ends by that signal (cli/interrupt.h), which a shell reports as 130 or 143.
 inline constexpr int kExitCancelled = 130;
+// kFenced: this host lost its hold on a shared store (docs/shared-storage.md).
+inline constexpr int kExitFenced = 4;
 
 // Where a command stores its exit code once its callback ran.
 int& ExitCode();

@@ -56,6 +56,10 @@ constexpr const char* kSourceDown =
 constexpr const char* kNotAChangeSet =
     "vm apply takes a change set made by 'hvdisk diff OLD NEW -o FILE' (OLD: the replica's "
     "content, NEW: the primary's)";
+constexpr const char* kFenced =
+    "this host lost its hold on the store DIR (its mount was evicted, or another host took VM "
+    "over) and stopped without writing more: on a host that holds the store, 'hvdisk vm --store "
+    "DIR recover VM' finishes or rolls back what was left; remount here before using it again";
 
 // `text` with each placeholder word replaced.
 std::string Fill(std::string text, const std::string& word, const std::string& value) {
@@ -156,6 +160,8 @@ std::string OpenStore(const Status& status, const std::string& dir) {
       return Fill(kStoreReadOnly, "DIR", dir);
     case Code::kIoError:
       return kDevice;
+    case Code::kFenced:
+      return Fill(Fill(kFenced, "DIR", dir), "VM", "VM");
     default:
       return "";
   }
@@ -180,6 +186,8 @@ std::string VmOperation(const Status& status, const std::string& dir, const std:
       return kDevice;
     case Code::kCancelled:
       return kCancelled;
+    case Code::kFenced:
+      return Fill(Fill(kFenced, "DIR", dir), "VM", vm.empty() ? "VM" : vm);
     default:
       return "";
   }
@@ -220,7 +228,7 @@ std::vector<std::string> AllHintTemplates() {
   return {kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt, kDiskInUse,
           kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,  kNoSpace,
           kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState, kVmInUse,
-          kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown,  kNotAChangeSet};
+          kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown,  kNotAChangeSet, kFenced};
 }
 
 }  // namespace hvdisk::cli

@@ -43,6 +43,7 @@ int ReportError(const Status& status, const std::string& hint) {
       status, hint.empty() && status.code() == Code::kCancelled ? hint::Cancelled() : hint,
       JsonRequested());
   std::fputs(text.c_str(), stderr);
+  if (status.code() == Code::kFenced) return kExitFenced;
   return status.code() == Code::kCancelled ? kExitCancelled : kExitFailure;
 }
 
@@ -85,7 +86,8 @@ int main(int argc, char** argv) {
       "'hvdisk help COMMAND' (or 'hvdisk COMMAND --help') shows a command's options and exit "
       "codes.\nExit status: 0 done; 1 the operation failed; 2 bad arguments; a convert "
       "interrupted by SIGINT or SIGTERM removes its output and ends by that signal (a shell shows "
-      "130 or 143); check and compare document more.");
+      "130 or 143); 4 fenced: this host lost its hold on a shared store (another host may have "
+      "taken over: 'vm recover' on a host that holds it); check and compare document more.");
   try {
     app.parse(RewriteHelp(app, argc, argv));
   } catch (const CLI::CallForHelp& e) {

@@ -24,6 +24,7 @@
 #include "cli/replication_view.h"
 #include "cli/vm_view.h"
 #include "ops/failover.h"
+#include "ops/host_id.h"
 #include "ops/recovery_point.h"
 #include "ops/replication.h"
 #include "ops/replication_stats.h"
@@ -33,6 +34,7 @@
 #include "ops/test_failover.h"
 #include "ops/trash.h"
 #include "ops/vm_admin.h"
+#include "ops/vm_recover.h"
 #include "ops/vm_served.h"
 #include "platform/detached.h"
 
@@ -244,6 +246,43 @@ int RunCheckpoint(const VmArgs& a) {
   });
 }
 
+int RunRecover(const VmArgs& a) {
+  return WithVm(a, [&](Store& store, const Guid& vm) {
+    ASSIGN_OR_RETURN(ops::VmRecoverReport r, ops::RecoverVm(store, vm));
+    // Opening the store may have resolved the VM's leftovers already (its lock was free).
+    const std::string id = vm.ToString(false);
+    const ops::RecoveryReport& at_open = store.open_recovery();
+    for (const std::string& s : at_open.rolled_back) {
+      if (s.ends_with(id)) r.recovery.rolled_back.push_back(s);
+    }
+    for (const std::string& s : at_open.rolled_forward) {
+      if (s.ends_with(id)) r.recovery.rolled_forward.push_back(s);
+    }
+    if (a.json) {
+      ASSIGN_OR_RETURN(VmRecord rec, store.GetVm(vm));
+      PrintJson({{"id", vm.ToString(false)},
+                 {"name", rec.name},
+                 {"state", static_cast<int>(rec.state)},
+                 {"rolled_back", r.recovery.rolled_back},
+                 {"rolled_forward", r.recovery.rolled_forward},
+                 {"previous_owner", r.previous_owner},
+                 {"owner_host", r.owner},
+                 {"taken_over", r.taken_over},
+                 {"epoch", r.epoch}});
+      return Status::Ok();
+    }
+    for (const std::string& s : r.recovery.rolled_back) std::printf("rolled back %s\n", s.c_str());
+    for (const std::string& s : r.recovery.rolled_forward) {
+      std::printf("rolled forward %s\n", s.c_str());
+    }
+    if (r.taken_over) {
+      std::printf("taken over from host %s (epoch %llu)\n", r.previous_owner.c_str(),
+                  static_cast<unsigned long long>(r.epoch));
+    }
+    return PrintStateAfter(store, vm, false);
+  });
+}
+
 int RunTest(const VmArgs& a) {
   return WithVm(a, [&](Store& store, const Guid& vm) {
     ASSIGN_OR_RETURN(std::optional<Guid> point, PointArg(store, vm, a));
@@ -364,6 +403,15 @@ void AddVmDataCommands(CLI::App* vm, std::shared_ptr<VmArgs> a) {
       AddVmSub(vm, "stats", "Replication statistics and health (as Measure-VMReplication)", a);
   stats->get_option("--json")->description("Print the statistics as JSON (keys in hvdisk-json(7))");
   SetCommand(stats, [a] { return RunStats(*a); });
+  CLI::App* recover = AddVmSub(
+      vm, "recover",
+      "Take a VM over from a host that lost the store: finish or roll back what it left (in use "
+      "while that host still holds the VM)",
+      a);
+  recover->get_option("--json")->description(
+      "Print id, name, state, rolled_back, rolled_forward, previous_owner, owner_host, "
+      "taken_over, epoch");
+  SetCommand(recover, [a] { return RunRecover(*a); });
   CLI::App* cp = AddVmSub(vm, "checkpoint", "Take a recovery point", a);
   cp->alias("snapshot");
   cp->get_option("--json")->description("Print the new point as JSON: id, name, file");
@@ -563,8 +611,16 @@ int RunStoreReclaim(const StoreArgs& a) {
 
 }  // namespace
 
+// --host-id ID: this host's name in a shared store (ops/host_id.h reads it from the environment).
+static void AddHostIdOption(CLI::App* app) {
+  app->add_option_function<std::string>(
+      "--host-id", [](const std::string& id) { setenv(ops::kHostIdEnv, id.c_str(), 1); },
+      "this host's name in a shared store (default: $HVDISK_HOST_ID, else /etc/machine-id)");
+}
+
 void RegisterStoreCommands(CLI::App& app) {
   CLI::App* store = app.add_subcommand("store", "Replica stores: create, recover, check, reclaim");
+  AddHostIdOption(store);
   store->require_subcommand(1);
   auto a = std::make_shared<StoreArgs>();
   CLI::App* create = store->add_subcommand("create", "Create an empty replica store");
@@ -602,6 +658,7 @@ void RegisterVmCommands(CLI::App& app) {
   auto a = std::make_shared<VmArgs>();
   CLI::App* vm = app.add_subcommand("vm", "Replica VMs: replication, recovery points, failover");
   vm->add_option("--store", a->store, "replica store directory")->required();
+  AddHostIdOption(vm);
   vm->require_subcommand(1);
   AddVmDataCommands(vm, a);
   RegisterVmReplicateCommand(vm);
@@ -622,7 +679,8 @@ void RegisterVmCommands(CLI::App& app) {
       "  6 Committed              none: the VM runs on base <- failover disk\n"
       "  test VMs (mode 3)        destroy\n"
       "show and list work in every state. One test VM per replica at a time. A VM held by\n"
-      "another command or a running consumer is in use.");
+      "another command or a running consumer is in use, and so is a VM another host owns (failed\n"
+      "over or made the test VM): 'recover' takes it over once that host lost the store.");
 }
 
 }  // namespace hvdisk::cli

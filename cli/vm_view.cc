@@ -101,7 +101,9 @@ Json RecordJson(const ops::VmRecord& r, const VmFacts* facts) {
          {"failover_point", GuidOrEmpty(r.failover_point)},
          {"test_vm", GuidOrEmpty(r.test_vm)},
          {"source_vm", GuidOrEmpty(r.source_vm)},
-         {"attached", r.attached}};
+         {"attached", r.attached},
+         {"owner_host", r.owner_host},
+         {"epoch", r.epoch}};
   if (facts != nullptr) {
     j["retention"] = r.retention;
     j["size_on_disk"] = facts->size_on_disk;
@@ -120,6 +122,7 @@ void PrintRecord(const ops::VmRecord& r, const VmFacts& f) {
   std::printf("  health:       %s (%d)%s\n", ops::HealthName(r.health).data(),
               static_cast<int>(r.health), r.problems.empty() ? "" : ", because:");
   for (const std::string& p : r.problems) std::printf("    - %s\n", p.c_str());
+  if (!r.owner_host.empty()) std::printf("  owner host:   %s\n", r.owner_host.c_str());
   std::printf("  retention:    %u recovery points\n", r.retention);
   std::printf("  size on disk: %s\n", FormatSize(f.size_on_disk).c_str());
   if (f.last_replication_ms != 0) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nbd/export.h"
+#include "ops/host_id.h"
 #include "ops/store.h"
 #include "ops/vm_served.h"
 #include "platform/file.h"
@@ -159,9 +160,7 @@ int GetReady() { return Done(OpenDisk()); }
 int AfterFork() {
   disk_export->StartIo();
   if (served == nullptr) return 0;
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return Done(served->Publish({.uri = config->uri, .pid = getpid(), .host = host}));
+  return Done(served->Publish({.uri = config->uri, .pid = getpid(), .host = ops::HostId()}));
 }
 
 void* OpenConnection(int /*readonly*/) { return disk_export; }

@@ -1,6 +1,7 @@
 #include "ops/failover.h"
 
 #include "chain/chain.h"
+#include "ops/host_id.h"
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
 #include "ops/vm_served.h"
@@ -37,6 +38,7 @@ Status InitiateFailover(Store& store, const Guid& vm, std::optional<Guid> point,
   progress.generation = v.record.generation + 1;
   progress.failover_disk = disk;
   progress.failover_point = p.id;
+  progress.owner_host = HostId();  // this host runs the failed-over VM
   in.after = progress;
   in.after.state = State::kRecovered;
   in.after.generation = v.record.generation + 2;
@@ -66,6 +68,7 @@ Status RevertFailover(Store& store, const Guid& vm, const OpControl* control) {
   in.after.state = State::kReplicating;
   in.after.failover_disk.clear();
   in.after.failover_point = Guid();
+  in.after.owner_host.clear();  // back to a replica: no host runs it
   in.after.attached = StoreLayout::DiskRel(vm, v.record.head);
   if (!v.record.failover_disk.empty()) {
     in.deletes.push_back(StoreLayout::DiskRel(vm, v.record.failover_disk));

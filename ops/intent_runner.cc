@@ -3,6 +3,10 @@
 #include <algorithm>
 
 #include "chain/chain.h"
+#include "ops/epoch.h"
+#include "ops/fencing_file_system.h"
+#include "ops/host_id.h"
+#include "ops/pause_point.h"
 #include "ops/store_files.h"
 #include "ops/store_paths.h"
 #include "ops/trash.h"
@@ -165,10 +169,15 @@ Intent NewIntent(std::string op, const VmRecord& before) {
   return in;
 }
 
-Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent) {
+Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent,
+                                 uint64_t epoch) {
   RETURN_IF_ERROR(CheckIntentTargets(fs, layout, intent));
   Result<VmRecord> current = ReadVmRecordOf(fs, layout, intent.vm);
   if (!current.ok() && !IsMissing(current.status())) return current.status();
+  if (current.ok() && current->epoch < epoch) {  // the takeover is marked before anything else
+    current->epoch = epoch;
+    RETURN_IF_ERROR(WriteVmRecord(fs, RecordPath(layout, intent.vm), *current));
+  }
   // An intent that deletes its own VM's record (vm remove) deletes it only after its commit
   // point: a missing record means the roll-forward was under way.
   const std::string own_record = StoreLayout::VmRecordRel(intent.vm);
@@ -187,6 +196,7 @@ Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, cons
     }
   } else {
     ASSIGN_OR_RETURN(Intent undo, ForRecovery(fs, layout, intent));
+    undo.before.epoch = std::max(undo.before.epoch, epoch);
     RETURN_IF_ERROR(RollBack(fs, layout, undo));
   }
   RETURN_IF_ERROR(Journal(fs, &layout).Remove(intent.id));
@@ -195,21 +205,34 @@ Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, cons
 
 IntentRunner::IntentRunner(const StoreParts& store, Intent intent, const OpControl* control)
     : trash_(store.trash),
+      fencing_(store.fencing),
       fs_(store.fs),
       layout_(store.layout),
       intent_(std::move(intent)),
       control_(control) {}
 
+Status IntentRunner::CheckFence(std::string_view step) {
+  Status st =
+      CheckEpoch(fs_, *layout_, intent_.vm, intent_.epoch, intent_.op + " " + std::string(step));
+  if (st.code() == Code::kFenced && fencing_ != nullptr) fencing_->Fence(st);
+  return st;
+}
+
 Status IntentRunner::Begin() {
   // Never start what could not finish: the finish step moves discarded files into the trash.
   if (DiscardsFiles(intent_)) RETURN_IF_ERROR(CheckTrashDir(fs_, *layout_));
+  intent_.epoch = intent_.has_before ? intent_.before.epoch : intent_.after.epoch;
+  intent_.host = HostId();
+  RETURN_IF_ERROR(CheckFence("writing its intent"));
   RETURN_IF_ERROR(Journal(fs_, layout_).Write(intent_));
+  PausePoint(intent_.op + ":begin");
   // The operation is accepted: its preconditions held and its intent is durable.
   if (control_ != nullptr) control_->Report(0);
   return Status::Ok();
 }
 
 Status IntentRunner::Abort(const Status& cause) {
+  if (cause.code() == Code::kFenced) return cause;  // no further writes: the new holder recovers
   Status rb = RollBack(fs_, *layout_, intent_);
   if (rb.ok()) rb = Journal(fs_, layout_).Remove(intent_.id);
   if (rb.ok()) return cause;
@@ -219,6 +242,7 @@ Status IntentRunner::Abort(const Status& cause) {
 
 Status IntentRunner::Prepare(int percent, const std::function<Status()>& step) {
   if (control_ != nullptr && control_->cancelled()) return Abort(CancelledOnRequest(intent_.op));
+  RETURN_IF_ERROR(CheckFence("a prepare step"));
   Status st = step();
   if (!st.ok()) return Abort(st.WithContext(intent_.op));
   if (control_ != nullptr) control_->Report(percent);
@@ -227,16 +251,21 @@ Status IntentRunner::Prepare(int percent, const std::function<Status()>& step) {
 
 Status IntentRunner::Commit() {
   if (control_ != nullptr && control_->cancelled()) return Abort(CancelledOnRequest(intent_.op));
+  PausePoint(intent_.op + ":commit");
+  RETURN_IF_ERROR(CheckFence("its commit"));
   Status st = WriteVmRecord(fs_, RecordPath(*layout_, intent_.vm), intent_.after);
   if (!st.ok()) return Abort(st.WithContext(intent_.op + ": commit"));
   return Status::Ok();
 }
 
 Status IntentRunner::Finish() {
+  PausePoint(intent_.op + ":finish");
+  RETURN_IF_ERROR(CheckFence("its finish"));
   bool undoable = false;
   Status st = RollForward(fs_, *layout_, intent_, &undoable).WithContext(intent_.op + ": finish");
   if (!st.ok() && undoable) return Abort(st);  // out of space in a merge: rolled back
   RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(CheckFence("removing its intent"));
   RETURN_IF_ERROR(Journal(fs_, layout_).Remove(intent_.id));
   if (control_ != nullptr) control_->Report(100);
   if (DiscardsFiles(intent_) && trash_ != nullptr) trash_->Changed();

@@ -11,6 +11,13 @@
 // so its cost does not grow with their size; the store's TrashReaper (StoreParts::trash) is told,
 // and reclaims them afterwards (store.h). The runner and the functions here work on the store's
 // parts (store_parts.h) and never call the Store.
+// Fencing (epoch.h, fencing_file_system.h): Begin records the holder's epoch (its before-record's)
+// and host in the intent; before the intent is written, before each prepare step, before the
+// commit, before the finish and before the intent is removed, the VM's record is read again, and
+// a newer epoch stops the run with kFenced (latching StoreParts::fencing). A kFenced step is
+// never rolled back here: nothing more is written, the holder that took over recovers.
+// Pause points (pause_point.h): "<op>:begin" after the intent is durable, "<op>:commit" before
+// the commit, "<op>:finish" before the finish.
 // A failed or cancelled Prepare or Commit rolls back (as recovery would) and returns the error;
 // when the rollback itself fails the intent stays in the journal for the next recovery. So does
 // a Finish whose merge ran out of space before relinking anything (RollForward's undoable): disk
@@ -22,6 +29,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "ops/journal.h"
 #include "ops/op_control.h"
@@ -38,8 +46,11 @@ enum class Resolution { kRolledBack, kRolledForward };
 // adds the steps and the rest of the after-state.
 Intent NewIntent(std::string op, const VmRecord& before);
 
-// Brings intent.vm to the before- or after-state (see journal.h) and removes the intent.
-Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
+// Brings intent.vm to the before- or after-state (see journal.h) and removes the intent. With a
+// takeover's `epoch` (ops/epoch.h), the VM's record is first rewritten with it (nothing else
+// changed), and the record written back on a roll-back carries it too.
+Result<Resolution> ResolveIntent(FileSystem* fs, const StoreLayout& layout, const Intent& intent,
+                                 uint64_t epoch = 0);
 // The undo half: renames reversed, created files and directories removed, `before` written back.
 Status RollBack(FileSystem* fs, const StoreLayout& layout, const Intent& intent);
 // The redo half: merges run (while their child exists; the merged files go to the trash), deletes
@@ -64,9 +75,13 @@ class IntentRunner {
 
  private:
   // Rolls back after `cause`; returns cause (with the rollback error appended if it failed).
+  // A kFenced cause is returned at once.
   Status Abort(const Status& cause);
+  // kFenced (latched) when another holder took the VM over; `step` is what comes next.
+  Status CheckFence(std::string_view step);
 
   TrashReaper* trash_;
+  FencingFileSystem* fencing_;
   FileSystem* fs_;
   const StoreLayout* layout_;
   Intent intent_;

@@ -37,6 +37,9 @@ Intent IntentFromJson(const Json& j, std::string_view where) {
   }
   in.deletes = j.at("deletes").get<std::vector<std::string>>();
   in.delete_dirs = j.at("delete_dirs").get<std::vector<std::string>>();
+  in.epoch = j.value("epoch", uint64_t{0});
+  in.host = j.value("host", std::string());
+  if (in.host.size() > 255) throw std::invalid_argument("host longer than 255 bytes");
   return in;
 }
 
@@ -58,7 +61,9 @@ std::string EncodeIntent(const Intent& in) {
          {"renames", renames},
          {"merges", merges},
          {"deletes", in.deletes},
-         {"delete_dirs", in.delete_dirs}};
+         {"delete_dirs", in.delete_dirs},
+         {"epoch", in.epoch},
+         {"host", in.host}};
   return j.dump(2) + "\n";
 }
 

@@ -56,6 +56,10 @@ struct Intent {
   std::vector<MergeStep> merges;
   std::vector<std::string> deletes;
   std::vector<std::string> delete_dirs;  // parents last
+  // The store epoch of the holder that wrote the intent (ops/epoch.h; 0 in older intents), and
+  // its host (ops/host_id.h; empty in older intents). Set by IntentRunner::Begin.
+  uint64_t epoch = 0;
+  std::string host;
   bool operator==(const Intent&) const = default;
 };
 

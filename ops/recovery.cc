@@ -5,10 +5,12 @@
 #include <memory>
 #include <set>
 
+#include "ops/epoch.h"
 #include "ops/intent_runner.h"
 #include "ops/journal.h"
 #include "ops/replication_stats.h"
 #include "ops/store_files.h"
+#include "ops/store_paths.h"
 #include "ops/trash.h"
 #include "platform/file_lock.h"
 
@@ -129,6 +131,8 @@ Status SweepVm(const StoreParts& store, const Guid& vm, RecoveryReport* report) 
   for (const std::string& rel : strays) RETURN_IF_ERROR(SweepStray(store, vm, rel, &dirs, report));
   return SyncDirs(store.fs, dirs);
 }
+bool IsHeld(const StoreParts& store, const Guid& vm);
+
 Status SweepJournalTemps(const StoreParts& store, RecoveryReport* report) {
   FileSystem* fs = store.fs;
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs->List(store.layout->JournalDir()));
@@ -137,6 +141,12 @@ Status SweepJournalTemps(const StoreParts& store, RecoveryReport* report) {
     if (!EndsWith(n, ".tmp")) continue;
     const std::string path = JoinPath(store.layout->JournalDir(), n);
     if (!CheckRegularFile(fs, path, path).ok()) continue;  // not ours: the check names it
+    // Another process may be writing it now (it takes its VM's lock, then writes the whole intent
+    // at once): a temporary naming a VM somebody holds is kept. One naming none (empty, torn) is a
+    // crashed writer's: this sweep runs only when no VM was seen held.
+    Result<std::string> text = ReadStoreFile(fs, path, kMaxIntentBytes);
+    const Guid vm = text.ok() ? IntentVmOf(*text) : Guid();
+    if (!vm.IsZero() && IsHeld(store, vm)) continue;
     RETURN_IF_ERROR(RemoveIfPresent(fs, JoinPath(store.layout->JournalDir(), n), &dirs));
     report->removed.push_back("journal/" + n);
   }
@@ -217,7 +227,11 @@ Status RecoverVmIntents(const StoreParts& store, const JournalScan& journal, con
   }
   for (const Intent& intent : journal.intents) {
     if (intent.vm != vm) continue;
-    ASSIGN_OR_RETURN(Resolution res, ResolveIntent(store.fs, *store.layout, intent));
+    // A takeover of another holder's leftovers: a new epoch first (epoch.h).
+    Result<VmRecord> record = ReadVmRecordOf(store.fs, *store.layout, vm);
+    const uint64_t seen = std::max(intent.epoch, record.ok() ? record->epoch : 0);
+    ASSIGN_OR_RETURN(uint64_t epoch, NextEpoch(store.fs, *store.layout, seen));
+    ASSIGN_OR_RETURN(Resolution res, ResolveIntent(store.fs, *store.layout, intent, epoch));
     if (res == Resolution::kRolledForward && DiscardsFiles(intent) && store.trash != nullptr) {
       store.trash->Changed();
     }

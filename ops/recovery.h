@@ -61,7 +61,8 @@ inline constexpr uint32_t kRecoverySlot = 1;
 Result<RecoveryReport> RecoverStore(const StoreParts& store);
 
 // Resolves the intents of `vm` in `journal` (read while the caller held vm's lock), rolling each
-// forward or back (intent_runner.h: ResolveIntent) and reporting it in *report. kCorrupt, and
+// forward or back (intent_runner.h: ResolveIntent) under a new store epoch taken for it (a
+// takeover, epoch.h) and reporting it in *report. kCorrupt, and
 // nothing done, when `journal` holds an intent naming `vm` that it cannot act on (the VM stays as
 // it is). REQUIRES: the caller holds vm's lock.
 Status RecoverVmIntents(const StoreParts& store, const JournalScan& journal, const Guid& vm,

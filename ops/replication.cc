@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "chain/chain.h"
+#include "ops/epoch.h"
 #include "ops/intent_runner.h"
 #include "ops/replication_stats.h"
 #include "ops/store_paths.h"
@@ -206,6 +207,7 @@ static Status SetReplicationState(Store& store, const Guid& vm, ReplicationState
   RETURN_IF_ERROR(ExpectState(v.record, {from}, op));
   v.record.state = to;
   ++v.record.generation;
+  RETURN_IF_ERROR(CheckEpoch(store.fs(), store.layout(), vm, v.record.epoch, op));
   return WriteVmRecord(store.fs(), store.RecordPath(vm), v.record);
 }
 

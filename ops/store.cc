@@ -4,6 +4,8 @@
 #include <map>
 
 #include "ops/confined_file_system.h"
+#include "ops/fencing_file_system.h"
+#include "ops/host_id.h"
 #include "ops/journal.h"
 #include "ops/recovery.h"
 #include "ops/store_files.h"
@@ -39,13 +41,16 @@ Status Store::Create(FileSystem* fs, const std::string& dir, const StoreOptions&
 }
 
 Store::Store(FileSystem* fs, StoreLayout layout, StoreOptions options)
-    : confined_(std::make_unique<ConfinedFileSystem>(fs, layout.root)),
+    : fencing_(std::make_unique<FencingFileSystem>(fs)),
+      confined_(std::make_unique<ConfinedFileSystem>(fencing_.get(), layout.root)),
       fs_(confined_.get()),
       layout_(std::move(layout)),
       options_(std::move(options)),
       reaper_(fs_, &layout_, options_.reclaim) {}
 
 Store::~Store() = default;
+
+bool Store::fenced() const { return fencing_->fenced(); }
 
 Result<std::unique_ptr<Store>> Store::Open(FileSystem* fs, const std::string& dir,
                                            const StoreOptions& options) {
@@ -172,7 +177,7 @@ Result<std::unique_ptr<FileLock>> LockForOperation(FileSystem* fs, const std::st
 
 }  // namespace
 
-Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm) {
+Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm, RecoveryReport* out) {
   if (options_.read_only) {
     return AccessDenied("VM " + vm.ToString() + ": store " + layout_.root + " is opened read-only");
   }
@@ -181,14 +186,23 @@ Result<std::unique_ptr<FileLock>> Store::LockVm(const Guid& vm) {
       LockForOperation(fs_, layout_.VmLockPath(vm), options_.lock_timeout, "VM " + vm.ToString()));
   ASSIGN_OR_RETURN(JournalScan journal, Journal(fs_, &layout_).Scan());  // under the lock
   RecoveryReport report;
-  RETURN_IF_ERROR(RecoverVmIntents(parts(), journal, vm, &report));
+  RETURN_IF_ERROR(RecoverVmIntents(parts(), journal, vm, out != nullptr ? out : &report));
   return lock;
+}
+
+Status RefuseOtherOwner(const VmRecord& record, const std::string& store) {
+  if (record.owner_host.empty() || record.owner_host == HostId()) return Status::Ok();
+  return InUse("VM " + record.name + " is owned by host " + record.owner_host +
+               " (it failed the VM over or runs it); when that host is down or lost the store, "
+               "take the VM over here with 'hvdisk vm --store " +
+               store + " recover " + record.id.ToString(false) + "'");
 }
 
 Result<LockedVm> Store::LockAndRead(const Guid& vm, bool require_replica) {
   LockedVm out;
   ASSIGN_OR_RETURN(out.lock, LockVm(vm));
   ASSIGN_OR_RETURN(out.record, GetVm(vm));
+  RETURN_IF_ERROR(RefuseOtherOwner(out.record, layout_.root));
   RETURN_IF_ERROR(CheckVmDisks(fs_, layout_, out.record));
   if (require_replica && out.record.mode != ReplicationMode::kReplica) {
     return Unsupported("VM " + out.record.name + " is not a replica (mode " +

@@ -36,6 +36,11 @@
 // (any Store's, or `hvdisk store reclaim`). A process that must not linger, like the CLI, uses
 // kExternal and reclaims in a detached process instead.
 //
+// Shared stores (docs/shared-storage.md): the Store works through a FencingFileSystem
+// (fencing_file_system.h) under its confinement, so EIO, EBADFD, ENOTCONN or ESTALE from any store
+// file is kFenced and latches the Store: from then on every call fails with kFenced, nothing more
+// is written. Recovering another holder's leftover intent takes a new store epoch (epoch.h).
+//
 // Thread safety: a Store is thread-safe; operations on different VMs may run in parallel from
 // many threads (and processes). The FileSystem must outlive the Store.
 #pragma once
@@ -60,6 +65,7 @@
 namespace hvdisk::ops {
 
 class ConfinedFileSystem;
+class FencingFileSystem;
 
 struct StoreOptions {
   std::chrono::milliseconds lock_timeout = FileLock::kTry;
@@ -122,22 +128,28 @@ class Store {
   // Locks `vm` for an operation (see the locking rules above) and resolves its leftover intents.
   // The lock is released when the returned object is destroyed. kAccessDenied when read_only, or
   // when the lock file cannot be opened for writing (a read-only store, another user's).
-  Result<std::unique_ptr<FileLock>> LockVm(const Guid& vm);
+  // With `report`, what the recovery of leftover intents did (a takeover: ops/epoch.h).
+  Result<std::unique_ptr<FileLock>> LockVm(const Guid& vm, RecoveryReport* report = nullptr);
   // LockVm, then reads the record (kNotFound for an unknown VM; with require_replica, kUnsupported
-  // for a VM that is not a replica: a test VM).
+  // for a VM that is not a replica: a test VM). kInUse for a VM another host owns
+  // (VmRecord::owner_host; RefuseOtherOwner): it is taken over with RecoverVm (vm_recover.h).
   Result<LockedVm> LockAndRead(const Guid& vm, bool require_replica);
   std::string RecordPath(const Guid& vm) const;
   std::string DiskPath(const Guid& vm, std::string_view name) const;
   std::string DisksDir(const Guid& vm) const;
 
   // What recovery and the intent runner work on (store_parts.h); valid while the Store lives.
-  StoreParts parts() { return StoreParts{fs_, &layout_, &reaper_}; }
+  StoreParts parts() { return StoreParts{fs_, &layout_, &reaper_, fencing_.get()}; }
+  // Whether this Store lost its hold on the store (fencing_file_system.h): every call on its
+  // files fails with kFenced from then on; reopen the store (after remounting) to go on.
+  bool fenced() const;
 
  private:
   Store(FileSystem* fs, StoreLayout layout, StoreOptions options);
 
-  std::unique_ptr<ConfinedFileSystem> confined_;
-  FileSystem* fs_;  // confined_
+  std::unique_ptr<FencingFileSystem> fencing_;    // on the FileSystem given to Open
+  std::unique_ptr<ConfinedFileSystem> confined_;  // on fencing_
+  FileSystem* fs_;                                // confined_
   StoreLayout layout_;
   StoreOptions options_;
   std::unique_ptr<FileLock> store_lock_;
@@ -145,6 +157,10 @@ class Store {
   std::mutex recover_mu_;  // one store-wide recovery at a time in this process
   TrashReaper reaper_;     // last: stopped and joined first
 };
+
+// kInUse naming the owner and how to take the VM over when record.owner_host is another host
+// (host_id.h); OK when no host or this one owns it. `store`: the store's directory, for the hint.
+Status RefuseOtherOwner(const VmRecord& record, const std::string& store);
 
 // kInvalidState naming the operation and the state unless record.state is one of `allowed`.
 Status ExpectState(const VmRecord& record, std::initializer_list<ReplicationState> allowed,

@@ -14,6 +14,7 @@ class FileSystem;
 
 namespace hvdisk::ops {
 
+class FencingFileSystem;
 class TrashReaper;
 
 struct StoreParts {
@@ -21,6 +22,9 @@ struct StoreParts {
   const StoreLayout* layout = nullptr;
   // Told when files were moved into the trash (TrashReaper::Changed); may be null: nobody is.
   TrashReaper* trash = nullptr;
+  // The store's fencing latch (fencing_file_system.h): an epoch check that finds a newer holder
+  // latches it, so nothing further is written. May be null: nothing latches.
+  FencingFileSystem* fencing = nullptr;
 };
 
 }  // namespace hvdisk::ops

@@ -1,6 +1,7 @@
 #include "ops/test_failover.h"
 
 #include "chain/chain.h"
+#include "ops/host_id.h"
 #include "ops/intent_runner.h"
 #include "ops/replication.h"
 
@@ -19,6 +20,8 @@ VmRecord TestRecord(const Guid& id, const VmRecord& source, const std::string& d
   t.source_vm = source.id;
   t.test_disk = disk;
   t.attached = StoreLayout::DiskRel(source.id, disk);
+  t.epoch = source.epoch;
+  t.owner_host = HostId();  // this host runs the test VM
   return t;
 }
 
@@ -89,6 +92,8 @@ Status DestroyTestVm(Store& store, const Guid& test_vm, const OpControl* control
   ASSIGN_OR_RETURN(LockedVm src, store.LockAndRead(test.source_vm, true));
   ASSIGN_OR_RETURN(auto test_lock, store.LockVm(test_vm));
   if (src.record.test_vm != test_vm) return NotFound("test VM " + test.name + " is gone");
+  ASSIGN_OR_RETURN(test, store.GetVm(test_vm));  // as it stands under the locks
+  RETURN_IF_ERROR(RefuseOtherOwner(test, store.layout().root));
   Intent in{.id = Guid::Random(), .op = "destroy-test", .vm = src.record.id, .has_before = true};
   in.before = src.record;
   in.after = src.record;

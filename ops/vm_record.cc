@@ -73,6 +73,9 @@ VmRecord RecordFromJson(const Json& j) {
   r.source_vm = GuidFrom(j, "source_vm");
   r.test_disk = FileName(j, "test_disk");
   r.attached = j.value("attached", std::string());
+  r.epoch = j.value("epoch", uint64_t{0});
+  r.owner_host = j.value("owner_host", std::string());
+  if (r.owner_host.size() > 255) throw std::invalid_argument("owner_host longer than 255 bytes");
   if (r.id.IsZero()) throw std::invalid_argument("missing id");
   return r;
 }
@@ -175,7 +178,9 @@ std::string EncodeVmRecord(const VmRecord& r) {
          {"test_point", GuidText(r.test_point)},
          {"source_vm", GuidText(r.source_vm)},
          {"test_disk", r.test_disk},
-         {"attached", r.attached}};
+         {"attached", r.attached},
+         {"epoch", r.epoch},
+         {"owner_host", r.owner_host}};
   return j.dump(2) + "\n";
 }
 

@@ -82,6 +82,12 @@ struct VmRecord {
   Guid source_vm;         // test VMs: the replica they were made from
   std::string test_disk;  // test VMs: "test-<guid>.avhdx" in the source's disks/ directory
   std::string attached;   // the disk the VM runs on, relative to the store root
+  // The store epoch of the holder that wrote the record (ops/epoch.h); 0 in older records.
+  uint64_t epoch = 0;
+  // The host (ops/host_id.h) that failed the VM over or made the test VM, and runs it; empty
+  // when no host owns it (a replicating replica, an older record). Another host is refused the
+  // VM (kInUse) until it takes it over (vm recover, ops/vm_recover.h).
+  std::string owner_host;
   // Not stored: why the store reports the VM Critical (vm_health.h); empty when nothing is wrong.
   std::vector<std::string> problems;
 

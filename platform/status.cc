@@ -37,6 +37,8 @@ std::string_view CodeName(Code code) {
       return "kWrongType";
     case Code::kCancelled:
       return "kCancelled";
+    case Code::kFenced:
+      return "kFenced";
   }
   return "kUnknown";
 }
@@ -73,6 +75,8 @@ std::string_view CodeWords(Code code) {
       return "wrong type";
     case Code::kCancelled:
       return "cancelled";
+    case Code::kFenced:
+      return "fenced";
   }
   return "error";
 }

@@ -33,6 +33,10 @@ enum class Code : uint8_t {
   kUnavailable,
   kWrongType,
   kCancelled,  // stopped on request (a WMI job's Kill, SIGINT/SIGTERM in the CLI) and undone
+  // This process lost its hold on a shared store: a store descriptor failed with EIO, EBADFD,
+  // ENOTCONN or ESTALE, or a newer store epoch was found (another host took over, ops/epoch.h).
+  // The operation stopped without writing further; the host now holding the lock recovers.
+  kFenced,
 };
 
 // "kCorrupt" etc.: the stable name scripts match (JSON errors, logs meant for tools).
@@ -86,6 +90,7 @@ inline Status OutOfMemory(std::string m) { return {Code::kOutOfMemory, std::move
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status WrongType(std::string m) { return {Code::kWrongType, std::move(m)}; }
 inline Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
+inline Status Fenced(std::string m) { return {Code::kFenced, std::move(m)}; }
 
 // The one place errno becomes a Code: ENOENT->kNotFound, EACCES/EPERM/EROFS->kAccessDenied,
 // ENOSPC/EDQUOT->kNoSpace, EBUSY/EWOULDBLOCK->kInUse, ENOMEM->kOutOfMemory, ETIMEDOUT->kTimeout,

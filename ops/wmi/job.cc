@@ -39,6 +39,8 @@ Job JobFromJson(const Json& j) {
   job.vm = GuidFrom(j, "vm");
   job.resulting_system = GuidFrom(j, "resulting_system");
   job.owner_pid = j.at("owner_pid").get<int64_t>();
+  job.owner_host = j.value("owner_host", std::string());
+  if (job.owner_host.size() > 255) throw std::invalid_argument("owner_host longer than 255 bytes");
   return job;
 }
 
@@ -73,7 +75,8 @@ std::string EncodeJob(const Job& job) {
          {"cancellable", job.cancellable},
          {"vm", GuidText(job.vm)},
          {"resulting_system", GuidText(job.resulting_system)},
-         {"owner_pid", job.owner_pid}};
+         {"owner_pid", job.owner_pid},
+         {"owner_host", job.owner_host}};
   return j.dump(2) + "\n";
 }
 
@@ -152,6 +155,7 @@ Job Lost(Job job) {
   job.error_code = kStatusUnknown;
   job.error_description = "the job was lost with its process (pid " +
                           std::to_string(job.owner_pid) +
+                          (job.owner_host.empty() ? "" : " on host " + job.owner_host) +
                           "); its outcome cannot be read back: check the VM's state";
   job.cancellable = false;
   job.finished_ms = NowMs();

@@ -45,6 +45,9 @@ struct Job {
   Guid vm;                        // the affected VM
   Guid resulting_system;          // TestReplicaSystem: the test VM, once created
   int64_t owner_pid = 0;
+  // The owner's host (ops/host_id.h); empty in older records. A job is alive while its owner
+  // lock is held, from whichever host: a pid that is not local is no sign of a lost job.
+  std::string owner_host;
 
   // ElapsedTime at `now_ms`: from StartTime to the end (or to now while it runs).
   int64_t ElapsedMs(int64_t now_ms) const;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "ops/host_id.h"
 #include "ops/vm_record.h"
 
 namespace hvdisk::ops::wmi {
@@ -17,6 +18,7 @@ Status JobRunner::Start() {
   {
     std::lock_guard<std::mutex> guard(mu_);
     job_.owner_pid = getpid();
+    job_.owner_host = HostId();
     job_.state = JobState::kStarting;
   }
   worker_ = std::thread([this] { Run(); });

@@ -23,6 +23,7 @@ uint32_t ReturnValueFor(Code code) {
     case Code::kWrongType:
       return kIncorrectDataType;
     case Code::kUnavailable:
+    case Code::kFenced:  // this host lost the store; the host holding it now recovers
       return kSystemNotAvailable;
     case Code::kOutOfMemory:
       return kOutOfMemory;

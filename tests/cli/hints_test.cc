@@ -66,6 +66,38 @@ class HintsTest : public ::testing::Test {
     return store;
   }
   std::string Vm(const std::string& args) { return "vm --store " + Q(Store()) + " " + args; }
+  // A late writer on a file system that does not fence: a revert paused before its commit while
+  // another host's takeover raises the VM's epoch (as `vm recover` there would); the revert then
+  // stops with kFenced (exit 4) and the hint for it.
+  // Returns its stderr; the store is dir_.File("fenced-store").
+  std::string LateWriter() {
+    const std::string store = dir_.File("fenced-store");
+    EXPECT_EQ(testing::Hvdisk("store create " + Q(store)), 0);
+    EXPECT_EQ(
+        testing::Hvdisk("vm --store " + Q(store) + " create db --base " + Q(Image("fbase.vhdx"))),
+        0);
+    EXPECT_EQ(testing::Hvdisk("vm --store " + Q(store) + " checkpoint db"), 0);
+    EXPECT_EQ(testing::Hvdisk("vm --store " + Q(store) + " failover db"), 0);
+    const std::string err = dir_.File("late.err");
+    setenv("HVDISK_PAUSE_AT", "revert:commit", 1);
+    setenv("HVDISK_PAUSE_SECONDS", "1", 1);
+    const int pid = testing::SpawnHvdisk({"vm", "--store", store, "revert", "db"}, err);
+    unsetenv("HVDISK_PAUSE_AT");
+    unsetenv("HVDISK_PAUSE_SECONDS");
+    std::string text;
+    for (int i = 0; i < 200 && text.find("paused at") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      testing::RunCommand("cat " + Q(err), &text, false);
+    }
+    EXPECT_EQ(testing::RunCommand("python3 -c \"import json,glob; p=glob.glob('" + store +
+                                      "/vms/*/vm.json')[0]; r=json.load(open(p)); r['epoch']=99; "
+                                      "open(p,'w').write(json.dumps(r))\"",
+                                  nullptr, false),
+              0);
+    EXPECT_EQ(testing::WaitForExit(pid), 4);
+    testing::RunCommand("cat " + Q(err), &text, false);
+    return text;
+  }
   // Zeroes both VHDX headers.
   static void Damage(const std::string& path) {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -291,6 +323,14 @@ TEST_F(HintsTest, EveryHintIsGivenInItsSituation) {
          std::string text;
          testing::RunCommand("cat " + Q(err), &text, false);
          return Situation{text, "nothing was left half-done; run the command again to do it"};
+       }},
+      {"this host lost its hold on the store DIR (its mount was evicted, or another host took VM "
+       "over) and stopped without writing more: on a host that holds the store, 'hvdisk vm "
+       "--store DIR recover VM' finishes or rolls back what was left; remount here before using "
+       "it again",
+       [&] {
+         return Situation{LateWriter(),
+                          "this host lost its hold on the store " + dir_.File("fenced-store")};
        }},
   };
   for (const std::string& hint : cli::AllHintTemplates()) {

@@ -193,6 +193,7 @@ class JsonSchemaTest : public ::testing::Test {
            return Run("diff --json " + Q(base_) + " " + Q(child_) + " -o " + Q(Fresh("d")));
          }},
         {"vm remove", [this] { return RemoveAReplica(); }},
+        {"vm recover", [this] { return Run(Vm("recover --json " + vm_.ToString(false))); }},
         {"Errors", [this] { return ErrorOf("info --json " + Q(dir_.File("gone.vhdx"))); }},
     };
   }

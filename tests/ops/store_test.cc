@@ -143,7 +143,8 @@ TEST_F(StoreTest, IoErrorBeforeTheCommitPointRollsBack) {
   ASSERT_OK_AND_ASSIGN(Guid vm, store->FindVm("vm1"));
   ASSERT_OK_AND_ASSIGN(VmRecord before, store->GetVm(vm));
   for (uint64_t nth = 1; nth <= 12; ++nth) {
-    faulty.SetRule(FileOp::kWrite, {.nth = nth});
+    // EIO is fencing (fencing_test.cc): an I/O error of another errno rolls back.
+    faulty.SetRule(FileOp::kWrite, {.nth = nth, .err = EREMOTEIO});
     Status st = InitiateFailover(*store, vm);
     faulty.ClearRules();
     if (st.ok()) {

@@ -131,8 +131,9 @@ TEST(ReturnCodesTest, EveryCodeMapsToItsDocumentedValue) {
       {Code::kOutOfMemory, 32778},
       {Code::kNotFound, 32779},
       {Code::kCancelled, 32775},
+      {Code::kFenced, 32777},
   };
-  static_assert(std::size(table) == static_cast<size_t>(Code::kCancelled) + 1);
+  static_assert(std::size(table) == static_cast<size_t>(Code::kFenced) + 1);
   for (const auto& [code, value] : table) {
     EXPECT_EQ(ReturnValueFor(code), value) << CodeName(code);
     EXPECT_NE(ReturnValueName(value), "Unknown");

@@ -89,13 +89,24 @@ TEST_F(WmiServiceTest, AcceptedFailoverReturnsJobThatCompletes_4096) {
   EXPECT_EQ(Record(vm_).failover_point, before.points[0].id);
 }
 
+// EIO is fencing on a store (ops/fencing_file_system.h): an I/O error of another errno.
 TEST_F(WmiServiceTest, IoErrorMidJobEndsTheJobInException_32768) {
-  Job job = InitiateWithFaultMidJob(EIO);
+  Job job = InitiateWithFaultMidJob(EREMOTEIO);
   EXPECT_EQ(job.state, JobState::kException);
   EXPECT_EQ(job.error_code, kFailed);
   EXPECT_NE(job.error_description.find("I/O error"), std::string::npos) << job.error_description;
   EXPECT_EQ(Record(vm_).state, State::kReplicating);  // rolled back
   EXPECT_TRUE(ops::testing::ContractProblems(*store_).empty());
+}
+
+// A store that fails with EIO lost its hold on the store: the job stops without rolling back
+// (another host recovers), as 32777 System is not available, or as lost (32771) to readers once
+// nothing of this host can write its record.
+TEST_F(WmiServiceTest, FencedMidJobEndsTheJobWithoutRollingBack_32777) {
+  Job job = InitiateWithFaultMidJob(EIO);
+  EXPECT_EQ(job.state, JobState::kException);
+  EXPECT_TRUE(job.error_code == kSystemNotAvailable || job.error_code == kStatusUnknown)
+      << job.error_code << " " << job.error_description;
 }
 
 TEST_F(WmiServiceTest, AllocationFailureMidJob_32778) {

@@ -29,9 +29,15 @@ TEST(StatusTest, CancellationIsItsOwnCodeWithItsName) {
   Status s = Cancelled("convert interrupted by SIGINT");
   EXPECT_EQ(s.code(), Code::kCancelled);
   EXPECT_EQ(s.ToString(), "cancelled: convert interrupted by SIGINT");
-  for (int c = 0; c <= static_cast<int>(Code::kCancelled); ++c) {
+  for (int c = 0; c <= static_cast<int>(Code::kFenced); ++c) {
     EXPECT_NE(CodeName(static_cast<Code>(c)), "kUnknown") << c;
   }
+}
+
+TEST(StatusTest, FencedIsItsOwnCodeWithItsName) {
+  Status s = Fenced("this host lost its hold on the store");
+  EXPECT_EQ(s.code(), Code::kFenced);
+  EXPECT_EQ(s.ToString(), "kFenced: this host lost its hold on the store");
 }
 
 TEST(StatusTest, EveryErrnoMapsToItsCode) {

@@ -68,7 +68,9 @@ std::vector<std::string> TransitionProblems(const StoreState& before, const Stor
   if (!after.records.count(vm)) return {"VM record gone"};
   const VmRecord& rec = after.records.at(vm);
   const VmRecord& old = before.records.at(vm);
-  *rolled_back = rec == old;
+  VmRecord same_epoch = rec;  // a recovery's takeover marks the record with a newer epoch only
+  same_epoch.epoch = old.epoch;
+  *rolled_back = same_epoch == old;
   const bool state_ok =
       std::find(after_states.begin(), after_states.end(), rec.state) != after_states.end();
   if (!*rolled_back && (!state_ok || rec.generation <= old.generation)) {

@@ -33,8 +33,9 @@ struct StoreState {
 Result<StoreState> CaptureState(Store& store);
 
 // Problems with `after` as what an operation on `vm` left of `before`: the record is the
-// before-record (*rolled_back set) or has a later generation and a state of `after_states`; every
-// digest both name is unchanged; rolled back, all digests are.
+// before-record but for its epoch (*rolled_back set; a takeover marks it, ops/epoch.h) or has a
+// later generation and a state of `after_states`; every digest both name is unchanged; rolled back,
+// all digests are.
 std::vector<std::string> TransitionProblems(const StoreState& before, const StoreState& after,
                                             const Guid& vm,
                                             const std::vector<ReplicationState>& after_states,

@@ -225,10 +225,11 @@ std::string Cancelled() { return kCancelled; }
 }  // namespace hint
 
 std::vector<std::string> AllHintTemplates() {
-  return {kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt, kDiskInUse,
-          kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,  kNoSpace,
-          kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState, kVmInUse,
-          kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown,  kNotAChangeSet, kFenced};
+  return {
+      kBadArgument,       kDirectory,   kNoSuchFile,    kMissingParent, kCorrupt,       kDiskInUse,
+      kDiskInUseReadOnly, kUnsupported, kNotAVhdx,      kAccessDenied,  kDevice,        kNoSpace,
+      kFileExists,        kNoStore,     kStoreReadOnly, kNoVm,          kVmState,       kVmInUse,
+      kDestroyNotTestVm,  kCancelled,   kSourceSize,    kSourceDown,    kNotAChangeSet, kFenced};
 }
 
 }  // namespace hvdisk::cli

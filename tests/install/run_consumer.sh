@@ -51,7 +51,10 @@ complete_words hvdisk convert --block | grep -x -- --block-size >/dev/null
 complete_words hvdisk vm --store s show -- | grep -x -- --json >/dev/null
 
 version=$(sed -n 's/^project(hvdisk VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
-commit=$(git -C "$src" describe --always --dirty --abbrev=10 2>/dev/null || echo unknown)
+# (the commit the build recorded: the tree may have moved on since it was built)
+commit=$(sed -n 's/^#define HVDISK_GIT_COMMIT "\(.*\)"$/\1/p' "$build/generated/cli/build_info.h")
+test -n "$commit"
+if [ -e "$src/.git" ]; then test "$commit" != unknown; fi
 # The first line names the release and the commit built; the second the I/O backends.
 "$prefix/bin/hvdisk" --version | head -1 | grep -x "hvdisk $version (commit $commit, .* build)" >/dev/null
 

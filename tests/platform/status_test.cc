@@ -37,7 +37,8 @@ TEST(StatusTest, CancellationIsItsOwnCodeWithItsName) {
 TEST(StatusTest, FencedIsItsOwnCodeWithItsName) {
   Status s = Fenced("this host lost its hold on the store");
   EXPECT_EQ(s.code(), Code::kFenced);
-  EXPECT_EQ(s.ToString(), "kFenced: this host lost its hold on the store");
+  EXPECT_EQ(CodeName(s.code()), "kFenced");
+  EXPECT_EQ(s.ToString(), "fenced: this host lost its hold on the store");
 }
 
 TEST(StatusTest, EveryErrnoMapsToItsCode) {
